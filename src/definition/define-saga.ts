@@ -1,0 +1,71 @@
+import type { z } from 'zod';
+import { DefinitionError } from '../errors.ts';
+import { DEFAULT_COMPENSATION_POLICY, DEFAULT_RUN_POLICY } from './defaults.ts';
+import { describeIssues, issuePath } from './issue-path.ts';
+import { sagaConfigSchema } from './schema.ts';
+import type { AttemptPolicy, RetryPolicy, SagaConfig, SagaDefinition, StepConfig, StepDefinition } from './types.ts';
+
+/**
+ * Validates a saga definition and returns it frozen, with every default filled in.
+ * Throws a {@link DefinitionError} naming the offending field (`steps.2.retry.attempts`, ...).
+ *
+ * @example
+ * ```ts
+ * const trip = defineSaga({
+ *   name: 'trip-booking', version: 1,
+ *   input: z.object({ tripId: z.string() }),
+ *   steps: [
+ *     { name: 'reserveFlight', compensate: true, retry: { attempts: 3 } },
+ *     { name: 'chargePayment', compensate: true },
+ *   ],
+ * });
+ * ```
+ */
+export function defineSaga<
+  const TName extends string,
+  TSchema extends z.ZodType,
+  const TSteps extends readonly StepConfig[],
+>(config: SagaConfig<TName, TSchema, TSteps>): SagaDefinition<TName, z.output<TSchema>, TSteps[number]['name']> {
+  const parsed = sagaConfigSchema.safeParse(config);
+  if (!parsed.success) {
+    const label = typeof config?.name === 'string' ? `saga "${config.name}"` : 'saga definition';
+    const first = parsed.error.issues[0];
+    throw new DefinitionError(
+      `${label} is invalid: ${describeIssues(parsed.error.issues, 'definition')}`,
+      first ? issuePath(first) : '',
+      { cause: parsed.error },
+    );
+  }
+  const steps = parsed.data.steps.map((step, index) => Object.freeze(resolveStep(step, index)));
+  return Object.freeze({
+    kind: 'xsaga.definition',
+    name: config.name,
+    version: parsed.data.version,
+    description: parsed.data.description,
+    input: config.input,
+    steps: Object.freeze(steps),
+  }) as SagaDefinition<TName, z.output<TSchema>, TSteps[number]['name']>;
+}
+
+function resolveStep(step: StepConfig, index: number): StepDefinition {
+  const run = resolvePolicy(DEFAULT_RUN_POLICY, step.retry, step.timeoutMs);
+  const options = typeof step.compensate === 'object' ? step.compensate : {};
+  const compensation =
+    step.compensate === undefined || step.compensate === false
+      ? undefined
+      : resolvePolicy(DEFAULT_COMPENSATION_POLICY, options.retry, options.timeoutMs ?? step.timeoutMs);
+  return { name: step.name, index, run, compensation };
+}
+
+function resolvePolicy(base: AttemptPolicy, retry: RetryPolicy | undefined, timeoutMs: number | undefined): AttemptPolicy {
+  return {
+    attempts: retry?.attempts ?? base.attempts,
+    backoff: { ...base.backoff, ...retry?.backoff },
+    timeoutMs: timeoutMs ?? base.timeoutMs,
+  };
+}
+
+/** True for a value produced by {@link defineSaga}. */
+export function isSagaDefinition(value: unknown): value is SagaDefinition {
+  return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'xsaga.definition';
+}

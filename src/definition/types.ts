@@ -1,0 +1,103 @@
+import type { z } from 'zod';
+
+/** How a failed attempt is delayed before the next one. */
+export interface BackoffPolicy {
+  /** `exponential`: delayMs * 2^(attempt-1); `fixed`: delayMs every time. */
+  type: 'exponential' | 'fixed';
+  /** Base delay in milliseconds. */
+  delayMs: number;
+  /** Upper bound of one delay (before jitter). Default 30 000. */
+  maxDelayMs?: number;
+  /** Fraction of the delay that is randomised away (0 = none, 1 = full jitter). Default 0.5. */
+  jitter?: number;
+}
+
+/** How often a handler is tried before its step fails for good. */
+export interface RetryPolicy {
+  /** Total attempts, the first included (1 = no retry). */
+  attempts: number;
+  /** Delay between attempts. Default: exponential from 100 ms. */
+  backoff?: BackoffPolicy;
+}
+
+/** Options of a step's compensation, when it needs a policy of its own. */
+export interface CompensationOptions {
+  /** Retry policy of the compensation. Default: 5 attempts, exponential from 200 ms. */
+  retry?: RetryPolicy;
+  /** Per-attempt timeout of the compensation in milliseconds. Default: the step's `timeoutMs`. */
+  timeoutMs?: number;
+}
+
+/** One step as written in a definition. */
+export interface StepConfig<TName extends string = string> {
+  /** Unique within the saga: letters, digits, `_` and `-`, starting with a letter. */
+  name: TName;
+  /** Whether the step is undone when a later step fails. `true` uses the default compensation policy. */
+  compensate?: boolean | CompensationOptions;
+  /** Retry policy of the forward run. Default: 3 attempts, exponential from 100 ms. */
+  retry?: RetryPolicy;
+  /** Per-attempt timeout in milliseconds; the handler's `signal` is aborted when it passes. Default 30 000. */
+  timeoutMs?: number;
+}
+
+/** What {@link defineSaga} accepts. */
+export interface SagaConfig<
+  TName extends string,
+  TSchema extends z.ZodType,
+  TSteps extends readonly StepConfig[],
+> {
+  /** Saga name: letters, digits, `_` and `-`. Handlers are registered under it. */
+  name: TName;
+  /** Definition version; a stored saga is always continued with the version it started with. */
+  version: number;
+  /** Schema of the saga's input, checked by `engine.start` before anything is stored. */
+  input: TSchema;
+  /** Forward steps, run one after another in this order. */
+  steps: TSteps;
+  /** Free text shown in graphs and tooling. */
+  description?: string;
+}
+
+/** A resolved attempt policy: what the queue needs to run one direction of a step. */
+export interface AttemptPolicy {
+  attempts: number;
+  backoff: Required<BackoffPolicy>;
+  timeoutMs: number;
+}
+
+/** A step after validation and defaults. */
+export interface StepDefinition<TName extends string = string> {
+  readonly name: TName;
+  readonly index: number;
+  /** Policy of the forward run. */
+  readonly run: AttemptPolicy;
+  /** Policy of the compensation, or `undefined` when the step is not compensated. */
+  readonly compensation: AttemptPolicy | undefined;
+}
+
+/**
+ * A validated, immutable saga definition. Create it with {@link defineSaga}; the type parameters
+ * carry the saga name, its input type and its step names into handlers.
+ */
+export interface SagaDefinition<
+  TName extends string = string,
+  TInput = unknown,
+  TStepName extends string = string,
+> {
+  readonly kind: 'xsaga.definition';
+  readonly name: TName;
+  readonly version: number;
+  readonly description: string | undefined;
+  readonly input: z.ZodType<TInput>;
+  readonly steps: readonly StepDefinition<TStepName>[];
+}
+
+/** Any saga definition, whatever its input and step names. */
+// biome-ignore lint/suspicious/noExplicitAny: the widest definition type must accept every input type
+export type AnySagaDefinition = SagaDefinition<string, any, string>;
+
+/** The input type of a definition. */
+export type SagaInput<D> = D extends SagaDefinition<string, infer I, string> ? I : never;
+
+/** The step names of a definition. */
+export type SagaStepName<D> = D extends SagaDefinition<string, unknown, infer S> ? S : never;

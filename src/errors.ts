@@ -1,0 +1,138 @@
+/**
+ * Stable codes of every error xsaga throws or records. Check `error.code`, never the message:
+ * errors cross process boundaries (a worker's failure reaches the engine as data), where
+ * `instanceof` no longer holds.
+ */
+export type SagaErrorCode =
+  | 'DEFINITION_INVALID'
+  | 'INPUT_INVALID'
+  | 'HANDLER_MISSING'
+  | 'SAGA_NOT_FOUND'
+  | 'SAGA_EXISTS'
+  | 'INVALID_STATE'
+  | 'CONFLICT'
+  | 'STEP_TIMEOUT'
+  | 'TERMINAL'
+  | 'ENGINE_CLOSED'
+  | 'SNAPSHOT_CORRUPT';
+
+/**
+ * Base class of every xsaga error: a readonly `code` from {@link SagaErrorCode} and an optional `cause`.
+ *
+ * @example
+ * ```ts
+ * try { await engine.start(trip, { tripId: 1 }); }
+ * catch (e) { if (isSagaError(e) && e.code === 'INPUT_INVALID') console.error(e.message); }
+ * ```
+ */
+export class SagaError extends Error {
+  /** Stable, machine-readable reason. */
+  readonly code: SagaErrorCode;
+
+  constructor(code: SagaErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A saga definition broke a definition-time rule (duplicate step, bad retry policy, unknown key...). */
+export class DefinitionError extends SagaError {
+  /** Dotted path of the offending field, e.g. `steps.1.retry.attempts`. */
+  readonly path: string;
+  constructor(message: string, path: string, options?: { cause?: unknown }) {
+    super('DEFINITION_INVALID', message, options);
+    this.path = path;
+  }
+}
+
+/** The input given to `engine.start` failed the saga's schema; nothing was stored. */
+export class InputError extends SagaError {
+  /** Dotted path of the offending field inside the input, e.g. `tripId`. */
+  readonly path: string;
+  constructor(message: string, path: string, options?: { cause?: unknown }) {
+    super('INPUT_INVALID', message, options);
+    this.path = path;
+  }
+}
+
+/** A handler (run or compensate) is missing for a step the engine was asked to drive. */
+export class HandlerMissingError extends SagaError {
+  constructor(message: string) {
+    super('HANDLER_MISSING', message);
+  }
+}
+
+/** No saga with the given id is known to the store. */
+export class SagaNotFoundError extends SagaError {
+  constructor(readonly sagaId: string) {
+    super('SAGA_NOT_FOUND', `saga "${sagaId}" was not found; check the id returned by engine.start`);
+  }
+}
+
+/** The operation does not apply to the saga's current state (e.g. resume on a Completed saga). */
+export class InvalidStateError extends SagaError {
+  constructor(message: string) {
+    super('INVALID_STATE', message);
+  }
+}
+
+/**
+ * A compare-and-set write lost: another writer stored a newer snapshot version first.
+ * The engine reloads the saga and re-applies the event.
+ */
+export class ConflictError extends SagaError {
+  constructor(
+    readonly sagaId: string,
+    readonly expectedRevision: number,
+  ) {
+    super('CONFLICT', `saga "${sagaId}" was written by someone else (expected revision ${expectedRevision})`);
+  }
+}
+
+/** An attempt ran longer than its step's `timeoutMs`; its `signal` was aborted and the attempt counts as failed. */
+export class StepTimeoutError extends SagaError {
+  constructor(
+    readonly step: string,
+    readonly timeoutMs: number,
+  ) {
+    super('STEP_TIMEOUT', `step "${step}" did not finish within ${timeoutMs} ms; its signal was aborted`);
+  }
+}
+
+/** The engine was closed; it accepts no more work. */
+export class EngineClosedError extends SagaError {
+  constructor() {
+    super('ENGINE_CLOSED', 'the engine is closed; create a new one with createEngine()');
+  }
+}
+
+/**
+ * Throw from a handler to say "retrying will not help": the step fails at once, without retries,
+ * and the saga starts compensating.
+ *
+ * @example
+ * ```ts
+ * chargePayment: { run: async (ctx) => { if (declined) throw new TerminalError('card declined'); } }
+ * ```
+ */
+export class TerminalError extends SagaError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TERMINAL', message, options);
+  }
+}
+
+/** True for any xsaga error, including ones rebuilt from data (checked by `code`, not `instanceof`). */
+export function isSagaError(error: unknown): error is SagaError {
+  return error instanceof SagaError;
+}
+
+/**
+ * True when the error says retrying is pointless. Matches by `name`/`code` so an error rebuilt in
+ * another process, or thrown by a copy of xsaga from another package version, still counts.
+ */
+export function isTerminalError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const e = error as { name?: unknown; code?: unknown };
+  return e.name === 'TerminalError' || e.code === 'TERMINAL';
+}

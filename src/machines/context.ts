@@ -1,0 +1,76 @@
+import type { Direction, ErrorInfo } from './events.ts';
+
+/** Life of one step inside a saga instance. */
+export type StepStatus =
+  | 'idle'
+  | 'running'
+  | 'completed'
+  | 'failed'
+  | 'compensating'
+  | 'compensated'
+  | 'skipped'
+  | 'compensation_failed';
+
+/** What the snapshot keeps about one step. */
+export interface StepState {
+  status: StepStatus;
+  /** Attempts of the forward run. */
+  attempts: number;
+  /** Attempts of the compensation (all rounds). */
+  compensationAttempts: number;
+  /** The handler's return value, passed to later steps and to its compensation. */
+  result?: unknown;
+  error?: ErrorInfo;
+}
+
+/** Why a saga did not complete. */
+export interface SagaFailure {
+  reason: 'failed' | 'cancelled';
+  /** The step whose failure started the rollback (absent for a cancel between steps). */
+  step?: string;
+  error?: ErrorInfo;
+}
+
+/** Why a saga is Escalated, and what a person has left to undo. */
+export interface SagaEscalation {
+  /** The compensation that ran out of retries. */
+  step: string;
+  error: ErrorInfo;
+  /** Compensable steps still not undone, in the order they will be undone. */
+  uncompensated: string[];
+}
+
+/** The context of a saga actor: everything a snapshot needs to continue the saga anywhere. */
+export interface SagaContext {
+  sagaId: string;
+  input: unknown;
+  steps: Record<string, StepState>;
+  /** Step names in the order they completed. */
+  completed: string[];
+  /** Step names in the order they were compensated. */
+  compensated: string[];
+  /** Completed steps passed over during rollback because they have no compensation. */
+  skipped: string[];
+  /** Set by `cancel` while a step is in flight; honoured at that step's outcome. */
+  cancelRequested: boolean;
+  /** Compensation round per step: bumped by `resume`, so a fresh job id is used. */
+  rounds: Record<string, number>;
+  failure?: SagaFailure;
+  escalation?: SagaEscalation;
+  /** Set by `resolve`: an operator recorded a manual fix of an escalation. */
+  resolution?: { note: string; uncompensated: string[] };
+}
+
+/** What the machine needs to create a saga's first snapshot. */
+export interface SagaMachineInput {
+  sagaId: string;
+  input: unknown;
+}
+
+/** The input the machine gives each step-job actor it invokes. */
+export interface StepJobRequest {
+  sagaId: string;
+  step: string;
+  direction: Direction;
+  round: number;
+}

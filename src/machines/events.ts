@@ -1,0 +1,58 @@
+/**
+ * Every event a saga actor understands, named in one place. Outcome events come from step jobs
+ * (through the queue); command events come from the engine's API.
+ */
+export const SagaEvents = {
+  start: 'saga.start',
+  cancel: 'saga.cancel',
+  resume: 'saga.resume',
+  resolve: 'saga.resolve',
+  stepDone: 'step.done',
+  stepFailed: 'step.failed',
+} as const;
+
+/** Which way a step job goes: its forward run or its compensation. */
+export type Direction = 'run' | 'compensate';
+
+/** An error as data: what crosses process boundaries and is stored in snapshots and logs. */
+export interface ErrorInfo {
+  name: string;
+  message: string;
+  code?: string;
+  /** True when the handler said retrying would not help ({@link TerminalError}). */
+  terminal?: boolean;
+}
+
+/** Outcome shared by done and failed events: which job it is about. */
+interface StepOutcomeBase {
+  step: string;
+  direction: Direction;
+  /** Attempts the job took (1 = first try). */
+  attempts: number;
+  /** Compensation round the job belongs to (raised by each `resume`); 0 for forward runs. */
+  round: number;
+}
+
+/** A step job finished: its handler returned. */
+export interface StepDoneEvent extends StepOutcomeBase {
+  type: typeof SagaEvents.stepDone;
+  result?: unknown;
+}
+
+/** A step job failed for good: a terminal error, or retries exhausted. */
+export interface StepFailedEvent extends StepOutcomeBase {
+  type: typeof SagaEvents.stepFailed;
+  error: ErrorInfo;
+}
+
+/** Every event a saga machine accepts. */
+export type SagaEvent =
+  | { type: typeof SagaEvents.start }
+  | { type: typeof SagaEvents.cancel }
+  | { type: typeof SagaEvents.resume }
+  | { type: typeof SagaEvents.resolve; note?: string }
+  | StepDoneEvent
+  | StepFailedEvent;
+
+/** The outcome of a step job, as the queue reports it. */
+export type StepOutcomeEvent = StepDoneEvent | StepFailedEvent;

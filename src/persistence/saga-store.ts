@@ -1,0 +1,96 @@
+import type { Direction, ErrorInfo } from '../machines/events.ts';
+import type { SagaState } from '../machines/states.ts';
+
+/** One stored saga: its persisted XState snapshot plus what the indexes need. */
+export interface SagaRecord {
+  sagaId: string;
+  /** Definition name and version the saga was started with. */
+  name: string;
+  version: number;
+  /** Top-level state, kept beside the snapshot so listing needs no snapshot parsing. */
+  state: SagaState;
+  /** The actor's persisted snapshot (`actor.getPersistedSnapshot()`), JSON-serialisable. */
+  snapshot: unknown;
+  /** Compare-and-set version: 1 after create, +1 on each save. Never moves backwards. */
+  revision: number;
+  /** Caller-chosen key that makes `engine.start` idempotent (scoped by saga name). */
+  idempotencyKey?: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** One line of the saga log: a transition, with the step and attempt that caused it. */
+export interface TransitionEntry {
+  sagaId: string;
+  /** Milliseconds since the epoch. */
+  at: number;
+  /** State path before and after, e.g. `Pending.reserveHotel` -> `Compensating.reserveFlight`. */
+  from: string;
+  to: string;
+  /** Type of the event that caused the transition. */
+  event: string;
+  step?: string;
+  direction?: Direction;
+  /** Attempts the step job took. */
+  attempt?: number;
+  error?: ErrorInfo;
+}
+
+/** What a save writes: the next snapshot and its top-level state. */
+export interface SagaUpdate {
+  sagaId: string;
+  /** The revision the writer read; the save fails with ConflictError if the store holds another. */
+  expectedRevision: number;
+  state: SagaState;
+  snapshot: unknown;
+  updatedAt: number;
+}
+
+/** Filter and page of `list`. */
+export interface SagaQuery {
+  state?: SagaState;
+  name?: string;
+  /** Page size; default 100. */
+  limit?: number;
+  /** Opaque cursor from the previous page. */
+  cursor?: string;
+}
+
+/** One page of sagas. `cursor` is absent on the last page. */
+export interface SagaPage {
+  items: SagaRecord[];
+  cursor?: string;
+}
+
+/** Result of `create`: the stored record, and whether this call created it. */
+export interface CreateResult {
+  record: SagaRecord;
+  created: boolean;
+}
+
+/**
+ * Where sagas live. Implementations: MemoryStore (embedded default) and RedisStore; both pass the
+ * contract suite in `test/contracts/saga-store.contract.ts`.
+ */
+export interface SagaStore {
+  /**
+   * Stores a new saga (revision 1) and its first log entry, atomically. When a saga with the same
+   * id, or the same (name, idempotencyKey), already exists, stores nothing and returns it with
+   * `created: false`.
+   */
+  create(record: SagaRecord, entry: TransitionEntry): Promise<CreateResult>;
+  /**
+   * Compare-and-set: writes the snapshot and appends the log entry atomically if the stored revision
+   * equals `expectedRevision`; returns the new revision. Throws ConflictError otherwise, and
+   * SagaNotFoundError if the saga does not exist.
+   */
+  save(update: SagaUpdate, entry: TransitionEntry): Promise<number>;
+  /** The saga, or undefined. */
+  load(sagaId: string): Promise<SagaRecord | undefined>;
+  /** Sagas matching the query, oldest first, served from indexes (never a scan of every key). */
+  list(query?: SagaQuery): Promise<SagaPage>;
+  /** The saga log, oldest first (empty for an unknown saga). */
+  history(sagaId: string): Promise<TransitionEntry[]>;
+  /** Releases connections the store opened itself. */
+  close(): Promise<void>;
+}

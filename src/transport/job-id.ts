@@ -1,0 +1,22 @@
+import type { Direction } from '../machines/events.ts';
+
+/**
+ * `~` separates the parts: BullMQ forbids `:` in custom ids, and names cannot contain `~`
+ * (see NAME_PATTERN), so the id can always be split back.
+ */
+const SEPARATOR = '~';
+
+/**
+ * The deterministic id of a step job. Never an integer string (BullMQ rejects those), stable across
+ * restarts; a compensation retried by `resume` gets a new round suffix so its failed job is kept
+ * as a dead letter instead of being deduped into the new attempt.
+ */
+export function stepJobId(sagaId: string, step: string, direction: Direction, round = 0): string {
+  const base = [sagaId, step, direction].join(SEPARATOR);
+  return round === 0 ? base : `${base}${SEPARATOR}r${round}`;
+}
+
+/** The idempotency key a handler sees: same for every attempt, restart and round of a step direction. */
+export function idempotencyKeyOf(sagaId: string, step: string, direction: Direction): string {
+  return [sagaId, step, direction].join(SEPARATOR);
+}

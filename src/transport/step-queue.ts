@@ -1,0 +1,60 @@
+import type { AttemptPolicy } from '../definition/types.ts';
+import type { Direction, StepOutcomeEvent } from '../machines/events.ts';
+
+/** Everything a worker needs to run one direction of one step, with no access to the store. */
+export interface StepJob {
+  /** Deterministic id (see `stepJobId`): the same step job always has the same id. */
+  id: string;
+  sagaId: string;
+  sagaName: string;
+  sagaVersion: number;
+  step: string;
+  direction: Direction;
+  /** Compensation round (raised by `resume`); 0 for forward runs. */
+  round: number;
+  /** Stable across retries, restarts and rounds: saga id + step + direction. */
+  idempotencyKey: string;
+  /** The saga's validated input. */
+  input: unknown;
+  /** Outputs of completed steps, by step name. */
+  results: Record<string, unknown>;
+  /** For a compensation: the output of the step being undone. */
+  result?: unknown;
+  /** Attempts, backoff and per-attempt timeout of this direction of the step. */
+  policy: AttemptPolicy;
+}
+
+/** The final outcome of a step job, addressed to its saga. */
+export interface StepOutcome {
+  jobId: string;
+  sagaId: string;
+  event: StepOutcomeEvent;
+}
+
+/** Receives outcomes; the queue waits for the returned promise before it counts the delivery done. */
+export type OutcomeHandler = (outcome: StepOutcome) => Promise<void>;
+
+/**
+ * How step jobs travel to workers and their outcomes back. Implementations: InProcessQueue
+ * (embedded default) and BullMQ; both pass `test/contracts/step-queue.contract.ts`.
+ *
+ * Retries belong to the queue (the job carries its policy), so a saga's machine sees one outcome
+ * per job.
+ */
+export interface StepQueue {
+  /**
+   * Adds a job, idempotently by `job.id`: while a job with that id is known nothing new is added,
+   * and if it already has an outcome that outcome is delivered again. This is what lets a restored
+   * saga re-attach to its step instead of running it twice.
+   */
+  enqueue(job: StepJob): Promise<void>;
+  /** Registers the one handler of outcomes. Outcomes produced before it is set are kept. */
+  consume(handler: OutcomeHandler): void;
+  /** The outcome of `jobId` was applied to its saga: the queue may forget the job. */
+  ack(jobId: string): Promise<void>;
+  /** Stops taking and running jobs. */
+  close(): Promise<void>;
+}
+
+/** Runs one attempt of a job: resolves with the handler's result or rejects with its error. */
+export type AttemptRunner = (job: StepJob, attempt: number) => Promise<unknown>;
