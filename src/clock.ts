@@ -17,13 +17,12 @@ export interface Clock {
 /** Randomness as the engine sees it: a number in [0, 1). Injected so jitter is reproducible in tests. */
 export type Random = () => number;
 
-/** The real clock. Timers are unref'd so a pending backoff never keeps a process alive on its own. */
+/**
+ * The real clock. Its timers keep the process alive on purpose: a backoff pending in the embedded
+ * engine is unfinished work, and exiting would drop it.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => {
-    const timer = setTimeout(fn, ms);
-    timer.unref?.();
-    return timer;
-  },
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };

@@ -128,11 +128,12 @@ export function isSagaError(error: unknown): error is SagaError {
 }
 
 /**
- * True when the error says retrying is pointless. Matches by `name`/`code` so an error rebuilt in
- * another process, or thrown by a copy of xsaga from another package version, still counts.
+ * True when retrying is pointless: a {@link TerminalError}, or a missing handler (retrying cannot make
+ * code appear). Matches by `name`/`code` so an error rebuilt in another process, or thrown by a copy
+ * of xsaga from another package version, still counts.
  */
 export function isTerminalError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const e = error as { name?: unknown; code?: unknown };
-  return e.name === 'TerminalError' || e.code === 'TERMINAL';
+  return e.name === 'TerminalError' || e.code === 'TERMINAL' || e.code === 'HANDLER_MISSING';
 }

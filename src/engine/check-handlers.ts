@@ -1,0 +1,32 @@
+import type { AnySagaDefinition } from '../definition/types.ts';
+import { HandlerMissingError } from '../errors.ts';
+import type { HandlerRegistry } from './handlers.ts';
+
+/**
+ * Refuses to drive a saga whose handlers are incomplete: every step needs `run`, and every
+ * compensable step needs `compensate`. Checked before anything is stored, so a saga never starts
+ * only to fail at its third step for want of code.
+ */
+export function checkHandlers(definition: AnySagaDefinition, registry: HandlerRegistry): void {
+  const handlers = registry[definition.name];
+  if (!handlers) {
+    throw new HandlerMissingError(
+      `no handlers registered for saga "${definition.name}": pass createEngine({ handlers: { '${definition.name}': { ... } } })`,
+    );
+  }
+  const missing: string[] = [];
+  for (const step of definition.steps) {
+    const handler = handlers[step.name];
+    if (typeof handler?.run !== 'function') missing.push(`${step.name}.run`);
+    if (step.compensation && typeof handler?.compensate !== 'function') missing.push(`${step.name}.compensate`);
+  }
+  const known = new Set(definition.steps.map((s) => s.name));
+  const unknown = Object.keys(handlers).filter((name) => !known.has(name));
+  if (missing.length > 0 || unknown.length > 0) {
+    const parts = [
+      missing.length > 0 ? `missing ${missing.join(', ')}` : '',
+      unknown.length > 0 ? `handlers for unknown steps ${unknown.join(', ')}` : '',
+    ].filter(Boolean);
+    throw new HandlerMissingError(`saga "${definition.name}" handlers are incomplete: ${parts.join('; ')}`);
+  }
+}

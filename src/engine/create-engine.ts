@@ -1,0 +1,82 @@
+import type { InspectionEvent } from 'xstate';
+import { type Clock, type Random, systemClock } from '../clock.ts';
+import type { AnySagaDefinition } from '../definition/types.ts';
+import { MemoryStore } from '../persistence/memory-store.ts';
+import type { SagaStore } from '../persistence/saga-store.ts';
+import { InProcessQueue } from '../transport/in-process-queue.ts';
+import type { StepQueue } from '../transport/step-queue.ts';
+import type { HandlerRegistry } from './handlers.ts';
+import { SagaEngine } from './saga-engine.ts';
+import { createStepRunner } from './step-runner.ts';
+
+/** Options of {@link createEngine}. */
+export interface EngineOptions {
+  /** Step handlers by saga name, then step name. Required for the embedded default. */
+  handlers?: HandlerRegistry;
+  /**
+   * Definitions the engine may meet in the store (needed to continue sagas it did not start).
+   * Definitions passed to `start` are registered automatically.
+   */
+  sagas?: readonly AnySagaDefinition[];
+  /** Where sagas live. Default: a new MemoryStore. */
+  store?: SagaStore;
+  /** How step jobs run. Default: an InProcessQueue running `handlers` in this process. */
+  queue?: StepQueue;
+  /** Injected time; default the system clock. Tests pass a manual clock. */
+  clock?: Clock;
+  /** Injected randomness for backoff jitter; default Math.random. */
+  random?: Random;
+  /** Concurrent step jobs of the default in-process queue. Default 64. */
+  concurrency?: number;
+  /** Sagas kept hydrated in memory; idle ones beyond it are evicted (they stay in the store). Default 10 000. */
+  maxActiveSagas?: number;
+  /**
+   * XState inspection callback passed to every saga actor, e.g. the Stately inspector:
+   * `createEngine({ inspect: createBrowserInspector().inspect })`.
+   */
+  inspect?: (event: InspectionEvent) => void;
+}
+
+/** The engine's public face. */
+export type Engine = Pick<SagaEngine, 'start' | 'get' | 'list' | 'waitFor' | 'cancel' | 'resume' | 'resolve' | 'on' | 'close'>;
+
+/**
+ * Creates a saga engine. With no `store`/`queue` it is the embedded default: a memory store and an
+ * in-process queue running `handlers`, no server needed.
+ *
+ * @example
+ * ```ts
+ * const engine = createEngine({ handlers: { 'trip-booking': tripHandlers } });
+ * const { sagaId } = await engine.start(trip, { tripId: 't1' });
+ * const final = await engine.waitFor(sagaId); // final.state: 'Completed' | 'Failed' | 'Escalated'
+ * await engine.close();
+ * ```
+ */
+export function createEngine(options: EngineOptions = {}): Engine {
+  const clock = options.clock ?? systemClock;
+  const handlers = options.handlers ? structuredCloneHandlers(options.handlers) : undefined;
+  const queue =
+    options.queue ??
+    new InProcessQueue({
+      runAttempt: createStepRunner(handlers ?? {}, clock),
+      clock,
+      ...(options.random ? { random: options.random } : {}),
+      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+    });
+  return new SagaEngine({
+    store: options.store ?? new MemoryStore(),
+    queue,
+    clock,
+    handlers,
+    sagas: options.sagas ?? [],
+    maxActiveSagas: options.maxActiveSagas ?? 10_000,
+    inspect: options.inspect,
+    ownsStore: options.store === undefined,
+    ownsQueue: options.queue === undefined,
+  });
+}
+
+/** A shallow copy of the registry, so later changes to the caller's object do not reach the engine. */
+function structuredCloneHandlers(handlers: HandlerRegistry): HandlerRegistry {
+  return Object.fromEntries(Object.entries(handlers).map(([saga, steps]) => [saga, { ...steps }]));
+}

@@ -1,0 +1,464 @@
+import { randomUUID } from 'node:crypto';
+import { type Actor, createActor, type InspectionEvent } from 'xstate';
+import type { Clock } from '../clock.ts';
+import { describeIssues, issuePath } from '../definition/issue-path.ts';
+import type { AnySagaDefinition, SagaDefinition } from '../definition/types.ts';
+import {
+  ConflictError,
+  EngineClosedError,
+  InputError,
+  InvalidStateError,
+  SagaError,
+  SagaNotFoundError,
+} from '../errors.ts';
+import type { SagaMachine } from '../machines/build-saga-machine.ts';
+import type { SagaContext, StepJobRequest } from '../machines/context.ts';
+import { type SagaEvent, SagaEvents } from '../machines/events.ts';
+import { FINAL_STATES, SETTLED_STATES, type SagaState, SagaStates, topLevelState } from '../machines/states.ts';
+import type { SagaPage, SagaQuery, SagaRecord, SagaStore, TransitionEntry } from '../persistence/saga-store.ts';
+import { idempotencyKeyOf, stepJobId } from '../transport/job-id.ts';
+import type { StepOutcome, StepQueue } from '../transport/step-queue.ts';
+import { EngineEventEmitter, type EngineEventMap } from '../observability/engine-events.ts';
+import { checkHandlers } from './check-handlers.ts';
+import { DefinitionRegistry, type RegisteredSaga } from './definition-registry.ts';
+import type { HandlerRegistry } from './handlers.ts';
+import { KeyedLock } from './keyed-lock.ts';
+import { type SagaView, toSagaView } from './saga-view.ts';
+
+/** What the engine class needs; {@link createEngine} fills in the defaults. */
+export interface SagaEngineParts {
+  store: SagaStore;
+  queue: StepQueue;
+  clock: Clock;
+  /** Local handlers, checked at `start`; absent when only remote workers run steps. */
+  handlers: HandlerRegistry | undefined;
+  sagas: readonly AnySagaDefinition[];
+  /** Sagas kept hydrated in memory; the least recently used are evicted beyond it. */
+  maxActiveSagas: number;
+  /** Passed to every saga actor: hook up the Stately inspector here. */
+  inspect: ((event: InspectionEvent) => void) | undefined;
+  /** Whether `close()` also closes the store / the queue (true for those the engine created). */
+  ownsStore: boolean;
+  ownsQueue: boolean;
+}
+
+/** Options of `engine.start`. */
+export interface StartOptions {
+  /** Choose the saga id (letters, digits, `_`, `-`, `.`); default a random UUID. */
+  sagaId?: string;
+  /** Starting twice with the same key (per saga name) returns the first saga. */
+  idempotencyKey?: string;
+}
+
+/** Result of `engine.start`. */
+export interface StartResult {
+  sagaId: string;
+  /** False when an existing saga was returned (same id or idempotency key). */
+  created: boolean;
+}
+
+interface Host {
+  actor: Actor<SagaMachine>;
+  saga: RegisteredSaga;
+  revision: number;
+}
+
+const SAGA_ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
+const CONFLICT_RETRIES = 5;
+
+/**
+ * Hosts saga actors: hydrates them from the store when an event arrives, applies the event,
+ * persists the snapshot with compare-and-set, and only then dispatches the step jobs the
+ * transition asked for. Created through {@link createEngine}.
+ */
+export class SagaEngine {
+  readonly #store: SagaStore;
+  readonly #queue: StepQueue;
+  readonly #clock: Clock;
+  readonly #handlers: HandlerRegistry | undefined;
+  readonly #registry: DefinitionRegistry;
+  readonly #maxActive: number;
+  readonly #inspect: ((event: InspectionEvent) => void) | undefined;
+  readonly #ownsStore: boolean;
+  readonly #ownsQueue: boolean;
+  /** Hydrated actors in least-recently-used order (Map keeps insertion order). */
+  readonly #hosts = new Map<string, Host>();
+  readonly #lock = new KeyedLock();
+  /** Step jobs requested by transitions not yet persisted, by saga. */
+  readonly #requested = new Map<string, StepJobRequest[]>();
+  readonly #waiters = new Map<string, Set<(view: SagaView) => void>>();
+  readonly #events = new EngineEventEmitter();
+  #closed = false;
+
+  constructor(parts: SagaEngineParts) {
+    this.#store = parts.store;
+    this.#queue = parts.queue;
+    this.#clock = parts.clock;
+    this.#handlers = parts.handlers;
+    this.#maxActive = parts.maxActiveSagas;
+    this.#inspect = parts.inspect;
+    this.#ownsStore = parts.ownsStore;
+    this.#ownsQueue = parts.ownsQueue;
+    this.#registry = new DefinitionRegistry((request) => {
+      const list = this.#requested.get(request.sagaId);
+      if (list) list.push(request);
+      else this.#requested.set(request.sagaId, [request]);
+    });
+    for (const definition of parts.sagas) this.#register(definition);
+    this.#queue.consume((outcome) => this.#applyOutcome(outcome));
+  }
+
+  /**
+   * Validates the input, stores the saga in `Started`, then moves it to `Pending` and dispatches its
+   * first step. Bad input or missing handlers throw before anything is stored.
+   */
+  async start<TInput>(
+    definition: SagaDefinition<string, TInput, string>,
+    input: TInput,
+    options: StartOptions = {},
+  ): Promise<StartResult> {
+    this.#assertOpen();
+    const saga = this.#register(definition);
+    const parsed = definition.input.safeParse(input);
+    if (!parsed.success) {
+      const first = parsed.error.issues[0];
+      throw new InputError(
+        `input of saga "${definition.name}" is invalid: ${describeIssues(parsed.error.issues, 'input')}`,
+        first ? issuePath(first) : '',
+        { cause: parsed.error },
+      );
+    }
+    const sagaId = options.sagaId ?? randomUUID();
+    if (!SAGA_ID_PATTERN.test(sagaId)) {
+      throw new InputError(
+        `sagaId "${sagaId}" is invalid: use 1-128 letters, digits, "_", "-" or "." (it becomes part of job ids and keys)`,
+        'sagaId',
+      );
+    }
+    if (options.idempotencyKey !== undefined && (options.idempotencyKey === '' || options.idempotencyKey.length > 256)) {
+      throw new InputError('idempotencyKey must be a non-empty string of at most 256 characters', 'idempotencyKey');
+    }
+    const actor = createActor(saga.machine, { input: { sagaId, input: parsed.data } });
+    const snapshot = actor.getPersistedSnapshot();
+    const now = this.#clock.now();
+    const record: SagaRecord = {
+      sagaId,
+      name: definition.name,
+      version: definition.version,
+      state: SagaStates.Started,
+      snapshot,
+      revision: 1,
+      ...(options.idempotencyKey !== undefined ? { idempotencyKey: options.idempotencyKey } : {}),
+      createdAt: now,
+      updatedAt: now,
+    };
+    const created = await this.#store.create(record, {
+      sagaId,
+      at: now,
+      from: '',
+      to: SagaStates.Started,
+      event: 'saga.created',
+    });
+    if (created.record.name !== definition.name) {
+      throw new SagaError(
+        'SAGA_EXISTS',
+        `saga id "${created.record.sagaId}" is already used by a "${created.record.name}" saga; choose another sagaId`,
+      );
+    }
+    // Also on a repeated start: a saga whose creator died before this line still gets going.
+    await this.#send(created.record.sagaId, { type: SagaEvents.start });
+    return { sagaId: created.record.sagaId, created: created.created };
+  }
+
+  /** The saga with its steps and log. Throws SagaNotFoundError for an unknown id. */
+  async get(sagaId: string): Promise<SagaView> {
+    const record = await this.#store.load(sagaId);
+    if (!record) throw new SagaNotFoundError(sagaId);
+    return this.#view(record, await this.#store.history(sagaId));
+  }
+
+  /** Sagas by state and/or name, a page at a time (views without history). */
+  async list(query: SagaQuery = {}): Promise<{ items: SagaView[]; cursor?: string }> {
+    const page: SagaPage = await this.#store.list(query);
+    return { ...page, items: page.items.map((record) => this.#view(record, [])) };
+  }
+
+  /**
+   * Resolves when the saga is settled: `Completed`, `Failed`, or `Escalated` (a person must act).
+   * Rejects after `timeoutMs` if given.
+   */
+  async waitFor(sagaId: string, options: { timeoutMs?: number } = {}): Promise<SagaView> {
+    return new Promise<SagaView>((resolve, reject) => {
+      let timer: unknown;
+      const waiters = this.#waiters.get(sagaId) ?? new Set();
+      const done = (view: SagaView) => {
+        waiters.delete(done);
+        if (timer !== undefined) this.#clock.clearTimeout(timer);
+        resolve(view);
+      };
+      waiters.add(done);
+      this.#waiters.set(sagaId, waiters);
+      if (options.timeoutMs !== undefined) {
+        timer = this.#clock.setTimeout(() => {
+          waiters.delete(done);
+          reject(new SagaError('INVALID_STATE', `saga "${sagaId}" did not settle within ${options.timeoutMs} ms`));
+        }, options.timeoutMs);
+      }
+      // Registered first, read second: a transition in between still reaches the waiter.
+      this.get(sagaId).then(
+        (view) => {
+          if (SETTLED_STATES.includes(view.state)) done(view);
+        },
+        (error: unknown) => {
+          waiters.delete(done);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /**
+   * Cancels a saga: in `Started` it fails at once; in `Pending` the step in flight finishes first,
+   * then every completed step is compensated and the saga ends `Failed` with reason `cancelled`.
+   * Cancelling a saga already compensating does nothing; a settled one is refused.
+   */
+  async cancel(sagaId: string): Promise<void> {
+    const state = await this.#stateOf(sagaId);
+    if (state === SagaStates.Compensating) return;
+    if (state !== SagaStates.Started && state !== SagaStates.Pending) {
+      throw new InvalidStateError(`saga "${sagaId}" is ${state}; only Started or Pending sagas can be cancelled`);
+    }
+    await this.#send(sagaId, { type: SagaEvents.cancel });
+  }
+
+  /** Retries the compensations left by an escalation, from the one that ran out of retries. */
+  async resume(sagaId: string): Promise<void> {
+    await this.#escalatedCommand(sagaId, { type: SagaEvents.resume }, 'resumed');
+  }
+
+  /** Records that a person fixed an escalation by hand: the saga ends `Failed`, the note kept. */
+  async resolve(sagaId: string, note = ''): Promise<void> {
+    await this.#escalatedCommand(sagaId, { type: SagaEvents.resolve, note }, 'resolved');
+  }
+
+  /** Subscribes to transitions, escalations and background errors; returns the unsubscribe function. */
+  on<K extends keyof EngineEventMap>(event: K, listener: (...args: EngineEventMap[K]) => void): () => void {
+    return this.#events.on(event, listener);
+  }
+
+  /** Stops taking work, lets in-flight transitions finish, and releases what the engine owns. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#lock.drain();
+    for (const host of this.#hosts.values()) host.actor.stop();
+    this.#hosts.clear();
+    if (this.#ownsQueue) await this.#queue.close();
+    if (this.#ownsStore) await this.#store.close();
+  }
+
+  async #escalatedCommand(sagaId: string, event: SagaEvent, verb: string): Promise<void> {
+    const record = await this.#store.load(sagaId);
+    if (!record) throw new SagaNotFoundError(sagaId);
+    if (record.state !== SagaStates.Escalated) {
+      throw new InvalidStateError(`saga "${sagaId}" is ${record.state}; only an Escalated saga can be ${verb}`);
+    }
+    const escalation = (record.snapshot as { context: SagaContext }).context.escalation;
+    await this.#send(sagaId, event);
+    if (escalation) {
+      // The failed compensation job was kept as a dead letter until a person acted.
+      const round = (record.snapshot as { context: SagaContext }).context.rounds[escalation.step] ?? 0;
+      await this.#queue.ack(stepJobId(sagaId, escalation.step, 'compensate', round));
+    }
+  }
+
+  async #applyOutcome(outcome: StepOutcome): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.#send(outcome.sagaId, outcome.event);
+    } catch (error) {
+      // A saga that no longer exists (expired, deleted) has nothing to apply the outcome to.
+      if (!(error instanceof SagaNotFoundError)) throw error;
+    }
+    const deadLetter = outcome.event.type === SagaEvents.stepFailed && outcome.event.direction === 'compensate';
+    if (!deadLetter) await this.#queue.ack(outcome.jobId);
+  }
+
+  async #stateOf(sagaId: string): Promise<SagaState> {
+    const record = await this.#store.load(sagaId);
+    if (!record) throw new SagaNotFoundError(sagaId);
+    return record.state;
+  }
+
+  /**
+   * Applies one event to a saga: persist first, dispatch second. Returns false when the event does
+   * not apply to the saga's current state (a duplicate or stale outcome), which changes nothing.
+   */
+  #send(sagaId: string, event: SagaEvent): Promise<boolean> {
+    return this.#lock.run(sagaId, async () => {
+      for (let attempt = 0; ; attempt++) {
+        const host = await this.#hydrate(sagaId);
+        const before = host.actor.getSnapshot();
+        if (!before.can(event)) return false;
+        host.actor.send(event);
+        const after = host.actor.getSnapshot();
+        const requests = this.#take(sagaId);
+        const state = topLevelState(after.value);
+        const entry = transitionEntry(sagaId, this.#clock.now(), before.value, after.value, event);
+        try {
+          host.revision = await this.#store.save(
+            {
+              sagaId,
+              expectedRevision: host.revision,
+              state,
+              snapshot: host.actor.getPersistedSnapshot(),
+              updatedAt: entry.at,
+            },
+            entry,
+          );
+        } catch (error) {
+          // The in-memory actor is ahead of the store now; drop it and start from what is stored.
+          this.#evict(sagaId);
+          if (error instanceof ConflictError && attempt < CONFLICT_RETRIES) continue;
+          throw error;
+        }
+        this.#announce(host, entry, state);
+        await this.#dispatch(host, requests);
+        return true;
+      }
+    });
+  }
+
+  async #hydrate(sagaId: string): Promise<Host> {
+    const cached = this.#hosts.get(sagaId);
+    if (cached) {
+      this.#hosts.delete(sagaId);
+      this.#hosts.set(sagaId, cached);
+      return cached;
+    }
+    const record = await this.#store.load(sagaId);
+    if (!record) throw new SagaNotFoundError(sagaId);
+    const saga = this.#registry.get(record.name, record.version);
+    if (!saga) {
+      throw new SagaError(
+        'SNAPSHOT_CORRUPT',
+        `saga "${sagaId}" was started with "${record.name}" version ${record.version}, which this engine does not know; pass it in createEngine({ sagas })`,
+      );
+    }
+    // `input` is ignored when a snapshot is given; the machine's type just cannot say so.
+    const actor = createActor(saga.machine, {
+      snapshot: record.snapshot as never,
+      input: undefined as never,
+      ...(this.#inspect ? { inspect: this.#inspect } : {}),
+    });
+    actor.start();
+    const host: Host = { actor, saga, revision: record.revision };
+    this.#hosts.set(sagaId, host);
+    // Restoring restarted the invoked step job: re-attach to it (the queue dedupes by job id).
+    await this.#dispatch(host, this.#take(sagaId));
+    this.#trim();
+    return host;
+  }
+
+  #take(sagaId: string): StepJobRequest[] {
+    const requests = this.#requested.get(sagaId) ?? [];
+    this.#requested.delete(sagaId);
+    return requests;
+  }
+
+  async #dispatch(host: Host, requests: StepJobRequest[]): Promise<void> {
+    if (requests.length === 0) return;
+    const { definition } = host.saga;
+    const context = host.actor.getSnapshot().context;
+    const results = Object.fromEntries(context.completed.map((name) => [name, context.steps[name]?.result]));
+    for (const request of requests) {
+      const step = definition.steps.find((s) => s.name === request.step);
+      const policy = request.direction === 'run' ? step?.run : step?.compensation;
+      if (!step || !policy) continue;
+      await this.#queue.enqueue({
+        id: stepJobId(request.sagaId, request.step, request.direction, request.round),
+        sagaId: request.sagaId,
+        sagaName: definition.name,
+        sagaVersion: definition.version,
+        step: request.step,
+        direction: request.direction,
+        round: request.round,
+        idempotencyKey: idempotencyKeyOf(request.sagaId, request.step, request.direction),
+        input: context.input,
+        results,
+        ...(request.direction === 'compensate' ? { result: context.steps[request.step]?.result } : {}),
+        policy,
+      });
+    }
+  }
+
+  #announce(host: Host, entry: TransitionEntry, state: SagaState): void {
+    this.#events.emit('transition', entry);
+    const context = host.actor.getSnapshot().context;
+    if (state === SagaStates.Escalated && context.escalation) {
+      this.#events.emit('escalated', {
+        sagaId: entry.sagaId,
+        name: host.saga.definition.name,
+        escalation: context.escalation,
+      });
+    }
+    if (FINAL_STATES.includes(state)) this.#evict(entry.sagaId);
+    if (SETTLED_STATES.includes(state) && this.#waiters.has(entry.sagaId)) {
+      const waiters = [...(this.#waiters.get(entry.sagaId) ?? [])];
+      this.#waiters.delete(entry.sagaId);
+      void this.get(entry.sagaId).then(
+        (view) => {
+          for (const resolve of waiters) resolve(view);
+        },
+        (error: unknown) => this.#events.emit('error', error),
+      );
+    }
+  }
+
+  #evict(sagaId: string): void {
+    const host = this.#hosts.get(sagaId);
+    if (!host) return;
+    this.#hosts.delete(sagaId);
+    host.actor.stop();
+    this.#requested.delete(sagaId);
+  }
+
+  #trim(): void {
+    while (this.#hosts.size > this.#maxActive) {
+      const oldest = this.#hosts.keys().next().value as string;
+      this.#evict(oldest);
+    }
+  }
+
+  #register(definition: AnySagaDefinition): RegisteredSaga {
+    if (this.#handlers) checkHandlers(definition, this.#handlers);
+    return this.#registry.register(definition);
+  }
+
+  #view(record: SagaRecord, history: TransitionEntry[]): SagaView {
+    return toSagaView(record, history, this.#registry.get(record.name, record.version)?.definition);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new EngineClosedError();
+  }
+}
+
+function transitionEntry(sagaId: string, at: number, from: unknown, to: unknown, event: SagaEvent): TransitionEntry {
+  const entry: TransitionEntry = { sagaId, at, from: statePath(from), to: statePath(to), event: event.type };
+  if (event.type === SagaEvents.stepDone || event.type === SagaEvents.stepFailed) {
+    entry.step = event.step;
+    entry.direction = event.direction;
+    entry.attempt = event.attempts;
+    if (event.type === SagaEvents.stepFailed) entry.error = event.error;
+  }
+  return entry;
+}
+
+/** `{ Pending: 'reserveHotel' }` -> `Pending.reserveHotel`. */
+function statePath(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const [key, inner] = Object.entries(value as Record<string, unknown>)[0] ?? ['', undefined];
+  return inner === undefined ? key : `${key}.${statePath(inner)}`;
+}
+

@@ -1,0 +1,82 @@
+/**
+ * xsaga: sagas as XState v5 actors, with steps as queue jobs and snapshots in a store.
+ * Test tools live on the `xsaga/testing` subpath.
+ *
+ * @packageDocumentation
+ */
+
+// Definitions
+export { defineSaga, isSagaDefinition } from './definition/define-saga.ts';
+export type {
+  AnySagaDefinition,
+  AttemptPolicy,
+  BackoffPolicy,
+  CompensationOptions,
+  RetryPolicy,
+  SagaConfig,
+  SagaDefinition,
+  SagaInput,
+  SagaStepName,
+  StepConfig,
+  StepDefinition,
+} from './definition/types.ts';
+
+// Engine
+export { createEngine } from './engine/create-engine.ts';
+export type { Engine, EngineOptions } from './engine/create-engine.ts';
+export { defineHandlers } from './engine/handlers.ts';
+export type {
+  CompensationContext,
+  HandlerRegistry,
+  SagaHandlers,
+  StepContext,
+  StepHandler,
+} from './engine/handlers.ts';
+export type { StartOptions, StartResult } from './engine/saga-engine.ts';
+export type { SagaView, StepView } from './engine/saga-view.ts';
+export type { EngineEventMap } from './observability/engine-events.ts';
+
+// Machines
+export { buildSagaMachine } from './machines/build-saga-machine.ts';
+export type { SagaMachine } from './machines/build-saga-machine.ts';
+export { SagaEvents } from './machines/events.ts';
+export type { Direction, ErrorInfo, SagaEvent } from './machines/events.ts';
+export { SagaStates } from './machines/states.ts';
+export type { SagaState } from './machines/states.ts';
+export type { SagaContext, SagaEscalation, SagaFailure, StepStatus } from './machines/context.ts';
+
+// Persistence and transport: the interfaces, and the embedded defaults
+export { MemoryStore } from './persistence/memory-store.ts';
+export type {
+  CreateResult,
+  SagaPage,
+  SagaQuery,
+  SagaRecord,
+  SagaStore,
+  SagaUpdate,
+  TransitionEntry,
+} from './persistence/saga-store.ts';
+export { InProcessQueue } from './transport/in-process-queue.ts';
+export type { InProcessQueueOptions } from './transport/in-process-queue.ts';
+export type { AttemptRunner, OutcomeHandler, StepJob, StepOutcome, StepQueue } from './transport/step-queue.ts';
+
+// Time
+export { systemClock } from './clock.ts';
+export type { Clock, Random, TimerHandle } from './clock.ts';
+
+// Errors
+export {
+  ConflictError,
+  DefinitionError,
+  EngineClosedError,
+  HandlerMissingError,
+  InputError,
+  InvalidStateError,
+  SagaError,
+  SagaNotFoundError,
+  StepTimeoutError,
+  TerminalError,
+  isSagaError,
+  isTerminalError,
+} from './errors.ts';
+export type { SagaErrorCode } from './errors.ts';

@@ -1,0 +1,76 @@
+import { ConflictError, SagaNotFoundError } from '../errors.ts';
+import type { CreateResult, SagaPage, SagaQuery, SagaRecord, SagaStore, SagaUpdate, TransitionEntry } from './saga-store.ts';
+
+const DEFAULT_PAGE = 100;
+
+/**
+ * The embedded default store: everything in this process's memory, nothing survives it. Records are
+ * deep-copied in and out (through `structuredClone`) so callers can never mutate stored state, the
+ * same guarantee a real store gives by serialising.
+ */
+export class MemoryStore implements SagaStore {
+  readonly #sagas = new Map<string, SagaRecord>();
+  readonly #logs = new Map<string, TransitionEntry[]>();
+  readonly #idempotency = new Map<string, string>();
+  /** Insertion order doubles as creation order, which `list` pages over. */
+  readonly #order: string[] = [];
+
+  async create(record: SagaRecord, entry: TransitionEntry): Promise<CreateResult> {
+    const existingId =
+      this.#sagas.has(record.sagaId) ? record.sagaId : this.#idempotency.get(idempotencySlot(record));
+    const existing = existingId === undefined ? undefined : this.#sagas.get(existingId);
+    if (existing) return { record: structuredClone(existing), created: false };
+    const stored = structuredClone({ ...record, revision: 1 });
+    this.#sagas.set(record.sagaId, stored);
+    this.#logs.set(record.sagaId, [structuredClone(entry)]);
+    if (record.idempotencyKey !== undefined) this.#idempotency.set(idempotencySlot(record), record.sagaId);
+    this.#order.push(record.sagaId);
+    return { record: structuredClone(stored), created: true };
+  }
+
+  async save(update: SagaUpdate, entry: TransitionEntry): Promise<number> {
+    const current = this.#sagas.get(update.sagaId);
+    if (!current) throw new SagaNotFoundError(update.sagaId);
+    if (current.revision !== update.expectedRevision) throw new ConflictError(update.sagaId, update.expectedRevision);
+    const revision = current.revision + 1;
+    this.#sagas.set(update.sagaId, {
+      ...current,
+      state: update.state,
+      snapshot: structuredClone(update.snapshot),
+      revision,
+      updatedAt: update.updatedAt,
+    });
+    this.#logs.get(update.sagaId)?.push(structuredClone(entry));
+    return revision;
+  }
+
+  async load(sagaId: string): Promise<SagaRecord | undefined> {
+    const record = this.#sagas.get(sagaId);
+    return record && structuredClone(record);
+  }
+
+  async list(query: SagaQuery = {}): Promise<SagaPage> {
+    const limit = query.limit ?? DEFAULT_PAGE;
+    const start = query.cursor === undefined ? 0 : Number.parseInt(query.cursor, 10);
+    const items: SagaRecord[] = [];
+    let index = start;
+    for (; index < this.#order.length && items.length < limit; index++) {
+      const record = this.#sagas.get(this.#order[index] as string);
+      if (!record) continue;
+      if (query.state !== undefined && record.state !== query.state) continue;
+      if (query.name !== undefined && record.name !== query.name) continue;
+      items.push(structuredClone(record));
+    }
+    return index < this.#order.length ? { items, cursor: String(index) } : { items };
+  }
+
+  async history(sagaId: string): Promise<TransitionEntry[]> {
+    return structuredClone(this.#logs.get(sagaId) ?? []);
+  }
+
+  async close(): Promise<void> {}
+}
+
+function idempotencySlot(record: SagaRecord): string {
+  return `${record.name}\u0000${record.idempotencyKey ?? ''}`;
+}

@@ -1,0 +1,160 @@
+import { type Clock, type Random, systemClock } from '../clock.ts';
+import { isTerminalError } from '../errors.ts';
+import { SagaEvents } from '../machines/events.ts';
+import { backoffDelay } from './backoff.ts';
+import { toErrorInfo } from './error-info.ts';
+import type { AttemptRunner, OutcomeHandler, StepJob, StepOutcome, StepQueue } from './step-queue.ts';
+
+/** Options of {@link InProcessQueue}. */
+export interface InProcessQueueOptions {
+  /** Runs one attempt; the engine supplies one built from its handlers. */
+  runAttempt: AttemptRunner;
+  clock?: Clock;
+  random?: Random;
+  /** Jobs running at once; the rest wait in order. Default 64. */
+  concurrency?: number;
+  /** Called when the outcome handler rejects; the outcome is kept and redelivered on the next enqueue. */
+  onDeliveryError?: (error: unknown, outcome: StepOutcome) => void;
+}
+
+interface Entry {
+  job: StepJob;
+  outcome?: StepOutcome;
+}
+
+/**
+ * The embedded default queue: runs step jobs in this process, with the retry policy each job
+ * carries. Like BullMQ it dedupes by job id and keeps a job's outcome until it is acked, so a saga
+ * restored from its snapshot re-attaches to its step instead of running it twice.
+ */
+export class InProcessQueue implements StepQueue {
+  readonly #runAttempt: AttemptRunner;
+  readonly #clock: Clock;
+  readonly #random: Random;
+  readonly #concurrency: number;
+  readonly #onDeliveryError: (error: unknown, outcome: StepOutcome) => void;
+  readonly #entries = new Map<string, Entry>();
+  readonly #waiting: Array<() => void> = [];
+  readonly #undelivered: StepOutcome[] = [];
+  readonly #timers = new Set<unknown>();
+  #active = 0;
+  #handler: OutcomeHandler | undefined;
+  #closed = false;
+
+  constructor(options: InProcessQueueOptions) {
+    this.#runAttempt = options.runAttempt;
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
+    this.#concurrency = options.concurrency ?? 64;
+    this.#onDeliveryError =
+      options.onDeliveryError ??
+      ((error, outcome) => console.error(`xsaga: outcome of job ${outcome.jobId} not applied`, error));
+  }
+
+  async enqueue(job: StepJob): Promise<void> {
+    if (this.#closed) return;
+    const existing = this.#entries.get(job.id);
+    if (existing) {
+      if (existing.outcome) void this.#deliver(existing.outcome);
+      return;
+    }
+    const entry: Entry = { job: structuredClone(job) };
+    this.#entries.set(job.id, entry);
+    void this.#process(entry);
+  }
+
+  consume(handler: OutcomeHandler): void {
+    this.#handler = handler;
+    for (const outcome of this.#undelivered.splice(0)) void this.#deliver(outcome);
+  }
+
+  async ack(jobId: string): Promise<void> {
+    this.#entries.delete(jobId);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const timer of this.#timers) this.#clock.clearTimeout(timer);
+    this.#timers.clear();
+    for (const release of this.#waiting.splice(0)) release();
+  }
+
+  /** Ids of jobs not yet acked: running, waiting, or holding an outcome (dead letters included). */
+  jobIds(): string[] {
+    return [...this.#entries.keys()];
+  }
+
+  async #process(entry: Entry): Promise<void> {
+    await this.#acquire();
+    try {
+      entry.outcome = await this.#attempts(entry.job);
+    } finally {
+      this.#release();
+    }
+    if (entry.outcome && this.#entries.get(entry.job.id) === entry) await this.#deliver(entry.outcome);
+  }
+
+  async #attempts(job: StepJob): Promise<StepOutcome | undefined> {
+    const { attempts, backoff } = job.policy;
+    for (let attempt = 1; !this.#closed; attempt++) {
+      try {
+        const result = await this.#runAttempt(job, attempt);
+        return this.#outcome(job, { type: SagaEvents.stepDone, result, attempts: attempt });
+      } catch (error) {
+        if (isTerminalError(error) || attempt >= attempts) {
+          return this.#outcome(job, { type: SagaEvents.stepFailed, error: toErrorInfo(error), attempts: attempt });
+        }
+        await this.#sleep(backoffDelay(backoff, attempt, this.#random));
+      }
+    }
+    return undefined;
+  }
+
+  #outcome(
+    job: StepJob,
+    fields:
+      | { type: typeof SagaEvents.stepDone; result: unknown; attempts: number }
+      | { type: typeof SagaEvents.stepFailed; error: ReturnType<typeof toErrorInfo>; attempts: number },
+  ): StepOutcome {
+    const base = { step: job.step, direction: job.direction, round: job.round };
+    return { jobId: job.id, sagaId: job.sagaId, event: { ...base, ...fields } };
+  }
+
+  async #deliver(outcome: StepOutcome): Promise<void> {
+    if (this.#closed) return;
+    if (!this.#handler) {
+      this.#undelivered.push(outcome);
+      return;
+    }
+    try {
+      await this.#handler(outcome);
+    } catch (error) {
+      this.#onDeliveryError(error, outcome);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = this.#clock.setTimeout(() => {
+        this.#timers.delete(timer);
+        resolve();
+      }, ms);
+      this.#timers.add(timer);
+    });
+  }
+
+  #acquire(): Promise<void> {
+    if (this.#active < this.#concurrency) {
+      this.#active++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => this.#waiting.push(() => resolve())).then(() => {
+      this.#active++;
+    });
+  }
+
+  #release(): void {
+    this.#active--;
+    this.#waiting.shift()?.();
+  }
+}
