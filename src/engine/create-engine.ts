@@ -38,7 +38,10 @@ export interface EngineOptions {
 }
 
 /** The engine's public face. */
-export type Engine = Pick<SagaEngine, 'start' | 'get' | 'list' | 'waitFor' | 'cancel' | 'resume' | 'resolve' | 'on' | 'close'>;
+export type Engine = Pick<
+  SagaEngine,
+  'start' | 'get' | 'list' | 'waitFor' | 'cancel' | 'resume' | 'resolve' | 'recover' | 'on' | 'close'
+>;
 
 /**
  * Creates a saga engine. With no `store`/`queue` it is the embedded default: a memory store and an

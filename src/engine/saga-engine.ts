@@ -241,6 +241,31 @@ export class SagaEngine {
     await this.#escalatedCommand(sagaId, { type: SagaEvents.resolve, note }, 'resolved');
   }
 
+  /**
+   * Re-attaches every unsettled saga in the store to its work: `Started` ones are started,
+   * `Pending`/`Compensating` ones are hydrated, which re-dispatches their current step job (the
+   * queue dedupes it, or redelivers an outcome that was never applied). Finished steps never run
+   * again. Returns how many sagas were re-attached.
+   */
+  async recover(): Promise<number> {
+    this.#assertOpen();
+    let count = 0;
+    for (const state of [SagaStates.Started, SagaStates.Pending, SagaStates.Compensating]) {
+      let cursor: string | undefined;
+      do {
+        const page = await this.#store.list({ state, limit: 500, ...(cursor ? { cursor } : {}) });
+        for (const record of page.items) {
+          if (!this.#registry.get(record.name, record.version)) continue;
+          if (state === SagaStates.Started) await this.#send(record.sagaId, { type: SagaEvents.start });
+          else await this.#lock.run(record.sagaId, () => this.#hydrate(record.sagaId));
+          count++;
+        }
+        cursor = page.cursor;
+      } while (cursor);
+    }
+    return count;
+  }
+
   /** Subscribes to transitions, escalations and background errors; returns the unsubscribe function. */
   on<K extends keyof EngineEventMap>(event: K, listener: (...args: EngineEventMap[K]) => void): () => void {
     return this.#events.on(event, listener);

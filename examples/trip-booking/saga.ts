@@ -1,0 +1,73 @@
+import { z } from 'zod';
+import { defineHandlers, defineSaga, TerminalError } from '../../src/index.ts';
+
+/** Book a flight, a hotel and a car, then charge the card; undo everything if a step fails for good. */
+export const trip = defineSaga({
+  name: 'trip-booking',
+  version: 1,
+  description: 'Flight, hotel and car, then payment',
+  input: z.object({
+    tripId: z.string().min(1),
+    /** Lets the example show a payment that is declined. */
+    cardDeclined: z.boolean().default(false),
+  }),
+  steps: [
+    {
+      name: 'reserveFlight',
+      compensate: true,
+      retry: { attempts: 3, backoff: { type: 'exponential', delayMs: 50 } },
+      timeoutMs: 2000,
+    },
+    { name: 'reserveHotel', compensate: true },
+    { name: 'reserveCar', compensate: true },
+    { name: 'chargePayment', compensate: true },
+  ],
+});
+
+/**
+ * A stand-in for the participants (airline, hotel, car rental, payment provider): it records each
+ * effect under its idempotency key, so a repeated call changes nothing, as a real participant's
+ * idempotent API would.
+ */
+export class Participants {
+  readonly bookings = new Map<string, string>();
+  readonly log: string[] = [];
+  #sequence = 0;
+
+  book(kind: string, key: string): string {
+    const existing = this.bookings.get(key);
+    if (existing) return existing;
+    const id = `${kind}-${++this.#sequence}`;
+    this.bookings.set(key, id);
+    this.log.push(`booked ${id}`);
+    return id;
+  }
+
+  cancel(bookingId: string): void {
+    const key = [...this.bookings].find(([, id]) => id === bookingId)?.[0];
+    // Nothing to undo is a success: the booking never happened or was already cancelled.
+    if (key === undefined) return;
+    this.bookings.delete(key);
+    this.log.push(`cancelled ${bookingId}`);
+  }
+}
+
+/** Handlers of the trip saga, talking to `participants`. */
+export function tripHandlers(participants: Participants) {
+  const reservation = (kind: string) => ({
+    run: async (ctx: { idempotencyKey: string }) => ({ bookingId: participants.book(kind, ctx.idempotencyKey) }),
+    compensate: async (ctx: { result: unknown }) => participants.cancel((ctx.result as { bookingId: string }).bookingId),
+  });
+  return defineHandlers(trip, {
+    reserveFlight: reservation('flight'),
+    reserveHotel: reservation('hotel'),
+    reserveCar: reservation('car'),
+    chargePayment: {
+      run: async (ctx) => {
+        if (ctx.input.cardDeclined) throw new TerminalError(`card declined for trip ${ctx.input.tripId}`);
+        return { chargeId: participants.book('charge', ctx.idempotencyKey) };
+      },
+      compensate: async (ctx) => participants.cancel((ctx.result as { chargeId: string }).chargeId),
+    },
+  });
+}

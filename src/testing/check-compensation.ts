@@ -1,0 +1,157 @@
+import type { AnySagaDefinition, StepDefinition } from '../definition/types.ts';
+import { createEngine } from '../engine/create-engine.ts';
+import type { CompensationContext, StepContext, StepHandler } from '../engine/handlers.ts';
+import { TerminalError } from '../errors.ts';
+import type { Direction } from '../machines/events.ts';
+import { type SagaState, SagaStates } from '../machines/states.ts';
+import { expectedRollback } from './expected-rollback.ts';
+import { withInstantRetries } from './instant-retries.ts';
+import { seededRandom } from './seeded-random.ts';
+
+/** Options of {@link checkCompensationAtEveryIndex}. */
+export interface CompensationCheckOptions {
+  /** A valid input for the saga (default `{}`). */
+  input?: unknown;
+  /**
+   * Also fail attempts transiently, fewer times than each step's retry policy allows, so every
+   * retry path is exercised while the outcome stays the same. Default true.
+   */
+  transientFailures?: boolean;
+  /** Seed of the transient failures. Default 1. */
+  seed?: number;
+}
+
+/** One handler call seen by the check. */
+export interface HandlerCall {
+  step: string;
+  direction: Direction;
+  attempt: number;
+  idempotencyKey: string;
+  outcome: 'ok' | 'transient' | 'terminal';
+}
+
+/** What one run (one failure index) did. */
+export interface CompensationRun {
+  /** Index of the step that failed terminally, or `undefined` for the run with no failure. */
+  failAt: number | undefined;
+  state: SagaState;
+  completed: string[];
+  compensations: string[];
+  calls: HandlerCall[];
+}
+
+/**
+ * Runs the saga through the real embedded engine once per step index k, with a terminal failure
+ * injected at step k (plus one run with no failure), wrapping your handlers. Checks on every run:
+ * compensations are the steps completed before k, newest first, skipping non-compensable ones;
+ * the saga ends `Failed` (or `Completed` when nothing failed); each idempotency key is retried only
+ * with rising attempt numbers. Throws an Error describing the first run that broke a rule.
+ *
+ * @example
+ * ```ts
+ * it('compensates in reverse at every failure point', async () => {
+ *   await checkCompensationAtEveryIndex(trip, tripHandlers, { input: { tripId: 't1' } });
+ * });
+ * ```
+ */
+export async function checkCompensationAtEveryIndex(
+  definition: AnySagaDefinition,
+  handlers: Record<string, StepHandler<never>>,
+  options: CompensationCheckOptions = {},
+): Promise<CompensationRun[]> {
+  const runs: CompensationRun[] = [];
+  const indexes = [...definition.steps.map((s) => s.index), undefined];
+  for (const failAt of indexes) {
+    const run = await runOnce(definition, handlers, failAt, options);
+    const problems = checkRun(definition, run);
+    if (problems.length > 0) {
+      const where = failAt === undefined ? 'with no failure' : `with step "${definition.steps[failAt]?.name}" failing`;
+      throw new Error(`saga "${definition.name}" ${where}: ${problems.join('; ')}`);
+    }
+    runs.push(run);
+  }
+  return runs;
+}
+
+async function runOnce(
+  definition: AnySagaDefinition,
+  handlers: Record<string, StepHandler<never>>,
+  failAt: number | undefined,
+  options: CompensationCheckOptions,
+): Promise<CompensationRun> {
+  const random = seededRandom((options.seed ?? 1) + (failAt ?? definition.steps.length) * 7919);
+  const calls: HandlerCall[] = [];
+  const completed: string[] = [];
+  const compensations: string[] = [];
+  const transients = options.transientFailures ?? true;
+  const failuresFor = (attempts: number) => (transients ? Math.floor(random() * attempts) : 0);
+  const wrapped = Object.fromEntries(
+    definition.steps.map((step: StepDefinition) => {
+      const original = handlers[step.name] as StepHandler<unknown> | undefined;
+      const runFailures = failuresFor(step.run.attempts);
+      const compensationFailures = step.compensation ? failuresFor(step.compensation.attempts) : 0;
+      const handler: StepHandler<unknown> = {
+        run: async (ctx: StepContext<unknown>) => {
+          if (step.index === failAt) {
+            calls.push(call(step, 'run', ctx, 'terminal'));
+            throw new TerminalError(`injected terminal failure at step "${step.name}"`);
+          }
+          if (ctx.attempt <= runFailures) {
+            calls.push(call(step, 'run', ctx, 'transient'));
+            throw new Error(`injected transient failure at step "${step.name}"`);
+          }
+          const output = await original?.run(ctx);
+          calls.push(call(step, 'run', ctx, 'ok'));
+          completed.push(step.name);
+          return output;
+        },
+        compensate: async (ctx: CompensationContext<unknown>) => {
+          if (ctx.attempt <= compensationFailures) {
+            calls.push(call(step, 'compensate', ctx, 'transient'));
+            throw new Error(`injected transient failure compensating "${step.name}"`);
+          }
+          await original?.compensate?.(ctx);
+          calls.push(call(step, 'compensate', ctx, 'ok'));
+          compensations.push(step.name);
+        },
+      };
+      return [step.name, handler];
+    }),
+  );
+  const fast = withInstantRetries(definition);
+  const engine = createEngine({ handlers: { [definition.name]: wrapped } });
+  try {
+    const { sagaId } = await engine.start(fast, options.input ?? {});
+    const view = await engine.waitFor(sagaId);
+    return { failAt, state: view.state, completed, compensations, calls };
+  } finally {
+    await engine.close();
+  }
+}
+
+function call(step: StepDefinition, direction: Direction, ctx: StepContext<unknown>, outcome: HandlerCall['outcome']): HandlerCall {
+  return { step: step.name, direction, attempt: ctx.attempt, idempotencyKey: ctx.idempotencyKey, outcome };
+}
+
+function checkRun(definition: AnySagaDefinition, run: CompensationRun): string[] {
+  const problems: string[] = [];
+  const names = definition.steps.map((s) => s.name);
+  const expectedCompleted = run.failAt === undefined ? names : names.slice(0, run.failAt);
+  const { expectedCompensations } = expectedRollback(definition, expectedCompleted);
+  const expectedState = run.failAt === undefined ? SagaStates.Completed : SagaStates.Failed;
+  if (run.state !== expectedState) problems.push(`ended ${run.state}, expected ${expectedState}`);
+  if (run.completed.join() !== expectedCompleted.join()) {
+    problems.push(`completed ${run.completed.join(',') || 'nothing'}, expected ${expectedCompleted.join(',') || 'nothing'}`);
+  }
+  if (run.failAt === undefined ? run.compensations.length > 0 : run.compensations.join() !== expectedCompensations.join()) {
+    problems.push(
+      `compensated ${run.compensations.join(',') || 'nothing'}, expected ${(run.failAt === undefined ? [] : expectedCompensations).join(',') || 'nothing'}`,
+    );
+  }
+  const attemptsByKey = new Map<string, number[]>();
+  for (const c of run.calls) attemptsByKey.set(c.idempotencyKey, [...(attemptsByKey.get(c.idempotencyKey) ?? []), c.attempt]);
+  for (const [key, attempts] of attemptsByKey) {
+    if (attempts.some((a, i) => a !== i + 1)) problems.push(`key ${key} ran attempts ${attempts.join(',')}: a handler ran again without a retry`);
+  }
+  return problems;
+}

@@ -1,0 +1,13 @@
+/**
+ * `xsaga/testing`: the tools xsaga tests itself with, for your own sagas in your own CI.
+ *
+ * @packageDocumentation
+ */
+export { checkCompensationAtEveryIndex } from './check-compensation.ts';
+export type { CompensationCheckOptions, CompensationRun, HandlerCall } from './check-compensation.ts';
+export { expectedRollback } from './expected-rollback.ts';
+export { withInstantRetries } from './instant-retries.ts';
+export { createSagaTestModel } from './saga-test-model.ts';
+export type { SagaPathScenario, SagaTestModel } from './saga-test-model.ts';
+export { seededRandom } from './seeded-random.ts';
+export { createTestClock, TestClock } from './test-clock.ts';
