@@ -1,0 +1,22 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const tsx = ['--import', 'tsx'];
+
+/** The examples are real programs: CI runs each one as a user would and reads what it prints. */
+describe('examples', () => {
+  it('trip-booking completes one trip and rolls back the declined one', async () => {
+    const { stdout } = await run('node', [...tsx, 'examples/trip-booking/main.ts']);
+    expect(stdout).toMatch(/t-100[\s\S]*final state: Completed/);
+    expect(stdout).toMatch(/t-200[\s\S]*final state: Failed/);
+    expect(stdout).toContain('compensated (newest first): reserveCar, reserveHotel, reserveFlight');
+  });
+
+  it('order-fulfilment retries the warehouse and retries the stock release until it succeeds', async () => {
+    const { stdout } = await run('node', [...tsx, 'examples/order-fulfilment/main.ts']);
+    expect(stdout).toContain('final state: Completed; reserveStock took 3 attempts');
+    expect(stdout).toContain('skipped notifyWarehouse; stock release took 3 attempts');
+  });
+});

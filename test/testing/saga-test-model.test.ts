@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { defineSaga } from '../../src/index.ts';
+import { SagaEvents } from '../../src/machines/events.ts';
+import { createSagaTestModel } from '../../src/testing/index.ts';
+import { trip } from '../../examples/trip-booking/saga.ts';
+
+/** Definitions of 1..6 steps with every mix of compensable and non-compensable steps we care about. */
+function definitionOf(size: number, compensable: (index: number) => boolean) {
+  return defineSaga({
+    name: `paths-${size}`,
+    version: 1,
+    input: z.object({}),
+    steps: Array.from({ length: size }, (_, i) => ({ name: `step${i}`, compensate: compensable(i) })),
+  });
+}
+
+const patterns: Array<[string, (i: number) => boolean]> = [
+  ['every step compensable', () => true],
+  ['no step compensable', () => false],
+  ['every other step compensable', (i) => i % 2 === 0],
+  ['only the last step not compensable', (i) => i !== 5 && i !== 4 && i !== 3],
+];
+
+describe('model-based path tests (@xstate/graph)', () => {
+  for (let size = 1; size <= 6; size++) {
+    for (const [label, compensable] of patterns) {
+      it(`keeps every invariant on every path of a ${size}-step saga (${label})`, () => {
+        const model = createSagaTestModel(definitionOf(size, compensable));
+        expect(model.check()).toBe(model.paths.length);
+        // Each path is a real scenario: the model reaches every settled state that is possible.
+        const finals = new Set(model.paths.map((p) => p.finalState));
+        expect(finals.has('Completed')).toBe(true);
+        expect(finals.has('Failed')).toBe(true);
+        expect(finals.has('Escalated')).toBe(Array.from({ length: size }, (_, i) => i).some(compensable));
+      });
+    }
+  }
+
+  it('finds the failure of every single step among its paths', () => {
+    const model = createSagaTestModel(definitionOf(4, () => true));
+    for (let k = 0; k < 4; k++) {
+      const path = model.paths.find(
+        (p) =>
+          !p.events.some((e) => e.type === SagaEvents.cancel) &&
+          p.events.some((e) => e.type === SagaEvents.stepFailed && e.step === `step${k}` && e.direction === 'run') &&
+          p.finalState === 'Failed' &&
+          p.compensations.length === k,
+      );
+      expect(path?.compensations).toEqual(Array.from({ length: k }, (_, i) => `step${k - 1 - i}`));
+    }
+  });
+
+  it('reports a path whose compensations are out of order', () => {
+    const model = createSagaTestModel(definitionOf(3, () => true));
+    const path = model.paths.find((p) => p.finalState === 'Failed' && p.compensations.length === 2);
+    expect(path).toBeDefined();
+    const tampered = { ...path!, compensations: [...path!.compensations].reverse() };
+    tampered.context = { ...tampered.context, compensated: tampered.compensations };
+    expect(model.violations(tampered).join()).toMatch(/compensated step0,step1, expected step1,step0/);
+  });
+
+  it('checks the trip-booking example on all its paths', () => {
+    const model = createSagaTestModel(trip);
+    expect(model.check()).toBeGreaterThan(50);
+    expect(model.paths.map((p) => p.description)).toContain(
+      'reserveFlight ok, reserveHotel ok, reserveCar ok, chargePayment fails, undo reserveCar ok, undo reserveHotel ok, undo reserveFlight ok -> Failed',
+    );
+  });
+});
