@@ -39,6 +39,8 @@ export type { EngineEventMap } from './observability/engine-events.ts';
 // Machines
 export { buildSagaMachine } from './machines/build-saga-machine.ts';
 export type { SagaMachine } from './machines/build-saga-machine.ts';
+export { toStatelyJson } from './machines/to-json.ts';
+export { toMermaid } from './machines/to-mermaid.ts';
 export { SagaEvents } from './machines/events.ts';
 export type { Direction, ErrorInfo, SagaEvent } from './machines/events.ts';
 export { SagaStates } from './machines/states.ts';
@@ -59,6 +61,13 @@ export type {
 export { InProcessQueue } from './transport/in-process-queue.ts';
 export type { InProcessQueueOptions } from './transport/in-process-queue.ts';
 export type { AttemptRunner, OutcomeHandler, StepJob, StepOutcome, StepQueue } from './transport/step-queue.ts';
+
+// Durable backend: Redis store, BullMQ steps and workers
+export { BullMqQueue } from './transport/bullmq-queue.ts';
+export type { BullMqQueueOptions } from './transport/bullmq-queue.ts';
+export type { BullMqOptions } from './transport/bullmq-names.ts';
+export { createWorker } from './transport/create-worker.ts';
+export type { StepWorker, WorkerOptions } from './transport/create-worker.ts';
 
 // Time
 export { systemClock } from './clock.ts';

@@ -58,7 +58,8 @@ export interface StatelyStateNodeJson {
  * unconditional) and inline actions of transitions become `null`. Here every function is named
  * instead: an action becomes `{ type }` (its built-in type such as `xstate.assign`, else its
  * function name, else `inline`), a guard `{ type }` the same way; mappers such as an invoke's
- * `input` are left out. The result is a fresh, acyclic, JSON-safe object tree.
+ * `input` are left out. Named actions and guards, which XState writes as bare strings in
+ * transitions, become `{ type }` too. The result is a fresh, acyclic, JSON-safe object tree.
  *
  * @example
  * ```ts
@@ -67,7 +68,28 @@ export interface StatelyStateNodeJson {
  * ```
  */
 export function toStatelyJson(machine: AnyStateMachine): StatelyStateNodeJson {
-  return JSON.parse(JSON.stringify(machine.toJSON(), nameFunctions)) as StatelyStateNodeJson;
+  const json = JSON.parse(JSON.stringify(machine.toJSON(), nameFunctions)) as StatelyStateNodeJson;
+  normalizeNode(json);
+  return json;
+}
+
+/**
+ * XState writes a named action or guard of a transition as a bare string (`"log"`) but a state's
+ * entry actions as `{ type }`; make them all objects, so consumers read one shape.
+ */
+function normalizeNode(node: StatelyStateNodeJson): void {
+  node.entry = node.entry.map(asObject);
+  node.exit = node.exit.map(asObject);
+  if (node.initial) node.initial.actions = node.initial.actions.map(asObject);
+  for (const transition of [...node.transitions, ...Object.values(node.on).flat()]) {
+    transition.actions = transition.actions.map(asObject);
+    if (transition.guard !== undefined) transition.guard = asObject(transition.guard);
+  }
+  for (const child of Object.values(node.states)) normalizeNode(child);
+}
+
+function asObject<T extends { type: string }>(value: T | string): T | { type: string } {
+  return typeof value === 'string' ? { type: value } : value;
 }
 
 /** `JSON.stringify` replacer: runs after each `toJSON` hook, so it sees the functions those hooks keep. */
@@ -76,7 +98,7 @@ function nameFunctions(key: string, value: unknown): unknown {
   // The hooks spread themselves into their output; without this the hook would be named as an action.
   if (key === 'toJSON') return undefined;
   if (key === 'guard') return { type: functionName(value) };
-  // Array members: the entries of `actions`, `entry` and `exit`.
+  // Array members: the entries of `actions`, `entry` and `exit` (the only arrays that hold functions).
   if (/^\d+$/.test(key)) return { type: functionName(value) };
   return undefined;
 }

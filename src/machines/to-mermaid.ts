@@ -132,7 +132,9 @@ function transitionLabel(transition: Transition): string {
   const event =
     delay !== undefined
       ? `after ${typeof delay === 'number' ? `${delay}ms` : typeof delay === 'string' ? delay : 'delay'}`
-      : transition.eventType === '' ? 'always' : transition.eventType;
+      : transition.eventType === ''
+        ? 'always'
+        : transition.eventType;
   const guard = transition.guard === undefined ? '' : ` [${guardName(transition.guard)}]`;
   return labelText(`${event}${guard}`);
 }

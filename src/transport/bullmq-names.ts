@@ -1,0 +1,49 @@
+import type { ConnectionOptions } from 'bullmq';
+
+/** Where the BullMQ backend lives: connection, key prefix and queue names, shared by engine and workers. */
+export interface BullMqOptions {
+  /**
+   * ioredis options or a URL (BullMQ opens its own connections from them; workers need
+   * `maxRetriesPerRequest: null`, which is set for you). Default: REDIS_URL or 127.0.0.1:6379.
+   */
+  connection?: ConnectionOptions | string;
+  /** BullMQ key prefix: tenants and environments with different prefixes never see each other's jobs. */
+  prefix?: string;
+  /**
+   * Queue of step jobs. One shared queue by default: any worker with the handlers runs any saga's
+   * steps, and BullMQ's fairness and rate limits apply across sagas.
+   */
+  stepQueue?: string;
+  /** Queue of step outcomes, consumed by every engine process. */
+  outcomeQueue?: string;
+}
+
+/** The defaults of {@link BullMqOptions}, resolved. */
+export function resolveBullMq(options: BullMqOptions = {}) {
+  const raw = options.connection ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const connection: ConnectionOptions =
+    typeof raw === 'string' ? { ...urlToOptions(raw), maxRetriesPerRequest: null } : { maxRetriesPerRequest: null, ...raw };
+  return {
+    connection,
+    prefix: options.prefix ?? 'xsaga',
+    stepQueue: options.stepQueue ?? 'xsaga-steps',
+    outcomeQueue: options.outcomeQueue ?? 'xsaga-outcomes',
+  };
+}
+
+/** Outcome job id of a step job: deterministic, so a step that ran twice reports once. */
+export function outcomeJobId(stepJobId: string): string {
+  return `${stepJobId}~outcome`;
+}
+
+function urlToOptions(url: string) {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: u.port ? Number(u.port) : 6379,
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+}

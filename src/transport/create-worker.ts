@@ -1,0 +1,86 @@
+import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { type Clock, type Random, systemClock } from '../clock.ts';
+import type { HandlerRegistry } from '../engine/handlers.ts';
+import { createStepRunner } from '../engine/step-runner.ts';
+import { isTerminalError } from '../errors.ts';
+import { type StepDoneEvent, type StepFailedEvent, SagaEvents } from '../machines/events.ts';
+import { backoffDelay } from './backoff.ts';
+import { type StepJobData, publishOutcome } from './bullmq-queue.ts';
+import { type BullMqOptions, resolveBullMq } from './bullmq-names.ts';
+import { toErrorInfo } from './error-info.ts';
+import type { StepOutcome } from './step-queue.ts';
+
+/** Options of {@link createWorker}. */
+export interface WorkerOptions extends BullMqOptions {
+  /** Step handlers by saga name, then step name: the same registry the embedded engine takes. */
+  handlers: HandlerRegistry;
+  /** Step jobs run at once by this worker. Default 16. */
+  concurrency?: number;
+  clock?: Clock;
+  random?: Random;
+}
+
+/** A running step worker. */
+export interface StepWorker {
+  /** Finishes the jobs in hand and stops. */
+  close(): Promise<void>;
+}
+
+/**
+ * Runs saga steps from the BullMQ step queue in this process, with the same `ctx` as the embedded
+ * engine (idempotency key, attempt, AbortSignal with the attempt's timeout). A worker killed mid-step
+ * leaves a stalled job that BullMQ hands to another worker: the handler sees the same idempotency key.
+ *
+ * @example
+ * ```ts
+ * const worker = createWorker({ connection: { host: 'redis' }, handlers: { 'trip-booking': tripHandlers } });
+ * process.on('SIGTERM', () => worker.close());
+ * ```
+ */
+export function createWorker(options: WorkerOptions): StepWorker {
+  const { connection, prefix, stepQueue, outcomeQueue } = resolveBullMq(options);
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? Math.random;
+  const runAttempt = createStepRunner(options.handlers, clock);
+  const outcomes = new Queue(outcomeQueue, { connection, prefix });
+
+  const processor = async (job: Job<StepJobData>): Promise<StepOutcome> => {
+    const data = job.data;
+    const attempt = job.attemptsMade + 1;
+    const base = { step: data.step, direction: data.direction, round: data.round, attempts: attempt };
+    try {
+      const result = await runAttempt(data, attempt);
+      const event: StepDoneEvent = { type: SagaEvents.stepDone, ...base, result };
+      const outcome = { jobId: data.id, sagaId: data.sagaId, event };
+      await publishOutcome(outcomes, outcome);
+      return outcome;
+    } catch (error) {
+      if (!isTerminalError(error) && attempt < data.policy.attempts) throw error;
+      const event: StepFailedEvent = { type: SagaEvents.stepFailed, ...base, error: toErrorInfo(error) };
+      const outcome = { jobId: data.id, sagaId: data.sagaId, event };
+      // Kept on the job so a saga re-attaching to it later gets the same outcome.
+      await job.updateData({ ...data, outcome });
+      await publishOutcome(outcomes, outcome);
+      throw new UnrecoverableError(event.error.message);
+    }
+  };
+
+  const worker = new Worker<StepJobData, StepOutcome>(stepQueue, processor, {
+    connection,
+    prefix,
+    concurrency: options.concurrency ?? 16,
+    settings: {
+      backoffStrategy: (attemptsMade, _type, _error, job) =>
+        backoffDelay((job?.data as StepJobData).policy.backoff, attemptsMade, random),
+    },
+  });
+  // Errors of individual jobs are recorded on the jobs; connection errors are retried by ioredis.
+  worker.on('error', () => undefined);
+
+  return {
+    async close() {
+      await worker.close();
+      await outcomes.close();
+    },
+  };
+}
