@@ -5,6 +5,9 @@ import { MemoryStore } from '../persistence/memory-store.ts';
 import type { SagaStore } from '../persistence/saga-store.ts';
 import { InProcessQueue } from '../transport/in-process-queue.ts';
 import type { StepQueue } from '../transport/step-queue.ts';
+import { createRedisStore, type RedisStoreOptions } from '../persistence/redis-store.ts';
+import { BullMqQueue } from '../transport/bullmq-queue.ts';
+import { createWorker, type StepWorker } from '../transport/create-worker.ts';
 import type { HandlerRegistry } from './handlers.ts';
 import { SagaEngine } from './saga-engine.ts';
 import { createStepRunner } from './step-runner.ts';
@@ -18,6 +21,19 @@ export interface EngineOptions {
    * Definitions passed to `start` are registered automatically.
    */
   sagas?: readonly AnySagaDefinition[];
+  /**
+   * The durable backend in one option: sagas in Redis (RedisStore) and steps as BullMQ jobs, with
+   * the same connection and prefix. If `handlers` are given, this process also runs a step worker.
+   * Unsettled sagas in the store are recovered in the background (see `engine.recover`).
+   */
+  redis?: {
+    connection?: string | RedisStoreOptions['connection'];
+    prefix?: string;
+    retention?: RedisStoreOptions['retention'];
+    log?: boolean;
+    /** Step jobs this process's worker runs at once. Default 16. */
+    workerConcurrency?: number;
+  };
   /** Where sagas live. Default: a new MemoryStore. */
   store?: SagaStore;
   /** How step jobs run. Default: an InProcessQueue running `handlers` in this process. */
@@ -56,8 +72,9 @@ export type Engine = Pick<
  * ```
  */
 export function createEngine(options: EngineOptions = {}): Engine {
+  if (options.redis) return createRedisEngine(options, options.redis);
   const clock = options.clock ?? systemClock;
-  const handlers = options.handlers ? structuredCloneHandlers(options.handlers) : undefined;
+  const handlers = options.handlers ? copyHandlers(options.handlers) : undefined;
   const queue =
     options.queue ??
     new InProcessQueue({
@@ -79,7 +96,45 @@ export function createEngine(options: EngineOptions = {}): Engine {
   });
 }
 
+function createRedisEngine(options: EngineOptions, redis: NonNullable<EngineOptions['redis']>): Engine {
+  const clock = options.clock ?? systemClock;
+  const handlers = options.handlers ? copyHandlers(options.handlers) : undefined;
+  const prefix = redis.prefix ?? 'xsaga';
+  const store = createRedisStore({
+    ...(redis.connection !== undefined ? { connection: redis.connection } : {}),
+    prefix,
+    ...(redis.retention ? { retention: redis.retention } : {}),
+    ...(redis.log !== undefined ? { log: redis.log } : {}),
+  });
+  const bullConnection = typeof redis.connection === 'string' || redis.connection === undefined ? redis.connection : undefined;
+  const queue = new BullMqQueue({ ...(bullConnection ? { connection: bullConnection } : {}), prefix: `${prefix}-bull` });
+  const worker: StepWorker | undefined = handlers
+    ? createWorker({
+        ...(bullConnection ? { connection: bullConnection } : {}),
+        prefix: `${prefix}-bull`,
+        handlers,
+        clock,
+        ...(options.random ? { random: options.random } : {}),
+        ...(redis.workerConcurrency !== undefined ? { concurrency: redis.workerConcurrency } : {}),
+      })
+    : undefined;
+  const engine = new SagaEngine({
+    store,
+    queue,
+    clock,
+    handlers,
+    sagas: options.sagas ?? [],
+    maxActiveSagas: options.maxActiveSagas ?? 10_000,
+    inspect: options.inspect,
+    ownsStore: true,
+    ownsQueue: true,
+    ...(worker ? { onClose: () => worker.close() } : {}),
+  });
+  void engine.recover().catch((error: unknown) => engine.reportError(error));
+  return engine;
+}
+
 /** A shallow copy of the registry, so later changes to the caller's object do not reach the engine. */
-function structuredCloneHandlers(handlers: HandlerRegistry): HandlerRegistry {
+function copyHandlers(handlers: HandlerRegistry): HandlerRegistry {
   return Object.fromEntries(Object.entries(handlers).map(([saga, steps]) => [saga, { ...steps }]));
 }

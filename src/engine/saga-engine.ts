@@ -40,6 +40,8 @@ export interface SagaEngineParts {
   /** Whether `close()` also closes the store / the queue (true for those the engine created). */
   ownsStore: boolean;
   ownsQueue: boolean;
+  /** Extra cleanup on close, before the queue and store close (e.g. a co-hosted worker). */
+  onClose?: () => Promise<void>;
 }
 
 /** Options of `engine.start`. */
@@ -65,6 +67,7 @@ interface Host {
 
 const SAGA_ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
 const CONFLICT_RETRIES = 5;
+const POLL_MS = 250;
 
 /**
  * Hosts saga actors: hydrates them from the store when an event arrives, applies the event,
@@ -81,6 +84,7 @@ export class SagaEngine {
   readonly #inspect: ((event: InspectionEvent) => void) | undefined;
   readonly #ownsStore: boolean;
   readonly #ownsQueue: boolean;
+  readonly #onClose: (() => Promise<void>) | undefined;
   /** Hydrated actors in least-recently-used order (Map keeps insertion order). */
   readonly #hosts = new Map<string, Host>();
   readonly #lock = new KeyedLock();
@@ -99,6 +103,7 @@ export class SagaEngine {
     this.#inspect = parts.inspect;
     this.#ownsStore = parts.ownsStore;
     this.#ownsQueue = parts.ownsQueue;
+    this.#onClose = parts.onClose;
     this.#registry = new DefinitionRegistry((request) => {
       const list = this.#requested.get(request.sagaId);
       if (list) list.push(request);
@@ -191,8 +196,20 @@ export class SagaEngine {
     return new Promise<SagaView>((resolve, reject) => {
       let timer: unknown;
       const waiters = this.#waiters.get(sagaId) ?? new Set();
+      // Another engine process may move the saga (shared store): poll the store too. Real time on
+      // purpose, unref'd: polling is not saga time and must not keep a process alive by itself.
+      const poll = setInterval(() => {
+        this.get(sagaId).then(
+          (view) => {
+            if (SETTLED_STATES.includes(view.state)) done(view);
+          },
+          () => undefined,
+        );
+      }, POLL_MS);
+      poll.unref();
       const done = (view: SagaView) => {
         waiters.delete(done);
+        clearInterval(poll);
         if (timer !== undefined) this.#clock.clearTimeout(timer);
         resolve(view);
       };
@@ -201,6 +218,7 @@ export class SagaEngine {
       if (options.timeoutMs !== undefined) {
         timer = this.#clock.setTimeout(() => {
           waiters.delete(done);
+          clearInterval(poll);
           reject(new SagaError('INVALID_STATE', `saga "${sagaId}" did not settle within ${options.timeoutMs} ms`));
         }, options.timeoutMs);
       }
@@ -211,6 +229,7 @@ export class SagaEngine {
         },
         (error: unknown) => {
           waiters.delete(done);
+          clearInterval(poll);
           reject(error);
         },
       );
@@ -271,6 +290,11 @@ export class SagaEngine {
     return this.#events.on(event, listener);
   }
 
+  /** Reports a background failure on the `error` event (used by the factory's background recovery). */
+  reportError(error: unknown): void {
+    this.#events.emit('error', error);
+  }
+
   /** Stops taking work, lets in-flight transitions finish, and releases what the engine owns. */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -278,6 +302,7 @@ export class SagaEngine {
     await this.#lock.drain();
     for (const host of this.#hosts.values()) host.actor.stop();
     this.#hosts.clear();
+    await this.#onClose?.();
     if (this.#ownsQueue) await this.#queue.close();
     if (this.#ownsStore) await this.#store.close();
   }

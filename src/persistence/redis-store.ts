@@ -1,0 +1,259 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { FINAL_STATES } from '../machines/states.ts';
+import { decodeCursor, encodeCursor, type IndexPosition, isAfter } from './redis-cursor.ts';
+import { createRedisKeys, type RedisKeys } from './redis-keys.ts';
+import { decodeSagaRecord, encodeSnapshot } from './redis-record.ts';
+import { isScriptCode, registerSagaScripts, type SagaScripts, scriptError } from './redis-scripts.ts';
+import type {
+  CreateResult,
+  SagaPage,
+  SagaQuery,
+  SagaRecord,
+  SagaStore,
+  SagaUpdate,
+  TransitionEntry,
+} from './saga-store.ts';
+
+const DEFAULT_PAGE_SIZE = 100;
+
+/** Options of {@link createRedisStore}. */
+export interface RedisStoreOptions {
+  /**
+   * Where Redis is. A connected `Redis` instance is shared: the store uses it and `close()` leaves
+   * it open. A URL or `RedisOptions` makes a connection the store owns and `close()` quits.
+   * Default: `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`. Do not set ioredis'
+   * `keyPrefix`: use `prefix`, which the Lua scripts also honour.
+   */
+  connection?: RedisOptions | string | Redis;
+  /** Start of every key (see `redis-keys.ts` for the layout); no braces. Default `xsaga`. */
+  prefix?: string;
+  /**
+   * Keep finished sagas for a while only: on reaching `Completed` or `Failed`, the saga, its log
+   * and its idempotency key expire after `finalTtlSeconds`. Index entries are dropped lazily by
+   * `list`. Default: kept forever.
+   */
+  retention?: { finalTtlSeconds: number };
+  /** Keep each saga's log in a Redis stream (`history`). Default true; false: `history` is `[]`. */
+  log?: boolean;
+}
+
+/**
+ * Creates a {@link RedisStore}: sagas in Redis hashes, saga logs in streams, indexes in sorted
+ * sets, every write one Lua script (compare-and-set on the revision).
+ *
+ * @example
+ * ```ts
+ * const store = createRedisStore({ connection: process.env.REDIS_URL, prefix: 'shop' });
+ * const engine = createEngine({ sagas: [trip], store });
+ * // ...
+ * await engine.close();
+ * await store.close();
+ * ```
+ */
+export function createRedisStore(options: RedisStoreOptions = {}): RedisStore {
+  return new RedisStore(options);
+}
+
+/**
+ * SagaStore on a standalone Redis (7+), through ioredis. Passes the SagaStore contract suite.
+ * Prefer {@link createRedisStore}.
+ */
+export class RedisStore implements SagaStore {
+  readonly #redis: Redis;
+  readonly #ownsConnection: boolean;
+  readonly #keys: RedisKeys;
+  readonly #scripts: SagaScripts;
+  readonly #log: boolean;
+  /** TTL for sagas in a final state; 0 keeps them forever. */
+  readonly #finalTtlSeconds: number;
+  #closed = false;
+
+  constructor(options: RedisStoreOptions = {}) {
+    this.#keys = createRedisKeys(options.prefix);
+    this.#finalTtlSeconds = retentionSeconds(options.retention);
+    this.#log = options.log ?? true;
+    const { redis, owned } = openConnection(options.connection);
+    this.#redis = redis;
+    this.#ownsConnection = owned;
+    this.#scripts = registerSagaScripts(redis);
+  }
+
+  async create(record: SagaRecord, entry: TransitionEntry): Promise<CreateResult> {
+    const keys = this.#keys;
+    const { sagaId, name, idempotencyKey } = record;
+    const [code, fields] = await this.#scripts.createSaga(
+      [
+        keys.saga(sagaId),
+        keys.log(sagaId),
+        keys.idempotency(name, idempotencyKey ?? ''),
+        keys.all,
+        keys.state(record.state),
+        keys.name(name),
+      ],
+      [
+        sagaId,
+        name,
+        record.version,
+        record.state,
+        encodeSnapshot(record.snapshot),
+        record.createdAt,
+        record.updatedAt,
+        idempotencyKey === undefined ? '0' : '1',
+        idempotencyKey ?? '',
+        JSON.stringify(entry),
+        this.#log ? '1' : '0',
+        this.#ttlFor(record.state),
+        keys.scriptParts.saga,
+      ],
+    );
+    return { record: decodeSagaRecord(fields), created: code === 1 };
+  }
+
+  async save(update: SagaUpdate, entry: TransitionEntry): Promise<number> {
+    const { sagaId, expectedRevision } = update;
+    const reply = await this.#scripts.saveSaga(
+      [this.#keys.saga(sagaId), this.#keys.log(sagaId)],
+      [
+        sagaId,
+        expectedRevision,
+        update.state,
+        encodeSnapshot(update.snapshot),
+        update.updatedAt,
+        JSON.stringify(entry),
+        this.#log ? '1' : '0',
+        this.#ttlFor(update.state),
+        this.#keys.scriptParts.state,
+        this.#keys.scriptParts.idempotency,
+      ],
+    );
+    if (isScriptCode(reply)) throw scriptError(reply, sagaId, expectedRevision);
+    return reply;
+  }
+
+  async load(sagaId: string): Promise<SagaRecord | undefined> {
+    const fields = await this.#redis.hgetall(this.#keys.saga(sagaId));
+    return Object.keys(fields).length === 0 ? undefined : decodeSagaRecord(fields);
+  }
+
+  /**
+   * Walks one index (state, else name, else all) from the cursor's position, oldest createdAt first
+   * (equal createdAt: by sagaId bytes). Sagas whose hash expired are skipped and pruned from that
+   * index. A full page always carries a cursor, so the page after it may be empty.
+   */
+  async list(query: SagaQuery = {}): Promise<SagaPage> {
+    const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new TypeError(`list limit must be a positive integer, got ${limit}`);
+    }
+    const index = this.#indexFor(query);
+    let after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    /** Entries at `after.score` already passed, when more of them tie than one batch holds. */
+    let skip = 0;
+    const items: SagaRecord[] = [];
+    while (items.length < limit) {
+      const batch = limit - items.length;
+      const reply = await this.#redis.zrange(
+        index,
+        after?.score ?? '-inf',
+        '+inf',
+        'BYSCORE',
+        'LIMIT',
+        skip,
+        batch,
+        'WITHSCORES',
+      );
+      if (reply.length === 0) return { items };
+      const fresh = positions(reply).filter((position) => after === undefined || isAfter(position, after));
+      if (fresh.length === 0) {
+        skip += reply.length / 2;
+        continue;
+      }
+      skip = 0;
+      const records = await Promise.all(fresh.map((position) => this.load(position.member)));
+      for (const [i, position] of fresh.entries()) {
+        after = position;
+        const record = records[i];
+        if (record === undefined) {
+          await this.#scripts.pruneIndex(index, this.#keys.saga(position.member), position.member);
+        } else if (matches(record, query)) {
+          items.push(record);
+          if (items.length === limit) break;
+        }
+      }
+    }
+    return after === undefined ? { items } : { items, cursor: encodeCursor(after) };
+  }
+
+  async history(sagaId: string): Promise<TransitionEntry[]> {
+    if (!this.#log) return [];
+    const entries = await this.#redis.xrange(this.#keys.log(sagaId), '-', '+');
+    return entries.map(([, fields]) => JSON.parse(fields[fields.indexOf('entry') + 1] ?? 'null') as TransitionEntry);
+  }
+
+  /** Quits the connection if the store opened it; a shared connection stays open. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsConnection) await this.#redis.quit();
+  }
+
+  #ttlFor(state: SagaRecord['state']): number {
+    return FINAL_STATES.includes(state) ? this.#finalTtlSeconds : 0;
+  }
+
+  #indexFor(query: SagaQuery): string {
+    if (query.state !== undefined) return this.#keys.state(query.state);
+    if (query.name !== undefined) return this.#keys.name(query.name);
+    return this.#keys.all;
+  }
+}
+
+function openConnection(connection: RedisStoreOptions['connection']): { redis: Redis; owned: boolean } {
+  const shared = isRedis(connection);
+  const redis = shared
+    ? connection
+    : typeof connection === 'string'
+      ? new Redis(connection)
+      : connection
+        ? new Redis(connection)
+        : new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  if (redis.options.keyPrefix) {
+    if (!shared) redis.disconnect();
+    throw new TypeError(
+      `RedisStore does not support ioredis keyPrefix ("${redis.options.keyPrefix}"): its Lua scripts build keys themselves; use the store's prefix option instead`,
+    );
+  }
+  return { redis, owned: !shared };
+}
+
+/** A Redis instance, also one from another copy of ioredis (where `instanceof` fails). */
+function isRedis(connection: RedisStoreOptions['connection']): connection is Redis {
+  if (connection instanceof Redis) return true;
+  const candidate = connection as { defineCommand?: unknown; quit?: unknown } | undefined;
+  return typeof candidate?.defineCommand === 'function' && typeof candidate.quit === 'function';
+}
+
+function retentionSeconds(retention: RedisStoreOptions['retention']): number {
+  if (retention === undefined) return 0;
+  const seconds = retention.finalTtlSeconds;
+  if (!Number.isInteger(seconds) || seconds < 1) {
+    throw new TypeError(`retention.finalTtlSeconds must be a whole number of seconds >= 1, got ${seconds}`);
+  }
+  return seconds;
+}
+
+function positions(withScores: string[]): IndexPosition[] {
+  const result: IndexPosition[] = [];
+  for (let i = 0; i + 1 < withScores.length; i += 2) {
+    result.push({ member: withScores[i] as string, score: withScores[i + 1] as string });
+  }
+  return result;
+}
+
+/** The index walked covers one filter; the record must also meet the other (and still be there). */
+function matches(record: SagaRecord, query: SagaQuery): boolean {
+  return (
+    (query.state === undefined || record.state === query.state) &&
+    (query.name === undefined || record.name === query.name)
+  );
+}

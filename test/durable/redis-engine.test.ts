@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createEngine, type Engine } from '../../src/index.ts';
+import { withInstantRetries } from '../../src/testing/index.ts';
+import { Participants, trip, tripHandlers } from '../../examples/trip-booking/saga.ts';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Deletes every key under a test's prefix. */
+async function dropPrefix(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    if (keys.length > 0) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  await redis.quit();
+}
+
+describe('engine on Redis + BullMQ', () => {
+  const opened: Array<{ engine: Engine; prefix: string }> = [];
+  afterEach(async () => {
+    for (const { engine, prefix } of opened.splice(0)) {
+      await engine.close();
+      await dropPrefix(prefix);
+    }
+  });
+
+  function open(participants: Participants, prefix = `xsaga-test-${randomUUID()}`, withHandlers = true) {
+    const engine = createEngine({
+      redis: { connection: REDIS_URL, prefix },
+      sagas: [trip],
+      ...(withHandlers ? { handlers: { [trip.name]: tripHandlers(participants) } } : {}),
+    });
+    opened.push({ engine, prefix });
+    return { engine, prefix };
+  }
+
+  it('completes a saga with steps run as BullMQ jobs and the snapshot in Redis', async () => {
+    const participants = new Participants();
+    const { engine } = open(participants);
+    const { sagaId } = await engine.start(trip, { tripId: 'r-1', cardDeclined: false });
+    const final = await engine.waitFor(sagaId, { timeoutMs: 20_000 });
+    expect(final.state).toBe('Completed');
+    expect(final.history.map((h) => h.to)).toEqual([
+      'Started',
+      'Pending.reserveFlight',
+      'Pending.reserveHotel',
+      'Pending.reserveCar',
+      'Pending.chargePayment',
+      'Completed',
+    ]);
+    expect(participants.bookings.size).toBe(4);
+  });
+
+  it('compensates newest first when the payment is declined', async () => {
+    const participants = new Participants();
+    const { engine } = open(participants);
+    const { sagaId } = await engine.start(trip, { tripId: 'r-2', cardDeclined: true });
+    const final = await engine.waitFor(sagaId, { timeoutMs: 20_000 });
+    expect(final.state).toBe('Failed');
+    expect(final.compensated).toEqual(['reserveCar', 'reserveHotel', 'reserveFlight']);
+    expect(participants.bookings.size).toBe(0);
+  });
+
+  it('lets a second engine process finish a saga the first one started', async () => {
+    const participants = new Participants();
+    // Engine A has no handlers and no worker: it only starts the saga and goes away.
+    const a = open(participants, undefined, false);
+    const { sagaId } = await a.engine.start(trip, { tripId: 'r-3', cardDeclined: false });
+    await a.engine.close();
+    opened.splice(0, 1);
+    // Engine B, same prefix, runs the worker and consumes the outcomes.
+    const b = open(participants, a.prefix);
+    const final = await b.engine.waitFor(sagaId, { timeoutMs: 20_000 });
+    expect(final.state).toBe('Completed');
+    expect(participants.log.filter((l) => l.startsWith('booked'))).toHaveLength(4);
+  });
+
+  it('keeps reverse compensation order at every failure index on Redis + BullMQ', async () => {
+    const prefix = `xsaga-test-${randomUUID()}`;
+    const saga = withInstantRetries(trip);
+    for (let failAt = 0; failAt <= 4; failAt++) {
+      const participants = new Participants();
+      const undone: string[] = [];
+      const base = tripHandlers(participants);
+      const handlers = Object.fromEntries(
+        Object.entries(base).map(([name, h], index) => [
+          name,
+          {
+            run: async (ctx: never) => {
+              if (index === failAt) throw Object.assign(new Error('injected'), { name: 'TerminalError' });
+              return h.run(ctx);
+            },
+            compensate: async (ctx: never) => {
+              undone.push(name);
+              return h.compensate?.(ctx);
+            },
+          },
+        ]),
+      );
+      const engine = createEngine({ redis: { connection: REDIS_URL, prefix }, handlers: { [trip.name]: handlers } });
+      try {
+        const { sagaId } = await engine.start(saga, { tripId: `k-${failAt}`, cardDeclined: false });
+        const final = await engine.waitFor(sagaId, { timeoutMs: 20_000 });
+        const names = ['reserveFlight', 'reserveHotel', 'reserveCar', 'chargePayment'];
+        expect(final.state).toBe(failAt === 4 ? 'Completed' : 'Failed');
+        expect(undone).toEqual(failAt === 4 ? [] : names.slice(0, failAt).reverse());
+      } finally {
+        await engine.close();
+      }
+    }
+    await dropPrefix(prefix);
+  });
+});
