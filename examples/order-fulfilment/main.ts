@@ -29,7 +29,11 @@ console.log(
 console.log(`\nledger: ${ledger.join('; ')}`);
 await engine.close();
 
-const expected = first.state === 'Completed' && first.steps[0]?.attempts === 3 && second.state === 'Failed' && stock?.compensationAttempts === 3;
+const expected =
+  first.state === 'Completed' &&
+  first.steps[0]?.attempts === 3 &&
+  second.state === 'Failed' &&
+  stock?.compensationAttempts === 3;
 if (!expected) {
   console.error('unexpected outcome');
   process.exit(1);

@@ -23,7 +23,11 @@ function summary(view: SagaView): string {
 
 const runs: Array<{ title: string; input: { tripId: string; cardDeclined: boolean }; expected: string }> = [
   { title: 'trip t-100: every step succeeds', input: { tripId: 't-100', cardDeclined: false }, expected: 'Completed' },
-  { title: 'trip t-200: payment declined, bookings rolled back', input: { tripId: 't-200', cardDeclined: true }, expected: 'Failed' },
+  {
+    title: 'trip t-200: payment declined, bookings rolled back',
+    input: { tripId: 't-200', cardDeclined: true },
+    expected: 'Failed',
+  },
 ];
 
 let ok = true;

@@ -56,7 +56,8 @@ export class Participants {
 export function tripHandlers(participants: Participants) {
   const reservation = (kind: string) => ({
     run: async (ctx: { idempotencyKey: string }) => ({ bookingId: participants.book(kind, ctx.idempotencyKey) }),
-    compensate: async (ctx: { result: unknown }) => participants.cancel((ctx.result as { bookingId: string }).bookingId),
+    compensate: async (ctx: { result: unknown }) =>
+      participants.cancel((ctx.result as { bookingId: string }).bookingId),
   });
   return defineHandlers(trip, {
     reserveFlight: reservation('flight'),

@@ -57,7 +57,11 @@ function resolveStep(step: StepConfig, index: number): StepDefinition {
   return { name: step.name, index, run, compensation };
 }
 
-function resolvePolicy(base: AttemptPolicy, retry: RetryPolicy | undefined, timeoutMs: number | undefined): AttemptPolicy {
+function resolvePolicy(
+  base: AttemptPolicy,
+  retry: RetryPolicy | undefined,
+  timeoutMs: number | undefined,
+): AttemptPolicy {
   return {
     attempts: retry?.attempts ?? base.attempts,
     backoff: { ...base.backoff, ...retry?.backoff },

@@ -41,11 +41,7 @@ export interface StepConfig<TName extends string = string> {
 }
 
 /** What {@link defineSaga} accepts. */
-export interface SagaConfig<
-  TName extends string,
-  TSchema extends z.ZodType,
-  TSteps extends readonly StepConfig[],
-> {
+export interface SagaConfig<TName extends string, TSchema extends z.ZodType, TSteps extends readonly StepConfig[]> {
   /** Saga name: letters, digits, `_` and `-`. Handlers are registered under it. */
   name: TName;
   /** Definition version; a stored saga is always continued with the version it started with. */
@@ -79,11 +75,7 @@ export interface StepDefinition<TName extends string = string> {
  * A validated, immutable saga definition. Create it with {@link defineSaga}; the type parameters
  * carry the saga name, its input type and its step names into handlers.
  */
-export interface SagaDefinition<
-  TName extends string = string,
-  TInput = unknown,
-  TStepName extends string = string,
-> {
+export interface SagaDefinition<TName extends string = string, TInput = unknown, TStepName extends string = string> {
   readonly kind: 'xsaga.definition';
   readonly name: TName;
   readonly version: number;

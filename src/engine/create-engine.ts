@@ -2,12 +2,12 @@ import type { InspectionEvent } from 'xstate';
 import { type Clock, type Random, systemClock } from '../clock.ts';
 import type { AnySagaDefinition } from '../definition/types.ts';
 import { MemoryStore } from '../persistence/memory-store.ts';
-import type { SagaStore } from '../persistence/saga-store.ts';
-import { InProcessQueue } from '../transport/in-process-queue.ts';
-import type { StepQueue } from '../transport/step-queue.ts';
 import { createRedisStore, type RedisStoreOptions } from '../persistence/redis-store.ts';
+import type { SagaStore } from '../persistence/saga-store.ts';
 import { BullMqQueue } from '../transport/bullmq-queue.ts';
 import { createWorker, type StepWorker } from '../transport/create-worker.ts';
+import { InProcessQueue } from '../transport/in-process-queue.ts';
+import type { StepQueue } from '../transport/step-queue.ts';
 import type { HandlerRegistry } from './handlers.ts';
 import { SagaEngine } from './saga-engine.ts';
 import { createStepRunner } from './step-runner.ts';
@@ -106,8 +106,12 @@ function createRedisEngine(options: EngineOptions, redis: NonNullable<EngineOpti
     ...(redis.retention ? { retention: redis.retention } : {}),
     ...(redis.log !== undefined ? { log: redis.log } : {}),
   });
-  const bullConnection = typeof redis.connection === 'string' || redis.connection === undefined ? redis.connection : undefined;
-  const queue = new BullMqQueue({ ...(bullConnection ? { connection: bullConnection } : {}), prefix: `${prefix}-bull` });
+  const bullConnection =
+    typeof redis.connection === 'string' || redis.connection === undefined ? redis.connection : undefined;
+  const queue = new BullMqQueue({
+    ...(bullConnection ? { connection: bullConnection } : {}),
+    prefix: `${prefix}-bull`,
+  });
   const worker: StepWorker | undefined = handlers
     ? createWorker({
         ...(bullConnection ? { connection: bullConnection } : {}),

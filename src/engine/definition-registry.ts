@@ -1,9 +1,9 @@
 import { type ActorLogic, fromCallback } from 'xstate';
 import type { AnySagaDefinition } from '../definition/types.ts';
 import { DefinitionError } from '../errors.ts';
+import { buildSagaMachine, type SagaMachine } from '../machines/build-saga-machine.ts';
 import type { StepJobRequest } from '../machines/context.ts';
 import type { SagaEvent } from '../machines/events.ts';
-import { buildSagaMachine, type SagaMachine } from '../machines/build-saga-machine.ts';
 
 /** A definition with its machine, wired to the engine's dispatcher. */
 export interface RegisteredSaga {

@@ -57,6 +57,9 @@ export type HandlerRegistry = Record<string, Record<string, StepHandler<any>>>;
  * createEngine({ handlers: { [trip.name]: tripHandlers } });
  * ```
  */
-export function defineHandlers<D extends AnySagaDefinition>(_definition: D, handlers: SagaHandlers<D>): SagaHandlers<D> {
+export function defineHandlers<D extends AnySagaDefinition>(
+  _definition: D,
+  handlers: SagaHandlers<D>,
+): SagaHandlers<D> {
   return handlers;
 }

@@ -14,11 +14,11 @@ import {
 import type { SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext, StepJobRequest } from '../machines/context.ts';
 import { type SagaEvent, SagaEvents } from '../machines/events.ts';
-import { FINAL_STATES, SETTLED_STATES, type SagaState, SagaStates, topLevelState } from '../machines/states.ts';
+import { FINAL_STATES, type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../machines/states.ts';
+import { EngineEventEmitter, type EngineEventMap } from '../observability/engine-events.ts';
 import type { SagaPage, SagaQuery, SagaRecord, SagaStore, TransitionEntry } from '../persistence/saga-store.ts';
 import { idempotencyKeyOf, stepJobId } from '../transport/job-id.ts';
 import type { StepOutcome, StepQueue } from '../transport/step-queue.ts';
-import { EngineEventEmitter, type EngineEventMap } from '../observability/engine-events.ts';
 import { checkHandlers } from './check-handlers.ts';
 import { DefinitionRegistry, type RegisteredSaga } from './definition-registry.ts';
 import type { HandlerRegistry } from './handlers.ts';
@@ -140,7 +140,10 @@ export class SagaEngine {
         'sagaId',
       );
     }
-    if (options.idempotencyKey !== undefined && (options.idempotencyKey === '' || options.idempotencyKey.length > 256)) {
+    if (
+      options.idempotencyKey !== undefined &&
+      (options.idempotencyKey === '' || options.idempotencyKey.length > 256)
+    ) {
       throw new InputError('idempotencyKey must be a non-empty string of at most 256 characters', 'idempotencyKey');
     }
     const actor = createActor(saga.machine, { input: { sagaId, input: parsed.data } });
@@ -511,4 +514,3 @@ function statePath(value: unknown): string {
   const [key, inner] = Object.entries(value as Record<string, unknown>)[0] ?? ['', undefined];
   return inner === undefined ? key : `${key}.${statePath(inner)}`;
 }
-

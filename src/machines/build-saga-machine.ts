@@ -13,7 +13,8 @@ export const stepJobPlaceholder = fromCallback<SagaEvent, StepJobRequest>(() => 
 type Args = { context: SagaContext; event: SagaEvent };
 
 /** A typed `assign` for updaters built outside `setup()`, which is how a generated machine is made. */
-const update = (fn: (args: Args) => Partial<SagaContext>) => assign<SagaContext, SagaEvent, undefined, SagaEvent, never>(fn);
+const update = (fn: (args: Args) => Partial<SagaContext>) =>
+  assign<SagaContext, SagaEvent, undefined, SagaEvent, never>(fn);
 
 /**
  * Builds the XState v5 machine of a saga definition. Pure: no I/O, no clock.
@@ -102,7 +103,9 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
     });
 
   const markCancelled = (step?: StepDefinition) =>
-    update(() => ({ failure: step ? { reason: 'cancelled' as const, step: step.name } : { reason: 'cancelled' as const } }));
+    update(() => ({
+      failure: step ? { reason: 'cancelled' as const, step: step.name } : { reason: 'cancelled' as const },
+    }));
 
   const pendingStates = Object.fromEntries(
     steps.map((step) => {
@@ -121,7 +124,11 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
                 guard: ({ context, event }: { context: SagaContext; event: SagaEvent }) =>
                   context.cancelRequested && isFor(step, 'run')({ context, event }),
                 target: rollbackTarget(step.index),
-                actions: [markRunCompleted(step), markCancelled(), skipBetween(lastCompensableUpTo(step.index)?.index ?? -1, step.index + 1)],
+                actions: [
+                  markRunCompleted(step),
+                  markCancelled(),
+                  skipBetween(lastCompensableUpTo(step.index)?.index ?? -1, step.index + 1),
+                ],
               },
               { guard: isFor(step, 'run'), target: forward, actions: markRunCompleted(step) },
             ],
@@ -139,7 +146,10 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
   const compensatingStates = Object.fromEntries(
     compensable.map((step) => {
       const previous = lastCompensableUpTo(step.index - 1);
-      const uncompensated = compensable.filter((s) => s.index <= step.index).map((s) => s.name).reverse();
+      const uncompensated = compensable
+        .filter((s) => s.index <= step.index)
+        .map((s) => s.name)
+        .reverse();
       return [
         step.name,
         {
@@ -155,7 +165,8 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
                 update(({ context, event }) => ({
                   steps: patchStep(context, step.name, {
                     status: 'compensated',
-                    compensationAttempts: (context.steps[step.name]?.compensationAttempts ?? 0) + (event as StepDoneEvent).attempts,
+                    compensationAttempts:
+                      (context.steps[step.name]?.compensationAttempts ?? 0) + (event as StepDoneEvent).attempts,
                   }),
                   compensated: [...context.compensated, step.name],
                 })),

@@ -1,5 +1,13 @@
 import { ConflictError, SagaNotFoundError } from '../errors.ts';
-import type { CreateResult, SagaPage, SagaQuery, SagaRecord, SagaStore, SagaUpdate, TransitionEntry } from './saga-store.ts';
+import type {
+  CreateResult,
+  SagaPage,
+  SagaQuery,
+  SagaRecord,
+  SagaStore,
+  SagaUpdate,
+  TransitionEntry,
+} from './saga-store.ts';
 
 const DEFAULT_PAGE = 100;
 
@@ -16,8 +24,7 @@ export class MemoryStore implements SagaStore {
   readonly #order: string[] = [];
 
   async create(record: SagaRecord, entry: TransitionEntry): Promise<CreateResult> {
-    const existingId =
-      this.#sagas.has(record.sagaId) ? record.sagaId : this.#idempotency.get(idempotencySlot(record));
+    const existingId = this.#sagas.has(record.sagaId) ? record.sagaId : this.#idempotency.get(idempotencySlot(record));
     const existing = existingId === undefined ? undefined : this.#sagas.get(existingId);
     if (existing) return { record: structuredClone(existing), created: false };
     const stored = structuredClone({ ...record, revision: 1 });

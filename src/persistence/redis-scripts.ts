@@ -189,7 +189,10 @@ export type SaveSagaArgs = [
 
 /** The RedisStore scripts as typed calls on one connection. */
 export interface SagaScripts {
-  createSaga(keys: readonly [string, string, string, string, string, string], args: CreateSagaArgs): Promise<[0 | 1, string[]]>;
+  createSaga(
+    keys: readonly [string, string, string, string, string, string],
+    args: CreateSagaArgs,
+  ): Promise<[0 | 1, string[]]>;
   saveSaga(keys: readonly [string, string], args: SaveSagaArgs): Promise<number>;
   pruneIndex(index: string, sagaKey: string, sagaId: string): Promise<number>;
 }

@@ -129,7 +129,12 @@ async function runOnce(
   }
 }
 
-function call(step: StepDefinition, direction: Direction, ctx: StepContext<unknown>, outcome: HandlerCall['outcome']): HandlerCall {
+function call(
+  step: StepDefinition,
+  direction: Direction,
+  ctx: StepContext<unknown>,
+  outcome: HandlerCall['outcome'],
+): HandlerCall {
   return { step: step.name, direction, attempt: ctx.attempt, idempotencyKey: ctx.idempotencyKey, outcome };
 }
 
@@ -141,17 +146,23 @@ function checkRun(definition: AnySagaDefinition, run: CompensationRun): string[]
   const expectedState = run.failAt === undefined ? SagaStates.Completed : SagaStates.Failed;
   if (run.state !== expectedState) problems.push(`ended ${run.state}, expected ${expectedState}`);
   if (run.completed.join() !== expectedCompleted.join()) {
-    problems.push(`completed ${run.completed.join(',') || 'nothing'}, expected ${expectedCompleted.join(',') || 'nothing'}`);
+    problems.push(
+      `completed ${run.completed.join(',') || 'nothing'}, expected ${expectedCompleted.join(',') || 'nothing'}`,
+    );
   }
-  if (run.failAt === undefined ? run.compensations.length > 0 : run.compensations.join() !== expectedCompensations.join()) {
+  if (
+    run.failAt === undefined ? run.compensations.length > 0 : run.compensations.join() !== expectedCompensations.join()
+  ) {
     problems.push(
       `compensated ${run.compensations.join(',') || 'nothing'}, expected ${(run.failAt === undefined ? [] : expectedCompensations).join(',') || 'nothing'}`,
     );
   }
   const attemptsByKey = new Map<string, number[]>();
-  for (const c of run.calls) attemptsByKey.set(c.idempotencyKey, [...(attemptsByKey.get(c.idempotencyKey) ?? []), c.attempt]);
+  for (const c of run.calls)
+    attemptsByKey.set(c.idempotencyKey, [...(attemptsByKey.get(c.idempotencyKey) ?? []), c.attempt]);
   for (const [key, attempts] of attemptsByKey) {
-    if (attempts.some((a, i) => a !== i + 1)) problems.push(`key ${key} ran attempts ${attempts.join(',')}: a handler ran again without a retry`);
+    if (attempts.some((a, i) => a !== i + 1))
+      problems.push(`key ${key} ran attempts ${attempts.join(',')}: a handler ran again without a retry`);
   }
   return problems;
 }

@@ -3,11 +3,12 @@
  *
  * @packageDocumentation
  */
-export { checkCompensationAtEveryIndex } from './check-compensation.ts';
+
 export type { CompensationCheckOptions, CompensationRun, HandlerCall } from './check-compensation.ts';
+export { checkCompensationAtEveryIndex } from './check-compensation.ts';
 export { expectedRollback } from './expected-rollback.ts';
 export { withInstantRetries } from './instant-retries.ts';
-export { createSagaTestModel } from './saga-test-model.ts';
 export type { SagaPathScenario, SagaTestModel } from './saga-test-model.ts';
+export { createSagaTestModel } from './saga-test-model.ts';
 export { seededRandom } from './seeded-random.ts';
 export { createTestClock, TestClock } from './test-clock.ts';

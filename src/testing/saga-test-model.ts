@@ -4,7 +4,7 @@ import type { AnySagaDefinition } from '../definition/types.ts';
 import { buildSagaMachine, type SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext } from '../machines/context.ts';
 import { type SagaEvent, SagaEvents } from '../machines/events.ts';
-import { activeStep, SETTLED_STATES, type SagaState, SagaStates, topLevelState } from '../machines/states.ts';
+import { activeStep, type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../machines/states.ts';
 import { expectedRollback } from './expected-rollback.ts';
 
 /** One path through a saga's machine, from creation to a settled state: a scenario. */
@@ -56,7 +56,17 @@ export function createSagaTestModel(definition: AnySagaDefinition): SagaTestMode
     // left out so resume loops close and the graph stays finite.
     serializeState: (snapshot) => {
       const c = snapshot.context;
-      return JSON.stringify([snapshot.value, c.cancelRequested, c.completed, c.compensated, c.skipped, c.escalation?.step, c.failure?.reason, c.resolution !== undefined, Object.keys(c.rounds).sort()]);
+      return JSON.stringify([
+        snapshot.value,
+        c.cancelRequested,
+        c.completed,
+        c.compensated,
+        c.skipped,
+        c.escalation?.step,
+        c.failure?.reason,
+        c.resolution !== undefined,
+        Object.keys(c.rounds).sort(),
+      ]);
     },
   });
   const paths = simplePaths
@@ -68,12 +78,12 @@ export function createSagaTestModel(definition: AnySagaDefinition): SagaTestMode
     paths,
     violations,
     check() {
-      const broken = paths
-        .map((path) => ({ path, problems: violations(path) }))
-        .filter((r) => r.problems.length > 0);
+      const broken = paths.map((path) => ({ path, problems: violations(path) })).filter((r) => r.problems.length > 0);
       if (broken.length > 0) {
         const lines = broken.slice(0, 20).map((r) => `- ${r.path.description}: ${r.problems.join('; ')}`);
-        throw new Error(`saga "${definition.name}": ${broken.length} of ${paths.length} paths break invariants\n${lines.join('\n')}`);
+        throw new Error(
+          `saga "${definition.name}": ${broken.length} of ${paths.length} paths break invariants\n${lines.join('\n')}`,
+        );
       }
       return paths.length;
     },
@@ -84,7 +94,8 @@ function eventsFor(value: unknown, context: SagaContext): SagaEvent[] {
   const state = topLevelState(value);
   const step = activeStep(value);
   if (state === SagaStates.Started) return [{ type: SagaEvents.start }, { type: SagaEvents.cancel }];
-  if (state === SagaStates.Escalated) return [{ type: SagaEvents.resume }, { type: SagaEvents.resolve, note: 'fixed by hand' }];
+  if (state === SagaStates.Escalated)
+    return [{ type: SagaEvents.resume }, { type: SagaEvents.resolve, note: 'fixed by hand' }];
   if (!step) return [];
   const direction = state === SagaStates.Pending ? 'run' : 'compensate';
   const base = { step, direction, attempts: 1, round: direction === 'run' ? 0 : (context.rounds[step] ?? 0) } as const;
@@ -137,7 +148,9 @@ function checkPath(definition: AnySagaDefinition, path: SagaPathScenario): strin
     problems.push(`steps completed out of order: ${path.completed.join(',')}`);
   }
   if (!same(path.compensations, path.context.compensated)) {
-    problems.push(`context.compensated ${path.context.compensated.join(',')} differs from the compensations taken ${path.compensations.join(',')}`);
+    problems.push(
+      `context.compensated ${path.context.compensated.join(',')} differs from the compensations taken ${path.compensations.join(',')}`,
+    );
   }
   const wasCancelled = path.events.some((e) => e.type === SagaEvents.cancel);
   switch (path.finalState) {
@@ -150,7 +163,9 @@ function checkPath(definition: AnySagaDefinition, path: SagaPathScenario): strin
       const resolved = path.context.resolution?.uncompensated ?? [];
       const undone = path.compensations.concat(resolved.filter((s) => !path.compensations.includes(s)));
       if (!same(undone, expectedCompensations)) {
-        problems.push(`compensated ${undone.join(',') || 'nothing'}, expected ${expectedCompensations.join(',') || 'nothing'}`);
+        problems.push(
+          `compensated ${undone.join(',') || 'nothing'}, expected ${expectedCompensations.join(',') || 'nothing'}`,
+        );
       }
       if (!path.context.resolution && !same(path.context.skipped, expectedSkipped)) {
         problems.push(`skipped ${path.context.skipped.join(',')}, expected ${expectedSkipped.join(',')}`);
@@ -164,7 +179,9 @@ function checkPath(definition: AnySagaDefinition, path: SagaPathScenario): strin
     case SagaStates.Escalated: {
       const remaining = path.context.escalation?.uncompensated ?? [];
       if (!same(path.compensations.concat(remaining), expectedCompensations)) {
-        problems.push(`compensated ${path.compensations.join(',')} + left ${remaining.join(',')}, expected ${expectedCompensations.join(',')}`);
+        problems.push(
+          `compensated ${path.compensations.join(',')} + left ${remaining.join(',')}, expected ${expectedCompensations.join(',')}`,
+        );
       }
       break;
     }

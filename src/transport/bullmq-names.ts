@@ -22,7 +22,9 @@ export interface BullMqOptions {
 export function resolveBullMq(options: BullMqOptions = {}) {
   const raw = options.connection ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const connection: ConnectionOptions =
-    typeof raw === 'string' ? { ...urlToOptions(raw), maxRetriesPerRequest: null } : { maxRetriesPerRequest: null, ...raw };
+    typeof raw === 'string'
+      ? { ...urlToOptions(raw), maxRetriesPerRequest: null }
+      : { maxRetriesPerRequest: null, ...raw };
   return {
     connection,
     prefix: options.prefix ?? 'xsaga',

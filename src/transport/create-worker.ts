@@ -3,10 +3,10 @@ import { type Clock, type Random, systemClock } from '../clock.ts';
 import type { HandlerRegistry } from '../engine/handlers.ts';
 import { createStepRunner } from '../engine/step-runner.ts';
 import { isTerminalError } from '../errors.ts';
-import { type StepDoneEvent, type StepFailedEvent, SagaEvents } from '../machines/events.ts';
+import { SagaEvents, type StepDoneEvent, type StepFailedEvent } from '../machines/events.ts';
 import { backoffDelay } from './backoff.ts';
-import { type StepJobData, publishOutcome } from './bullmq-queue.ts';
 import { type BullMqOptions, resolveBullMq } from './bullmq-names.ts';
+import { publishOutcome, type StepJobData } from './bullmq-queue.ts';
 import { toErrorInfo } from './error-info.ts';
 import type { StepOutcome } from './step-queue.ts';
 
@@ -71,7 +71,7 @@ export function createWorker(options: WorkerOptions): StepWorker {
     concurrency: options.concurrency ?? 16,
     settings: {
       backoffStrategy: (attemptsMade, _type, _error, job) =>
-        backoffDelay((job?.data as StepJobData).policy.backoff, attemptsMade, random),
+        job ? backoffDelay((job.data as StepJobData).policy.backoff, attemptsMade, random) : 0,
     },
   });
   // Errors of individual jobs are recorded on the jobs; connection errors are retried by ioredis.

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createEngine, type Engine } from '../../src/index.ts';
-import { withInstantRetries } from '../../src/testing/index.ts';
 import { Participants, trip, tripHandlers } from '../../examples/trip-booking/saga.ts';
+import { type CompensationContext, createEngine, type Engine, type StepContext } from '../../src/index.ts';
+import { withInstantRetries } from '../../src/testing/index.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -90,13 +90,13 @@ describe('engine on Redis + BullMQ', () => {
         Object.entries(base).map(([name, h], index) => [
           name,
           {
-            run: async (ctx: never) => {
+            run: async (ctx: StepContext) => {
               if (index === failAt) throw Object.assign(new Error('injected'), { name: 'TerminalError' });
-              return h.run(ctx);
+              return h.run(ctx as never);
             },
-            compensate: async (ctx: never) => {
+            compensate: async (ctx: CompensationContext) => {
               undone.push(name);
-              return h.compensate?.(ctx);
+              return h.compensate?.(ctx as never);
             },
           },
         ]),

@@ -55,7 +55,13 @@ async function runWithFailureAt(spec: Spec, failAt: number | undefined) {
         },
         compensate: (ctx) => {
           const blip = ctx.attempt <= Math.min(s.compensationBlips, s.compensationAttempts - 1);
-          effects.push({ step: ctx.step, direction: 'compensate', key: ctx.idempotencyKey, attempt: ctx.attempt, ok: !blip });
+          effects.push({
+            step: ctx.step,
+            direction: 'compensate',
+            key: ctx.idempotencyKey,
+            attempt: ctx.attempt,
+            ok: !blip,
+          });
           if (blip) throw new Error('transient');
         },
       },

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineSaga } from '../../src/index.ts';
-import { checkCompensationAtEveryIndex } from '../../src/testing/index.ts';
 import { order, orderHandlers } from '../../examples/order-fulfilment/saga.ts';
 import { Participants, trip, tripHandlers } from '../../examples/trip-booking/saga.ts';
+import { defineSaga } from '../../src/index.ts';
+import { checkCompensationAtEveryIndex } from '../../src/testing/index.ts';
 
 describe('checkCompensationAtEveryIndex', () => {
   it('passes on the trip-booking example, one run per failure index plus a clean run', async () => {
@@ -42,12 +42,17 @@ describe('checkCompensationAtEveryIndex', () => {
     // instead prove the check reads real outcomes: a compensation that throws terminally every time
     // leaves the saga Escalated, which the check must report.
     const handlers = {
-      a: { run: async () => 1, compensate: async () => { throw new Error('participant down'); } },
+      a: {
+        run: async () => 1,
+        compensate: async () => {
+          throw new Error('participant down');
+        },
+      },
       b: { run: async () => 2, compensate: async () => undefined },
       c: { run: async () => 3 },
     };
-    await expect(
-      checkCompensationAtEveryIndex(saga, handlers, { transientFailures: false }),
-    ).rejects.toThrow(/with step "b" failing: ended Escalated, expected Failed/);
+    await expect(checkCompensationAtEveryIndex(saga, handlers, { transientFailures: false })).rejects.toThrow(
+      /with step "b" failing: ended Escalated, expected Failed/,
+    );
   });
 });

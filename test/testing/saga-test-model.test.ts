@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { trip } from '../../examples/trip-booking/saga.ts';
 import { defineSaga } from '../../src/index.ts';
 import { SagaEvents } from '../../src/machines/events.ts';
 import { createSagaTestModel } from '../../src/testing/index.ts';
-import { trip } from '../../examples/trip-booking/saga.ts';
 
 /** Definitions of 1..6 steps with every mix of compensable and non-compensable steps we care about. */
 function definitionOf(size: number, compensable: (index: number) => boolean) {
@@ -54,8 +54,8 @@ describe('model-based path tests (@xstate/graph)', () => {
   it('reports a path whose compensations are out of order', () => {
     const model = createSagaTestModel(definitionOf(3, () => true));
     const path = model.paths.find((p) => p.finalState === 'Failed' && p.compensations.length === 2);
-    expect(path).toBeDefined();
-    const tampered = { ...path!, compensations: [...path!.compensations].reverse() };
+    if (!path) throw new Error('the model has no Failed path with two compensations');
+    const tampered = { ...path, compensations: [...path.compensations].reverse() };
     tampered.context = { ...tampered.context, compensated: tampered.compensations };
     expect(model.violations(tampered).join()).toMatch(/compensated step0,step1, expected step1,step0/);
   });
