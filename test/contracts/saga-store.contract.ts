@@ -1,0 +1,493 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConflictError, SagaNotFoundError } from '../../src/errors.ts';
+import type { SagaState } from '../../src/machines/states.ts';
+import type { SagaQuery, SagaRecord, SagaStore, TransitionEntry } from '../../src/persistence/saga-store.ts';
+
+/** What a contract run needs: a fresh, empty store, and how to dispose of it. */
+export type MakeSagaStore = () => Promise<{ store: SagaStore; cleanup: () => Promise<void> }>;
+
+const T0 = 1_700_000_000_000;
+
+/** A saga record as `engine.start` writes it; `i` orders createdAt (oldest first). */
+function sagaRecord(i: number, overrides: Partial<SagaRecord> = {}): SagaRecord {
+  return {
+    sagaId: `saga-${String(i).padStart(3, '0')}`,
+    name: 'trip',
+    version: 1,
+    state: 'Started',
+    snapshot: { status: 'active', value: 'Started', context: { index: i } },
+    revision: 1,
+    createdAt: T0 + i,
+    updatedAt: T0 + i,
+    ...overrides,
+  };
+}
+
+function createdEntry(sagaId: string, at = T0): TransitionEntry {
+  return { sagaId, at, from: '', to: 'Started', event: 'saga.created' };
+}
+
+function moveEntry(sagaId: string, to: SagaState, at = T0 + 1_000): TransitionEntry {
+  return { sagaId, at, from: 'Started', to, event: 'saga.start' };
+}
+
+/** Every saga a query yields, following cursors; also returns the page sizes. */
+async function listAll(store: SagaStore, query: SagaQuery): Promise<{ ids: string[]; sizes: number[] }> {
+  const ids: string[] = [];
+  const sizes: number[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await store.list({ ...query, ...(cursor === undefined ? {} : { cursor }) });
+    ids.push(...page.items.map((record) => record.sagaId));
+    sizes.push(page.items.length);
+    cursor = page.cursor;
+  } while (cursor !== undefined && sizes.length < 1_000);
+  return { ids, sizes };
+}
+
+async function createMany(store: SagaStore, count: number, overrides: (i: number) => Partial<SagaRecord> = () => ({})) {
+  const records: SagaRecord[] = [];
+  for (let i = 0; i < count; i++) {
+    const record = sagaRecord(i, overrides(i));
+    await store.create(record, createdEntry(record.sagaId));
+    records.push(record);
+  }
+  return records;
+}
+
+/**
+ * The behaviour every {@link SagaStore} must have. Run it from a `*.test.ts` file:
+ *
+ * @example
+ * ```ts
+ * describeSagaStoreContract('MemoryStore', async () => ({ store: new MemoryStore(), cleanup: async () => {} }));
+ * ```
+ */
+export function describeSagaStoreContract(name: string, makeStore: MakeSagaStore): void {
+  describe(`${name} (SagaStore contract)`, () => {
+    let store: SagaStore;
+    let cleanup: () => Promise<void>;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await makeStore());
+    });
+
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    describe('create', () => {
+      it('stores the saga at revision 1 with its first log entry', async () => {
+        const record = sagaRecord(1, { idempotencyKey: 'order-1' });
+        const entry = createdEntry(record.sagaId);
+
+        const result = await store.create(record, entry);
+
+        expect(result).toStrictEqual({ record, created: true });
+        expect(await store.load(record.sagaId)).toStrictEqual(record);
+        expect(await store.history(record.sagaId)).toStrictEqual([entry]);
+      });
+
+      it('returns the stored saga with created: false for a sagaId already taken, and stores nothing', async () => {
+        const first = sagaRecord(1);
+        await store.create(first, createdEntry(first.sagaId));
+
+        const second = {
+          ...first,
+          name: 'other',
+          state: 'Pending' as const,
+          snapshot: { other: true },
+          createdAt: T0 + 9,
+        };
+        const result = await store.create(second, { ...createdEntry(first.sagaId), event: 'again' });
+
+        expect(result).toStrictEqual({ record: first, created: false });
+        expect(await store.load(first.sagaId)).toStrictEqual(first);
+        expect(await store.history(first.sagaId)).toHaveLength(1);
+        expect((await listAll(store, {})).ids).toEqual([first.sagaId]);
+        expect((await store.list({ name: 'other' })).items).toEqual([]);
+      });
+
+      it('returns the existing saga for the same (name, idempotencyKey), and stores nothing', async () => {
+        const first = sagaRecord(1, { idempotencyKey: 'order-1' });
+        await store.create(first, createdEntry(first.sagaId));
+
+        const retry = sagaRecord(2, { idempotencyKey: 'order-1' });
+        const result = await store.create(retry, createdEntry(retry.sagaId));
+
+        expect(result).toStrictEqual({ record: first, created: false });
+        expect(await store.load(retry.sagaId)).toBeUndefined();
+        expect(await store.history(retry.sagaId)).toEqual([]);
+        expect((await listAll(store, {})).ids).toEqual([first.sagaId]);
+      });
+
+      it('treats the same idempotencyKey under another saga name as another saga', async () => {
+        const trip = sagaRecord(1, { idempotencyKey: 'order-1' });
+        const refund = sagaRecord(2, { name: 'refund', idempotencyKey: 'order-1' });
+        await store.create(trip, createdEntry(trip.sagaId));
+
+        const result = await store.create(refund, createdEntry(refund.sagaId));
+
+        expect(result).toStrictEqual({ record: refund, created: true });
+        expect((await listAll(store, {})).ids).toEqual([trip.sagaId, refund.sagaId]);
+      });
+
+      it('creates distinct sagas of one name when they have no idempotencyKey', async () => {
+        const [a, b] = await createMany(store, 2);
+        expect(await store.load(a?.sagaId ?? '')).toBeDefined();
+        expect(await store.load(b?.sagaId ?? '')).toBeDefined();
+      });
+
+      it('creates a saga exactly once when concurrent creates race for one idempotencyKey', async () => {
+        const racers = Array.from({ length: 10 }, (_, i) => sagaRecord(i, { idempotencyKey: 'order-1' }));
+
+        const results = await Promise.all(racers.map((record) => store.create(record, createdEntry(record.sagaId))));
+
+        const winners = results.filter((result) => result.created);
+        expect(winners).toHaveLength(1);
+        const winnerId = winners[0]?.record.sagaId;
+        expect(results.every((result) => result.record.sagaId === winnerId)).toBe(true);
+        expect((await listAll(store, {})).ids).toEqual([winnerId]);
+      });
+    });
+
+    describe('save', () => {
+      it('writes state, snapshot and updatedAt, and returns revisions that rise by one', async () => {
+        const record = sagaRecord(1, { idempotencyKey: 'order-1' });
+        await store.create(record, createdEntry(record.sagaId));
+
+        const revisions: number[] = [];
+        for (const [i, state] of (['Pending', 'Compensating', 'Failed'] as const).entries()) {
+          revisions.push(
+            await store.save(
+              { sagaId: record.sagaId, expectedRevision: i + 1, state, snapshot: { step: i }, updatedAt: T0 + 100 + i },
+              moveEntry(record.sagaId, state),
+            ),
+          );
+        }
+
+        expect(revisions).toEqual([2, 3, 4]);
+        expect(await store.load(record.sagaId)).toStrictEqual({
+          ...record,
+          state: 'Failed',
+          snapshot: { step: 2 },
+          revision: 4,
+          updatedAt: T0 + 102,
+        });
+      });
+
+      it('is compare-and-set: a stale expectedRevision throws ConflictError (CONFLICT) and changes nothing', async () => {
+        const record = sagaRecord(1);
+        await store.create(record, createdEntry(record.sagaId));
+        const update = {
+          sagaId: record.sagaId,
+          expectedRevision: 1,
+          state: 'Pending' as const,
+          snapshot: { n: 1 },
+          updatedAt: T0 + 5,
+        };
+        await store.save(update, moveEntry(record.sagaId, 'Pending'));
+        const before = await store.load(record.sagaId);
+        const logBefore = await store.history(record.sagaId);
+
+        const stale = store.save(
+          { ...update, state: 'Completed', snapshot: { n: 2 } },
+          moveEntry(record.sagaId, 'Completed'),
+        );
+
+        await expect(stale).rejects.toBeInstanceOf(ConflictError);
+        await expect(stale).rejects.toMatchObject({ code: 'CONFLICT', sagaId: record.sagaId, expectedRevision: 1 });
+        expect(await store.load(record.sagaId)).toStrictEqual(before);
+        expect(await store.history(record.sagaId)).toStrictEqual(logBefore);
+        expect((await store.list({ state: 'Completed' })).items).toEqual([]);
+      });
+
+      it('conflicts on an expectedRevision ahead of the stored one too', async () => {
+        const record = sagaRecord(1);
+        await store.create(record, createdEntry(record.sagaId));
+
+        const ahead = store.save(
+          { sagaId: record.sagaId, expectedRevision: 2, state: 'Pending', snapshot: {}, updatedAt: T0 },
+          moveEntry(record.sagaId, 'Pending'),
+        );
+
+        await expect(ahead).rejects.toMatchObject({ code: 'CONFLICT' });
+        expect((await store.load(record.sagaId))?.revision).toBe(1);
+      });
+
+      it('throws SagaNotFoundError (SAGA_NOT_FOUND) for an unknown saga', async () => {
+        const save = store.save(
+          { sagaId: 'nope', expectedRevision: 1, state: 'Pending', snapshot: {}, updatedAt: T0 },
+          moveEntry('nope', 'Pending'),
+        );
+
+        await expect(save).rejects.toBeInstanceOf(SagaNotFoundError);
+        await expect(save).rejects.toMatchObject({ code: 'SAGA_NOT_FOUND', sagaId: 'nope' });
+        expect(await store.load('nope')).toBeUndefined();
+        expect(await store.history('nope')).toEqual([]);
+      });
+
+      it('lets exactly one of concurrent saves with the same expectedRevision win', async () => {
+        const record = sagaRecord(1);
+        await store.create(record, createdEntry(record.sagaId));
+
+        const results = await Promise.allSettled(
+          Array.from({ length: 10 }, (_, i) =>
+            store.save(
+              {
+                sagaId: record.sagaId,
+                expectedRevision: 1,
+                state: 'Pending',
+                snapshot: { writer: i },
+                updatedAt: T0 + i,
+              },
+              { ...moveEntry(record.sagaId, 'Pending'), event: `writer-${i}` },
+            ),
+          ),
+        );
+
+        const won = results.flatMap((result, i) =>
+          result.status === 'fulfilled' ? [{ i, revision: result.value }] : [],
+        );
+        const lost = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
+        expect(won).toHaveLength(1);
+        expect(won[0]?.revision).toBe(2);
+        expect(lost).toHaveLength(9);
+        for (const reason of lost) expect(reason).toMatchObject({ code: 'CONFLICT' });
+        const stored = await store.load(record.sagaId);
+        expect(stored).toMatchObject({ revision: 2, snapshot: { writer: won[0]?.i } });
+        expect((await store.history(record.sagaId)).map((entry) => entry.event)).toEqual([
+          'saga.created',
+          `writer-${won[0]?.i}`,
+        ]);
+      });
+    });
+
+    describe('load', () => {
+      it('returns undefined for an unknown saga', async () => {
+        expect(await store.load('unknown')).toBeUndefined();
+      });
+
+      it('returns a copy: changing it does not change the stored saga', async () => {
+        const record = sagaRecord(1, { snapshot: { context: { items: [1, 2] } } });
+        await store.create(record, createdEntry(record.sagaId));
+
+        const loaded = await store.load(record.sagaId);
+        expect(loaded).toBeDefined();
+        (loaded as SagaRecord & { snapshot: { context: { items: number[] } } }).snapshot.context.items.push(3);
+
+        expect(await store.load(record.sagaId)).toStrictEqual(record);
+      });
+
+      it('round-trips a JSON snapshot deeply through create and save', async () => {
+        const snapshot = {
+          status: 'active',
+          value: { Pending: 'reserveHotel' },
+          context: {
+            strings: [
+              '',
+              'plain',
+              'ünïcödé',
+              '旅行の予約',
+              'emoji 🧳✈️🏨',
+              'quote " backslash \\ newline \n tab \t',
+              '\u0000nul',
+            ],
+            numbers: [0, 1, -1, 1.5, -273.15, 1e21, 5e-324, Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER],
+            flags: [true, false, null],
+            nested: { a: { b: { c: { d: [[], {}, [{ e: [1, [2, [3]]] }]] } } } },
+            empty: {},
+            'key with spaces': 'ok',
+            ключ: 'значение',
+          },
+          children: {},
+          historyValue: {},
+        };
+        const record = sagaRecord(1, { snapshot });
+        await store.create(record, createdEntry(record.sagaId));
+        expect((await store.load(record.sagaId))?.snapshot).toStrictEqual(snapshot);
+
+        const saved = {
+          ...snapshot,
+          value: { Compensating: 'reserveFlight' },
+          context: { ...snapshot.context, round: 2 },
+        };
+        await store.save(
+          { sagaId: record.sagaId, expectedRevision: 1, state: 'Compensating', snapshot: saved, updatedAt: T0 + 1 },
+          moveEntry(record.sagaId, 'Compensating'),
+        );
+        expect((await store.load(record.sagaId))?.snapshot).toStrictEqual(saved);
+      });
+    });
+
+    describe('history', () => {
+      it('returns every entry oldest first, each field round-tripped and absent optionals left absent', async () => {
+        const record = sagaRecord(1);
+        const entries: TransitionEntry[] = [
+          createdEntry(record.sagaId),
+          { sagaId: record.sagaId, at: T0 + 1, from: 'Started', to: 'Pending.reserveFlight', event: 'saga.start' },
+          {
+            sagaId: record.sagaId,
+            at: T0 + 2,
+            from: 'Pending.reserveFlight',
+            to: 'Pending.reserveHotel',
+            event: 'step.done',
+            step: 'reserveFlight',
+            direction: 'run',
+            attempt: 1,
+          },
+          {
+            sagaId: record.sagaId,
+            at: T0 + 3,
+            from: 'Pending.reserveHotel',
+            to: 'Compensating.reserveFlight',
+            event: 'step.failed',
+            step: 'reserveHotel',
+            direction: 'run',
+            attempt: 3,
+            error: { name: 'TerminalError', message: 'no rooms — 満室', code: 'TERMINAL', terminal: true },
+          },
+          {
+            sagaId: record.sagaId,
+            at: T0 + 4,
+            from: 'Compensating.reserveFlight',
+            to: 'Failed',
+            event: 'step.done',
+            step: 'reserveFlight',
+            direction: 'compensate',
+            attempt: 2,
+            error: { name: 'Error', message: 'first attempt timed out' },
+          },
+        ];
+        const [first, ...rest] = entries as [TransitionEntry, ...TransitionEntry[]];
+        await store.create(record, first);
+        for (const [i, entry] of rest.entries()) {
+          await store.save(
+            { sagaId: record.sagaId, expectedRevision: i + 1, state: 'Pending', snapshot: { i }, updatedAt: entry.at },
+            entry,
+          );
+        }
+
+        const history = await store.history(record.sagaId);
+
+        expect(history).toStrictEqual(entries);
+        expect(Object.keys(history[1] ?? {})).not.toContain('step');
+        expect(Object.keys(history[4]?.error ?? {})).not.toContain('code');
+      });
+
+      it('is empty for an unknown saga', async () => {
+        expect(await store.history('unknown')).toEqual([]);
+      });
+    });
+
+    describe('list', () => {
+      it('returns an empty last page, without cursor, from an empty store', async () => {
+        expect(await store.list()).toStrictEqual({ items: [] });
+      });
+
+      it('returns every saga, oldest first, as stored', async () => {
+        const records = await createMany(store, 5, (i) => ({ createdAt: T0 + 10 * i }));
+
+        const page = await store.list();
+
+        expect(page.items).toStrictEqual(records);
+        expect(page.cursor).toBeUndefined();
+      });
+
+      it('filters by state, by name, and by both', async () => {
+        await createMany(store, 6, (i) => ({ name: i % 2 === 0 ? 'trip' : 'refund' }));
+        for (const sagaId of ['saga-000', 'saga-001', 'saga-003']) {
+          await store.save(
+            { sagaId, expectedRevision: 1, state: 'Pending', snapshot: {}, updatedAt: T0 + 50 },
+            moveEntry(sagaId, 'Pending'),
+          );
+        }
+
+        expect((await listAll(store, { state: 'Pending' })).ids).toEqual(['saga-000', 'saga-001', 'saga-003']);
+        expect((await listAll(store, { state: 'Started' })).ids).toEqual(['saga-002', 'saga-004', 'saga-005']);
+        expect((await listAll(store, { name: 'refund' })).ids).toEqual(['saga-001', 'saga-003', 'saga-005']);
+        expect((await listAll(store, { name: 'trip', state: 'Pending' })).ids).toEqual(['saga-000']);
+        expect((await listAll(store, { state: 'Completed' })).ids).toEqual([]);
+        expect((await listAll(store, { name: 'unknown' })).ids).toEqual([]);
+      });
+
+      it('moves a saga between state indexes on save', async () => {
+        const [record] = await createMany(store, 1);
+        const sagaId = record?.sagaId ?? '';
+        const states: SagaState[] = ['Pending', 'Compensating', 'Escalated', 'Compensating', 'Failed'];
+
+        for (const [i, state] of states.entries()) {
+          await store.save(
+            { sagaId, expectedRevision: i + 1, state, snapshot: {}, updatedAt: T0 + i },
+            moveEntry(sagaId, state),
+          );
+          for (const other of ['Started', 'Pending', 'Compensating', 'Escalated', 'Completed', 'Failed'] as const) {
+            const page = await store.list({ state: other });
+            expect(
+              page.items.map((item) => item.sagaId),
+              `after ${state}, list ${other}`,
+            ).toEqual(other === state ? [sagaId] : []);
+          }
+        }
+        expect((await store.list({ state: 'Failed' })).items[0]).toMatchObject({
+          sagaId,
+          state: 'Failed',
+          revision: 6,
+        });
+      });
+
+      it('pages with limit and cursor: 25 sagas by 10 give 10, 10, 5 and no cursor, with no duplicate or gap', async () => {
+        const records = await createMany(store, 25);
+
+        const { ids, sizes } = await listAll(store, { limit: 10 });
+
+        expect(sizes).toEqual([10, 10, 5]);
+        expect(ids).toEqual(records.map((record) => record.sagaId));
+      });
+
+      it('pages a filtered list without duplicate or gap', async () => {
+        const records = await createMany(store, 30, (i) => ({ name: i % 3 === 0 ? 'refund' : 'trip' }));
+
+        const { ids } = await listAll(store, { name: 'trip', limit: 7 });
+
+        expect(ids).toEqual(records.filter((record) => record.name === 'trip').map((record) => record.sagaId));
+      });
+
+      it('keeps paging exact while listed sagas move to another state between pages', async () => {
+        const records = await createMany(store, 25);
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await store.list({ state: 'Started', limit: 10, ...(cursor === undefined ? {} : { cursor }) });
+          for (const item of page.items) {
+            seen.push(item.sagaId);
+            await store.save(
+              { sagaId: item.sagaId, expectedRevision: 1, state: 'Pending', snapshot: {}, updatedAt: T0 + 99 },
+              moveEntry(item.sagaId, 'Pending'),
+            );
+          }
+          cursor = page.cursor;
+        } while (cursor !== undefined && seen.length <= 25);
+
+        expect(seen).toEqual(records.map((record) => record.sagaId));
+        expect((await listAll(store, { state: 'Pending' })).ids).toEqual(seen);
+      });
+
+      it('serves pages of 100 by default', async () => {
+        await Promise.all(
+          Array.from({ length: 101 }, (_, i) => sagaRecord(i)).map((record) =>
+            store.create(record, createdEntry(record.sagaId)),
+          ),
+        );
+
+        const first = await store.list();
+
+        expect(first.items).toHaveLength(100);
+        expect(first.cursor).toBeDefined();
+        const second = await store.list({ cursor: first.cursor as string });
+        expect(second.items.map((item) => item.sagaId)).toEqual(['saga-100']);
+        expect(second.cursor).toBeUndefined();
+      });
+    });
+  });
+}
