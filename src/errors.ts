@@ -14,6 +14,7 @@ export type SagaErrorCode =
   | 'STEP_TIMEOUT'
   | 'TERMINAL'
   | 'ENGINE_CLOSED'
+  | 'WAIT_TIMEOUT'
   | 'SNAPSHOT_CORRUPT';
 
 /**

@@ -19,6 +19,7 @@ export type {
   SagaConfig,
   SagaDefinition,
   SagaInput,
+  SagaStartInput,
   SagaStepName,
   StepConfig,
   StepDefinition,

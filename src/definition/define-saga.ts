@@ -25,7 +25,9 @@ export function defineSaga<
   const TName extends string,
   TSchema extends z.ZodType,
   const TSteps extends readonly StepConfig[],
->(config: SagaConfig<TName, TSchema, TSteps>): SagaDefinition<TName, z.output<TSchema>, TSteps[number]['name']> {
+>(
+  config: SagaConfig<TName, TSchema, TSteps>,
+): SagaDefinition<TName, z.output<TSchema>, TSteps[number]['name'], z.input<TSchema>> {
   const parsed = sagaConfigSchema.safeParse(config);
   if (!parsed.success) {
     const label = typeof config?.name === 'string' ? `saga "${config.name}"` : 'saga definition';
@@ -44,7 +46,7 @@ export function defineSaga<
     description: parsed.data.description,
     input: config.input,
     steps: Object.freeze(steps),
-  }) as SagaDefinition<TName, z.output<TSchema>, TSteps[number]['name']>;
+  }) as SagaDefinition<TName, z.output<TSchema>, TSteps[number]['name'], z.input<TSchema>>;
 }
 
 function resolveStep(step: StepConfig, index: number): StepDefinition {

@@ -75,21 +75,30 @@ export interface StepDefinition<TName extends string = string> {
  * A validated, immutable saga definition. Create it with {@link defineSaga}; the type parameters
  * carry the saga name, its input type and its step names into handlers.
  */
-export interface SagaDefinition<TName extends string = string, TInput = unknown, TStepName extends string = string> {
+export interface SagaDefinition<
+  TName extends string = string,
+  TInput = unknown,
+  TStepName extends string = string,
+  TInputIn = TInput,
+> {
   readonly kind: 'xsaga.definition';
   readonly name: TName;
   readonly version: number;
   readonly description: string | undefined;
-  readonly input: z.ZodType<TInput>;
+  /** Parses what `engine.start` accepts (`TInputIn`) into what handlers see (`TInput`). */
+  readonly input: z.ZodType<TInput, TInputIn>;
   readonly steps: readonly StepDefinition<TStepName>[];
 }
 
 /** Any saga definition, whatever its input and step names. */
 // biome-ignore lint/suspicious/noExplicitAny: the widest definition type must accept every input type
-export type AnySagaDefinition = SagaDefinition<string, any, string>;
+export type AnySagaDefinition = SagaDefinition<string, any, string, any>;
 
-/** The input type of a definition. */
-export type SagaInput<D> = D extends SagaDefinition<string, infer I, string> ? I : never;
+/** The input type handlers see (the schema's output). */
+export type SagaInput<D> = D extends SagaDefinition<string, infer I, string, infer _In> ? I : never;
+
+/** The input type `engine.start` accepts (the schema's input: defaults optional, pre-transform). */
+export type SagaStartInput<D> = D extends SagaDefinition<string, infer _I, string, infer In> ? In : never;
 
 /** The step names of a definition. */
-export type SagaStepName<D> = D extends SagaDefinition<string, unknown, infer S> ? S : never;
+export type SagaStepName<D> = D extends SagaDefinition<string, infer _I, infer S, infer _In> ? S : never;

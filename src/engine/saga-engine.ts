@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { type Actor, createActor, type InspectionEvent } from 'xstate';
 import type { Clock } from '../clock.ts';
+import { isSagaDefinition } from '../definition/define-saga.ts';
 import { describeIssues, issuePath } from '../definition/issue-path.ts';
 import type { AnySagaDefinition, SagaDefinition } from '../definition/types.ts';
 import {
   ConflictError,
+  DefinitionError,
   EngineClosedError,
   InputError,
   InvalidStateError,
@@ -88,6 +90,8 @@ export class SagaEngine {
   /** Hydrated actors in least-recently-used order (Map keeps insertion order). */
   readonly #hosts = new Map<string, Host>();
   readonly #lock = new KeyedLock();
+  /** Sagas with an event being applied: never evicted mid-event. */
+  readonly #busy = new Set<string>();
   /** Step jobs requested by transitions not yet persisted, by saga. */
   readonly #requested = new Map<string, StepJobRequest[]>();
   readonly #waiters = new Map<string, Set<(view: SagaView) => void>>();
@@ -117,9 +121,10 @@ export class SagaEngine {
    * Validates the input, stores the saga in `Started`, then moves it to `Pending` and dispatches its
    * first step. Bad input or missing handlers throw before anything is stored.
    */
-  async start<TInput>(
-    definition: SagaDefinition<string, TInput, string>,
-    input: TInput,
+  async start<TInputIn>(
+    // biome-ignore lint/suspicious/noExplicitAny: handlers see the output type; start only needs the input type
+    definition: SagaDefinition<string, any, string, TInputIn>,
+    input: TInputIn,
     options: StartOptions = {},
   ): Promise<StartResult> {
     this.#assertOpen();
@@ -222,7 +227,7 @@ export class SagaEngine {
         timer = this.#clock.setTimeout(() => {
           waiters.delete(done);
           clearInterval(poll);
-          reject(new SagaError('INVALID_STATE', `saga "${sagaId}" did not settle within ${options.timeoutMs} ms`));
+          reject(new SagaError('WAIT_TIMEOUT', `saga "${sagaId}" did not settle within ${options.timeoutMs} ms`));
         }, options.timeoutMs);
       }
       // Registered first, read second: a transition in between still reaches the waiter.
@@ -271,21 +276,22 @@ export class SagaEngine {
    */
   async recover(): Promise<number> {
     this.#assertOpen();
-    let count = 0;
+    const seen = new Set<string>();
     for (const state of [SagaStates.Started, SagaStates.Pending, SagaStates.Compensating]) {
       let cursor: string | undefined;
       do {
         const page = await this.#store.list({ state, limit: 500, ...(cursor ? { cursor } : {}) });
         for (const record of page.items) {
-          if (!this.#registry.get(record.name, record.version)) continue;
+          // A saga started above shows up again among the Pending ones: re-attach it once.
+          if (seen.has(record.sagaId) || !this.#registry.get(record.name, record.version)) continue;
+          seen.add(record.sagaId);
           if (state === SagaStates.Started) await this.#send(record.sagaId, { type: SagaEvents.start });
           else await this.#lock.run(record.sagaId, () => this.#hydrate(record.sagaId));
-          count++;
         }
         cursor = page.cursor;
       } while (cursor);
     }
-    return count;
+    return seen.size;
   }
 
   /** Subscribes to transitions, escalations and background errors; returns the unsubscribe function. */
@@ -349,37 +355,46 @@ export class SagaEngine {
    */
   #send(sagaId: string, event: SagaEvent): Promise<boolean> {
     return this.#lock.run(sagaId, async () => {
-      for (let attempt = 0; ; attempt++) {
-        const host = await this.#hydrate(sagaId);
-        const before = host.actor.getSnapshot();
-        if (!before.can(event)) return false;
-        host.actor.send(event);
-        const after = host.actor.getSnapshot();
-        const requests = this.#take(sagaId);
-        const state = topLevelState(after.value);
-        const entry = transitionEntry(sagaId, this.#clock.now(), before.value, after.value, event);
-        try {
-          host.revision = await this.#store.save(
-            {
-              sagaId,
-              expectedRevision: host.revision,
-              state,
-              snapshot: host.actor.getPersistedSnapshot(),
-              updatedAt: entry.at,
-            },
-            entry,
-          );
-        } catch (error) {
-          // The in-memory actor is ahead of the store now; drop it and start from what is stored.
-          this.#evict(sagaId);
-          if (error instanceof ConflictError && attempt < CONFLICT_RETRIES) continue;
-          throw error;
-        }
-        this.#announce(host, entry, state);
-        await this.#dispatch(host, requests);
-        return true;
+      this.#busy.add(sagaId);
+      try {
+        return await this.#apply(sagaId, event);
+      } finally {
+        this.#busy.delete(sagaId);
       }
     });
+  }
+
+  async #apply(sagaId: string, event: SagaEvent): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      const host = await this.#hydrate(sagaId);
+      const before = host.actor.getSnapshot();
+      if (!before.can(event)) return false;
+      host.actor.send(event);
+      const after = host.actor.getSnapshot();
+      const requests = this.#take(sagaId);
+      const state = topLevelState(after.value);
+      const entry = transitionEntry(sagaId, this.#clock.now(), before.value, after.value, event);
+      try {
+        host.revision = await this.#store.save(
+          {
+            sagaId,
+            expectedRevision: host.revision,
+            state,
+            snapshot: host.actor.getPersistedSnapshot(),
+            updatedAt: entry.at,
+          },
+          entry,
+        );
+      } catch (error) {
+        // The in-memory actor is ahead of the store now; drop it and start from what is stored.
+        this.#evict(sagaId);
+        if (error instanceof ConflictError && attempt < CONFLICT_RETRIES) continue;
+        throw error;
+      }
+      this.#announce(host, entry, state);
+      await this.#dispatch(host, requests);
+      return true;
+    }
   }
 
   async #hydrate(sagaId: string): Promise<Host> {
@@ -477,13 +492,20 @@ export class SagaEngine {
   }
 
   #trim(): void {
-    while (this.#hosts.size > this.#maxActive) {
-      const oldest = this.#hosts.keys().next().value as string;
-      this.#evict(oldest);
+    if (this.#hosts.size <= this.#maxActive) return;
+    for (const sagaId of [...this.#hosts.keys()]) {
+      if (this.#hosts.size <= this.#maxActive) return;
+      if (!this.#busy.has(sagaId)) this.#evict(sagaId);
     }
   }
 
   #register(definition: AnySagaDefinition): RegisteredSaga {
+    if (!isSagaDefinition(definition)) {
+      throw new DefinitionError(
+        `saga "${String((definition as { name?: unknown })?.name)}" was not created by defineSaga(); pass defineSaga({ ... }) so it is validated`,
+        '',
+      );
+    }
     if (this.#handlers) checkHandlers(definition, this.#handlers);
     return this.#registry.register(definition);
   }
