@@ -368,7 +368,15 @@ export class SagaEngine {
     for (let attempt = 0; ; attempt++) {
       const host = await this.#hydrate(sagaId);
       const before = host.actor.getSnapshot();
-      if (!before.can(event)) return false;
+      if (!before.can(event)) {
+        // Another engine may have moved the saga since this one cached it: look again before
+        // calling the event stale, or an outcome meant for the newer state would be dropped.
+        if (attempt === 0 && (await this.#store.load(sagaId))?.revision !== host.revision) {
+          this.#evict(sagaId);
+          continue;
+        }
+        return false;
+      }
       host.actor.send(event);
       const after = host.actor.getSnapshot();
       const requests = this.#take(sagaId);

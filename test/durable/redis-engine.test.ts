@@ -1,23 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Participants, trip, tripHandlers } from '../../examples/trip-booking/saga.ts';
 import { type CompensationContext, createEngine, type Engine, type StepContext } from '../../src/index.ts';
 import { withInstantRetries } from '../../src/testing/index.ts';
-
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-/** Deletes every key under a test's prefix. */
-async function dropPrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  await redis.quit();
-}
+import { dropPrefix, REDIS_URL } from './redis-helpers.ts';
 
 describe('engine on Redis + BullMQ', () => {
   const opened: Array<{ engine: Engine; prefix: string }> = [];
