@@ -19,6 +19,7 @@ import { type SagaEvent, SagaEvents } from '../machines/events.ts';
 import { FINAL_STATES, type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../machines/states.ts';
 import { EngineEventEmitter, type EngineEventMap } from '../observability/engine-events.ts';
 import type { SagaPage, SagaQuery, SagaRecord, SagaStore, TransitionEntry } from '../persistence/saga-store.ts';
+import { toErrorInfo } from '../transport/error-info.ts';
 import { idempotencyKeyOf, stepJobId } from '../transport/job-id.ts';
 import type { StepOutcome, StepQueue } from '../transport/step-queue.ts';
 import { checkHandlers } from './check-handlers.ts';
@@ -285,8 +286,14 @@ export class SagaEngine {
           // A saga started above shows up again among the Pending ones: re-attach it once.
           if (seen.has(record.sagaId) || !this.#registry.get(record.name, record.version)) continue;
           seen.add(record.sagaId);
-          if (state === SagaStates.Started) await this.#send(record.sagaId, { type: SagaEvents.start });
-          else await this.#lock.run(record.sagaId, () => this.#hydrate(record.sagaId));
+          try {
+            if (state === SagaStates.Started) await this.#send(record.sagaId, { type: SagaEvents.start });
+            else await this.#lock.run(record.sagaId, () => this.#hydrate(record.sagaId));
+          } catch (error) {
+            // One bad saga (quarantined, or a store hiccup) must not stop the others' recovery.
+            seen.delete(record.sagaId);
+            this.#events.emit('error', error);
+          }
         }
         cursor = page.cursor;
       } while (cursor);
@@ -336,8 +343,11 @@ export class SagaEngine {
     try {
       await this.#send(outcome.sagaId, outcome.event);
     } catch (error) {
-      // A saga that no longer exists (expired, deleted) has nothing to apply the outcome to.
-      if (!(error instanceof SagaNotFoundError)) throw error;
+      // A saga that no longer exists (expired, deleted) or was quarantined has nothing to apply the
+      // outcome to; the outcome is acked so it does not come back.
+      const gone =
+        error instanceof SagaNotFoundError || (error instanceof SagaError && error.code === 'SNAPSHOT_CORRUPT');
+      if (!gone) throw error;
     }
     const deadLetter = outcome.event.type === SagaEvents.stepFailed && outcome.event.direction === 'compensate';
     if (!deadLetter) await this.#queue.ack(outcome.jobId);
@@ -412,28 +422,79 @@ export class SagaEngine {
       this.#hosts.set(sagaId, cached);
       return cached;
     }
-    const record = await this.#store.load(sagaId);
+    const record = await this.#store.load(sagaId).catch((error: unknown) => this.#quarantine(sagaId, error));
     if (!record) throw new SagaNotFoundError(sagaId);
     const saga = this.#registry.get(record.name, record.version);
     if (!saga) {
-      throw new SagaError(
-        'SNAPSHOT_CORRUPT',
-        `saga "${sagaId}" was started with "${record.name}" version ${record.version}, which this engine does not know; pass it in createEngine({ sagas })`,
+      return this.#quarantine(
+        sagaId,
+        new SagaError(
+          'SNAPSHOT_CORRUPT',
+          `saga "${sagaId}" was started with "${record.name}" version ${record.version}, which this engine does not know; pass it in createEngine({ sagas })`,
+        ),
       );
     }
-    // `input` is ignored when a snapshot is given; the machine's type just cannot say so.
-    const actor = createActor(saga.machine, {
-      snapshot: record.snapshot as never,
-      input: undefined as never,
-      ...(this.#inspect ? { inspect: this.#inspect } : {}),
-    });
-    actor.start();
+    const actor = this.#restore(saga, record);
+    if (!actor) {
+      return this.#quarantine(
+        sagaId,
+        new SagaError(
+          'SNAPSHOT_CORRUPT',
+          `the stored snapshot of saga "${sagaId}" is not a snapshot of "${record.name}" version ${record.version}`,
+        ),
+      );
+    }
     const host: Host = { actor, saga, revision: record.revision };
     this.#hosts.set(sagaId, host);
     // Restoring restarted the invoked step job: re-attach to it (the queue dedupes by job id).
     await this.#dispatch(host, this.#take(sagaId));
     this.#trim();
     return host;
+  }
+
+  /** An actor restored from a stored snapshot, or undefined when the snapshot does not fit the machine. */
+  #restore(saga: RegisteredSaga, record: SagaRecord): Actor<SagaMachine> | undefined {
+    const snapshot = record.snapshot as { value?: unknown; context?: { sagaId?: unknown } } | null;
+    const state = snapshot?.value === undefined ? undefined : topLevelState(snapshot.value);
+    if (!state || !Object.values(SagaStates).includes(state) || snapshot?.context?.sagaId !== record.sagaId)
+      return undefined;
+    try {
+      // `input` is ignored when a snapshot is given; the machine's type just cannot say so.
+      const actor = createActor(saga.machine, {
+        snapshot: record.snapshot as never,
+        input: undefined as never,
+        ...(this.#inspect ? { inspect: this.#inspect } : {}),
+      });
+      actor.start();
+      if (actor.getSnapshot().status === 'error') {
+        actor.stop();
+        this.#requested.delete(record.sagaId);
+        return undefined;
+      }
+      return actor;
+    } catch {
+      this.#requested.delete(record.sagaId);
+      return undefined;
+    }
+  }
+
+  /**
+   * Moves a saga whose stored data cannot be used aside, so it stops failing every event and
+   * recovery pass, with the reason in its log; announces it and throws the reason.
+   */
+  async #quarantine(sagaId: string, error: unknown): Promise<never> {
+    if (!(error instanceof SagaError && error.code === 'SNAPSHOT_CORRUPT')) throw error;
+    const at = this.#clock.now();
+    await this.#store.quarantine(sagaId, {
+      sagaId,
+      at,
+      from: '',
+      to: 'Quarantined',
+      event: 'saga.quarantined',
+      error: toErrorInfo(error),
+    });
+    this.#events.emit('quarantined', { sagaId, error });
+    throw error;
   }
 
   #take(sagaId: string): StepJobRequest[] {

@@ -8,6 +8,8 @@ export interface EngineEventMap {
   transition: [entry: TransitionEntry];
   /** A compensation ran out of retries: a person must act (`resume` or `resolve`). */
   escalated: [alert: { sagaId: string; name: string; escalation: SagaEscalation }];
+  /** A saga's stored data could not be used; it was moved to quarantine with the reason in its log. */
+  quarantined: [notice: { sagaId: string; error: unknown }];
   /** Something failed outside any saga (e.g. an outcome could not be applied); the work is kept. */
   error: [error: unknown];
 }

@@ -22,6 +22,7 @@ export class MemoryStore implements SagaStore {
   readonly #idempotency = new Map<string, string>();
   /** Insertion order doubles as creation order, which `list` pages over. */
   readonly #order: string[] = [];
+  readonly #quarantined = new Map<string, SagaRecord>();
 
   async create(record: SagaRecord, entry: TransitionEntry): Promise<CreateResult> {
     const existingId = this.#sagas.has(record.sagaId) ? record.sagaId : this.#idempotency.get(idempotencySlot(record));
@@ -73,6 +74,19 @@ export class MemoryStore implements SagaStore {
 
   async history(sagaId: string): Promise<TransitionEntry[]> {
     return structuredClone(this.#logs.get(sagaId) ?? []);
+  }
+
+  async quarantine(sagaId: string, entry: TransitionEntry): Promise<void> {
+    const record = this.#sagas.get(sagaId);
+    if (!record) return;
+    this.#sagas.delete(sagaId);
+    this.#order.splice(this.#order.indexOf(sagaId), 1);
+    this.#quarantined.set(sagaId, record);
+    this.#logs.get(sagaId)?.push(structuredClone(entry));
+  }
+
+  async listQuarantined(): Promise<string[]> {
+    return [...this.#quarantined.keys()];
   }
 
   async close(): Promise<void> {}

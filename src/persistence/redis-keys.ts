@@ -14,6 +14,8 @@ export const DEFAULT_REDIS_PREFIX = 'xsaga';
  * | `xsaga:all`                  | zset   | every sagaId, scored by createdAt                          |
  * | `xsaga:state:<state>`        | zset   | sagaIds in that top-level state, scored by createdAt       |
  * | `xsaga:name:<name>`          | zset   | sagaIds of that saga name, scored by createdAt             |
+ * | `xsaga:quarantine:{<id>}`    | hash   | a saga whose stored data was unusable, moved aside         |
+ * | `xsaga:quarantined`          | zset   | quarantined sagaIds, scored by when                        |
  *
  * The `{<sagaId>}` hash tag puts a saga's hash and log in one Cluster slot, so a script can update
  * both. The idempotency key and the indexes live in other slots: fine on a standalone Redis (the
@@ -36,6 +38,10 @@ export interface RedisKeys {
   state(state: SagaState): string;
   /** Sorted set of the sagas of one saga name. */
   name(name: string): string;
+  /** Hash a saga whose stored data could not be used is moved to (same hash tag: same slot). */
+  quarantine(sagaId: string): string;
+  /** Sorted set of quarantined sagaIds, scored by the time they were quarantined. */
+  readonly quarantined: string;
   /**
    * Leading parts that the Lua scripts complete themselves, for keys they only learn while running
    * (the saga an idempotency key points to, the state a saga leaves, the idempotency key of a saga
@@ -74,6 +80,8 @@ export function createRedisKeys(prefix: string = DEFAULT_REDIS_PREFIX): RedisKey
     all: `${prefix}:all`,
     state: (state) => `${parts.state}${state}`,
     name: (name) => `${prefix}:name:${name}`,
+    quarantine: (sagaId) => `${prefix}:quarantine:{${sagaId}}`,
+    quarantined: `${prefix}:quarantined`,
     scriptParts: parts,
   };
 }

@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { FINAL_STATES } from '../machines/states.ts';
+import { SagaError } from '../errors.ts';
+import { FINAL_STATES, SagaStates } from '../machines/states.ts';
 import { decodeCursor, encodeCursor, type IndexPosition, isAfter } from './redis-cursor.ts';
 import { createRedisKeys, type RedisKeys } from './redis-keys.ts';
 import { decodeSagaRecord, encodeSnapshot } from './redis-record.ts';
@@ -169,10 +170,13 @@ export class RedisStore implements SagaStore {
         continue;
       }
       skip = 0;
-      const records = await Promise.all(fresh.map((position) => this.load(position.member)));
+      // A saga whose data is corrupt is left out here (it cannot be shown) rather than failing the
+      // whole page; the engine quarantines it when it meets it.
+      const records = await Promise.all(fresh.map((position) => this.load(position.member).catch(skipCorrupt)));
       for (const [i, position] of fresh.entries()) {
         after = position;
         const record = records[i];
+        if (record === null) continue;
         if (record === undefined) {
           await this.#scripts.pruneIndex(index, this.#keys.saga(position.member), position.member);
         } else if (matches(record, query)) {
@@ -182,6 +186,29 @@ export class RedisStore implements SagaStore {
       }
     }
     return after === undefined ? { items } : { items, cursor: encodeCursor(after) };
+  }
+
+  /**
+   * Renames the saga's hash to its quarantine key (same slot), drops it from every index and
+   * appends the entry to its log, in one MULTI. The data stays for a person to inspect.
+   */
+  async quarantine(sagaId: string, entry: TransitionEntry): Promise<void> {
+    const sagaKey = this.#keys.saga(sagaId);
+    const name = await this.#redis.hget(sagaKey, 'name');
+    if (name === null) return;
+    const multi = this.#redis
+      .multi()
+      .rename(sagaKey, this.#keys.quarantine(sagaId))
+      .zrem(this.#keys.all, sagaId)
+      .zrem(this.#keys.name(name), sagaId)
+      .zadd(this.#keys.quarantined, entry.at, sagaId);
+    for (const state of Object.values(SagaStates)) multi.zrem(this.#keys.state(state), sagaId);
+    if (this.#log) multi.xadd(this.#keys.log(sagaId), '*', 'entry', JSON.stringify(entry));
+    await multi.exec();
+  }
+
+  async listQuarantined(): Promise<string[]> {
+    return this.#redis.zrange(this.#keys.quarantined, 0, -1);
   }
 
   async history(sagaId: string): Promise<TransitionEntry[]> {
@@ -240,6 +267,11 @@ function retentionSeconds(retention: RedisStoreOptions['retention']): number {
     throw new TypeError(`retention.finalTtlSeconds must be a whole number of seconds >= 1, got ${seconds}`);
   }
   return seconds;
+}
+
+function skipCorrupt(error: unknown): null {
+  if (error instanceof SagaError && error.code === 'SNAPSHOT_CORRUPT') return null;
+  throw error;
 }
 
 function positions(withScores: string[]): IndexPosition[] {

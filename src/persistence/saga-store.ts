@@ -91,6 +91,14 @@ export interface SagaStore {
   list(query?: SagaQuery): Promise<SagaPage>;
   /** The saga log, oldest first (empty for an unknown saga). */
   history(sagaId: string): Promise<TransitionEntry[]>;
+  /**
+   * Moves a saga whose stored data cannot be used (corrupt snapshot, unknown definition version)
+   * out of the live keys and indexes, keeping it for inspection, and appends `entry` (with the
+   * error) to its log. Unknown sagas are ignored.
+   */
+  quarantine(sagaId: string, entry: TransitionEntry): Promise<void>;
+  /** Ids of quarantined sagas, oldest first. */
+  listQuarantined(): Promise<string[]>;
   /** Releases connections the store opened itself. */
   close(): Promise<void>;
 }

@@ -489,5 +489,33 @@ export function describeSagaStoreContract(name: string, makeStore: MakeSagaStore
         expect(second.cursor).toBeUndefined();
       });
     });
+
+    describe('quarantine', () => {
+      it('moves a saga out of load and every listing, keeps it listed as quarantined, and logs why', async () => {
+        const [bad, good] = await createMany(store, 2, () => ({ state: 'Pending' }));
+        if (!bad || !good) throw new Error('createMany made too few sagas');
+        const entry: TransitionEntry = {
+          sagaId: bad.sagaId,
+          at: T0 + 5_000,
+          from: '',
+          to: 'Quarantined',
+          event: 'saga.quarantined',
+          error: { name: 'SagaError', message: 'snapshot is not valid JSON', code: 'SNAPSHOT_CORRUPT' },
+        };
+
+        await store.quarantine(bad.sagaId, entry);
+
+        expect(await store.load(bad.sagaId)).toBeUndefined();
+        expect((await listAll(store, { state: 'Pending' })).ids).toEqual([good.sagaId]);
+        expect((await listAll(store, {})).ids).toEqual([good.sagaId]);
+        expect(await store.listQuarantined()).toEqual([bad.sagaId]);
+        expect((await store.history(bad.sagaId)).at(-1)).toStrictEqual(entry);
+      });
+
+      it('ignores a saga it does not know', async () => {
+        await store.quarantine('never-stored', { ...createdEntry('never-stored'), to: 'Quarantined' });
+        expect(await store.listQuarantined()).toEqual([]);
+      });
+    });
   });
 }
