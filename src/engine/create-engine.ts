@@ -1,9 +1,11 @@
+import type { RedisOptions } from 'ioredis';
 import type { InspectionEvent } from 'xstate';
 import { type Clock, type Random, systemClock } from '../clock.ts';
 import type { AnySagaDefinition } from '../definition/types.ts';
 import { MemoryStore } from '../persistence/memory-store.ts';
 import { createRedisStore, type RedisStoreOptions } from '../persistence/redis-store.ts';
 import type { SagaStore } from '../persistence/saga-store.ts';
+import type { BullMqOptions } from '../transport/bullmq-names.ts';
 import { BullMqQueue } from '../transport/bullmq-queue.ts';
 import { createWorker, type StepWorker } from '../transport/create-worker.ts';
 import { InProcessQueue } from '../transport/in-process-queue.ts';
@@ -33,6 +35,8 @@ export interface EngineOptions {
     log?: boolean;
     /** Step jobs this process's worker runs at once. Default 16. */
     workerConcurrency?: number;
+    /** Grace of durable step deadlines (see BullMqQueueOptions.deadlineGraceMs). Default 30 000. */
+    deadlineGraceMs?: number | false;
   };
   /** Where sagas live. Default: a new MemoryStore. */
   store?: SagaStore;
@@ -106,11 +110,11 @@ function createRedisEngine(options: EngineOptions, redis: NonNullable<EngineOpti
     ...(redis.retention ? { retention: redis.retention } : {}),
     ...(redis.log !== undefined ? { log: redis.log } : {}),
   });
-  const bullConnection =
-    typeof redis.connection === 'string' || redis.connection === undefined ? redis.connection : undefined;
+  const bullConnection = bullMqConnection(redis.connection);
   const queue = new BullMqQueue({
     ...(bullConnection ? { connection: bullConnection } : {}),
     prefix: `${prefix}-bull`,
+    ...(redis.deadlineGraceMs !== undefined ? { deadlineGraceMs: redis.deadlineGraceMs } : {}),
   });
   const worker: StepWorker | undefined = handlers
     ? createWorker({
@@ -136,6 +140,17 @@ function createRedisEngine(options: EngineOptions, redis: NonNullable<EngineOpti
   });
   void engine.recover().catch((error: unknown) => engine.reportError(error));
   return engine;
+}
+
+/**
+ * BullMQ opens connections of its own (workers need `maxRetriesPerRequest: null`): it gets the
+ * URL, or the options of a given ioredis instance.
+ */
+function bullMqConnection(connection: NonNullable<EngineOptions['redis']>['connection']): BullMqOptions['connection'] {
+  if (connection === undefined || typeof connection === 'string') return connection;
+  const options = (connection as { options?: RedisOptions }).options;
+  const plain = options && typeof (connection as { quit?: unknown }).quit === 'function' ? { ...options } : connection;
+  return plain as BullMqOptions['connection'];
 }
 
 /** A shallow copy of the registry, so later changes to the caller's object do not reach the engine. */

@@ -1,13 +1,28 @@
 import { Job, Queue, Worker } from 'bullmq';
 import { SagaEvents } from '../machines/events.ts';
 import { type BullMqOptions, outcomeJobId, resolveBullMq } from './bullmq-names.ts';
+import { deadlineOutcome, stepDeadlineMs } from './step-deadline.ts';
 import type { OutcomeHandler, StepJob, StepOutcome, StepQueue } from './step-queue.ts';
 
 /** Options of {@link BullMqQueue}. */
 export interface BullMqQueueOptions extends BullMqOptions {
   /** Outcomes applied at once by this engine process. Default 32. */
   outcomeConcurrency?: number;
+  /**
+   * Durable step deadlines: with each step job a delayed job is added that, once every attempt,
+   * backoff and this grace have passed, fails the step for good if no live worker holds it, so a
+   * saga whose workers all vanished still compensates. Default 30 000 ms; `false` turns them off.
+   */
+  deadlineGraceMs?: number | false;
 }
+
+/** What a deadline job carries: the step job it watches, and how long it allowed. */
+interface DeadlineData {
+  stepJobId: string;
+  deadlineMs: number;
+}
+
+const DEADLINE = 'deadline';
 
 /** What a step job's data holds once it failed for good: the outcome to report again if asked. */
 export interface StepJobData extends StepJob {
@@ -29,6 +44,7 @@ export class BullMqQueue implements StepQueue {
   readonly #outcomes: Queue;
   readonly #options: ReturnType<typeof resolveBullMq>;
   readonly #outcomeConcurrency: number;
+  readonly #deadlineGraceMs: number | false;
   #consumer: Worker | undefined;
 
   constructor(options: BullMqQueueOptions = {}) {
@@ -37,6 +53,7 @@ export class BullMqQueue implements StepQueue {
     this.#steps = new Queue(this.#options.stepQueue, { connection, prefix });
     this.#outcomes = new Queue(this.#options.outcomeQueue, { connection, prefix });
     this.#outcomeConcurrency = options.outcomeConcurrency ?? 32;
+    this.#deadlineGraceMs = options.deadlineGraceMs ?? 30_000;
   }
 
   async enqueue(job: StepJob): Promise<void> {
@@ -54,11 +71,17 @@ export class BullMqQueue implements StepQueue {
       removeOnComplete: false,
       removeOnFail: false,
     });
+    if (this.#deadlineGraceMs !== false) {
+      const deadlineMs = stepDeadlineMs(job.policy, this.#deadlineGraceMs);
+      await this.#addDeadline({ stepJobId: job.id, deadlineMs }, deadlineMs);
+    }
   }
 
   consume(handler: OutcomeHandler): void {
     const { connection, prefix } = this.#options;
-    this.#consumer = new Worker<StepOutcome>(this.#options.outcomeQueue, (job) => handler(job.data), {
+    const process = (job: Job) =>
+      job.name === DEADLINE ? this.#onDeadline(job.data as DeadlineData) : handler(job.data as StepOutcome);
+    this.#consumer = new Worker(this.#options.outcomeQueue, process, {
       connection,
       prefix,
       concurrency: this.#outcomeConcurrency,
@@ -68,9 +91,45 @@ export class BullMqQueue implements StepQueue {
   }
 
   async ack(jobId: string): Promise<void> {
-    const job = await Job.fromId(this.#steps, jobId);
-    // A job still locked by a worker (a stalled re-run) is removed on a later ack.
-    await job?.remove().catch(() => undefined);
+    // A job still locked by a worker (a stalled re-run) answers 0 and stays; its deadline cleans up.
+    await this.#steps.remove(jobId);
+    if (this.#deadlineGraceMs !== false) await this.#outcomes.remove(deadlineJobId(jobId));
+  }
+
+  /**
+   * A deadline passed. A step job no worker holds (waiting, or active with an expired lock: its
+   * worker died) is removed and failed for good; one a live worker holds gets more time; a finished
+   * or acked one needs nothing.
+   */
+  async #onDeadline(data: DeadlineData): Promise<void> {
+    const job = await Job.fromId<StepJobData>(this.#steps, data.stepJobId);
+    if (!job) return;
+    const state = await job.getState();
+    if (state === 'completed') return;
+    if (state === 'failed') {
+      // Failed by BullMQ itself (stalled too often) rather than by our processor: no outcome was
+      // published, so report one now.
+      if (!job.data.outcome) await publishOutcome(this.#outcomes, stalledOutcome(job));
+      return;
+    }
+    if ((await this.#steps.remove(data.stepJobId)) === 0) {
+      await this.#addDeadline(data, this.#deadlineGraceMs === false ? 0 : this.#deadlineGraceMs, Date.now());
+      return;
+    }
+    // Published like any outcome (durable, deduped by id) rather than applied here and now.
+    await publishOutcome(this.#outcomes, deadlineOutcome(job.data, job.attemptsMade, data.deadlineMs));
+  }
+
+  async #addDeadline(data: DeadlineData, delay: number, generation?: number): Promise<void> {
+    const id = deadlineJobId(data.stepJobId);
+    await this.#outcomes.add(DEADLINE, data, {
+      jobId: generation === undefined ? id : `${id}~${generation}`,
+      delay,
+      removeOnComplete: true,
+      removeOnFail: false,
+      attempts: 20,
+      backoff: { type: 'exponential', delay: 100 },
+    });
   }
 
   async close(): Promise<void> {
@@ -78,6 +137,14 @@ export class BullMqQueue implements StepQueue {
     await this.#steps.close();
     await this.#outcomes.close();
   }
+}
+
+function stalledOutcome(job: Job<StepJobData>): StepOutcome {
+  return deadlineOutcome(job.data, job.attemptsMade, 0, `BullMQ gave up on the job: ${job.failedReason}`);
+}
+
+function deadlineJobId(stepJobId: string): string {
+  return `${stepJobId}~deadline`;
 }
 
 /** The outcome of a finished step job, from its return value or the outcome stored when it failed. */

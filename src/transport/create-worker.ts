@@ -16,14 +16,24 @@ export interface WorkerOptions extends BullMqOptions {
   handlers: HandlerRegistry;
   /** Step jobs run at once by this worker. Default 16. */
   concurrency?: number;
+  /**
+   * How long a job's lock lasts without renewal (BullMQ `lockDuration`); a worker that dies holds
+   * its jobs this long. Default BullMQ's 30 000 ms.
+   */
+  lockDurationMs?: number;
+  /** Times a job may stall (its worker died) before BullMQ fails it. Default 10. */
+  maxStalledCount?: number;
   clock?: Clock;
   random?: Random;
 }
 
 /** A running step worker. */
 export interface StepWorker {
-  /** Finishes the jobs in hand and stops. */
-  close(): Promise<void>;
+  /**
+   * Finishes the jobs in hand and stops. `force` stops at once, leaving jobs in hand locked until
+   * their lock expires, when another worker takes them over (what a crash looks like).
+   */
+  close(force?: boolean): Promise<void>;
 }
 
 /**
@@ -69,6 +79,10 @@ export function createWorker(options: WorkerOptions): StepWorker {
     connection,
     prefix,
     concurrency: options.concurrency ?? 16,
+    ...(options.lockDurationMs !== undefined ? { lockDuration: options.lockDurationMs } : {}),
+    // A job whose workers keep dying is retried, not failed silently after one stall: the step's
+    // deadline is what ends it.
+    maxStalledCount: options.maxStalledCount ?? 10,
     settings: {
       backoffStrategy: (attemptsMade, _type, _error, job) =>
         job ? backoffDelay((job.data as StepJobData).policy.backoff, attemptsMade, random) : 0,
@@ -78,8 +92,8 @@ export function createWorker(options: WorkerOptions): StepWorker {
   worker.on('error', () => undefined);
 
   return {
-    async close() {
-      await worker.close();
+    async close(force = false) {
+      await worker.close(force);
       await outcomes.close();
     },
   };

@@ -1,0 +1,39 @@
+import type { AttemptPolicy } from '../definition/types.ts';
+import { SagaEvents } from '../machines/events.ts';
+import type { StepJob, StepOutcome } from './step-queue.ts';
+
+/**
+ * The longest a step job may take before the saga stops waiting for it: every attempt running to
+ * its timeout, every backoff at its longest (no jitter), plus `graceMs` for a worker to notice a
+ * dead peer (BullMQ's stall check). Past it, a job no live worker holds is failed for good.
+ */
+export function stepDeadlineMs(policy: AttemptPolicy, graceMs: number): number {
+  let total = policy.attempts * policy.timeoutMs + graceMs;
+  for (let attempt = 1; attempt < policy.attempts; attempt++) {
+    const growth = policy.backoff.type === 'exponential' ? 2 ** (attempt - 1) : 1;
+    total += Math.min(policy.backoff.delayMs * growth, policy.backoff.maxDelayMs);
+  }
+  return total;
+}
+
+/** The outcome reported for a step job whose deadline passed with no worker holding it. */
+export function deadlineOutcome(job: StepJob, attempts: number, deadlineMs: number, reason?: string): StepOutcome {
+  return {
+    jobId: job.id,
+    sagaId: job.sagaId,
+    event: {
+      type: SagaEvents.stepFailed,
+      step: job.step,
+      direction: job.direction,
+      round: job.round,
+      attempts,
+      error: {
+        name: 'StepTimeoutError',
+        code: 'STEP_TIMEOUT',
+        message:
+          reason ??
+          `no worker finished ${job.direction} of step "${job.step}" within its deadline of ${deadlineMs} ms (all attempts, backoff and grace); is any worker running?`,
+      },
+    },
+  };
+}
