@@ -25,7 +25,12 @@ const prefix = process.env.XSAGA_PREFIX;
 if (!prefix) throw new Error('XSAGA_PREFIX is not set: give the engine the same prefix as the workers');
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-const engine = createEngine({ redis: { connection: redisUrl, prefix }, sagas: [trip] });
+// A killed process's jobs are taken over when their lock expires: tests shorten it to recover faster.
+const lockDurationMs = process.env.XSAGA_LOCK_MS ? Number(process.env.XSAGA_LOCK_MS) : undefined;
+const engine = createEngine({
+  redis: { connection: redisUrl, prefix, ...(lockDurationMs ? { lockDurationMs } : {}) },
+  sagas: [trip],
+});
 engine.on('error', (error) => console.error(`[engine ${process.pid}] background error:`, error));
 
 function reply(message: EngineMessage): void {

@@ -132,7 +132,14 @@ const handlers = defineHandlers(trip, {
   },
 });
 
-const worker = createWorker({ connection: redisUrl, prefix: `${prefix}-bull`, handlers: { [trip.name]: handlers } });
+// A killed worker's jobs are taken over when their lock expires: tests shorten it to recover faster.
+const lockDurationMs = process.env.XSAGA_LOCK_MS ? Number(process.env.XSAGA_LOCK_MS) : undefined;
+const worker = createWorker({
+  connection: redisUrl,
+  prefix: `${prefix}-bull`,
+  handlers: { [trip.name]: handlers },
+  ...(lockDurationMs ? { lockDurationMs } : {}),
+});
 
 let closing = false;
 async function shutdown(): Promise<void> {

@@ -37,6 +37,8 @@ export interface EngineOptions {
     workerConcurrency?: number;
     /** Grace of durable step deadlines (see BullMqQueueOptions.deadlineGraceMs). Default 30 000. */
     deadlineGraceMs?: number | false;
+    /** BullMQ lock duration and stall-check interval of this process (see BullMqOptions). */
+    lockDurationMs?: number;
   };
   /** Where sagas live. Default: a new MemoryStore. */
   store?: SagaStore;
@@ -115,12 +117,14 @@ function createRedisEngine(options: EngineOptions, redis: NonNullable<EngineOpti
     ...(bullConnection ? { connection: bullConnection } : {}),
     prefix: `${prefix}-bull`,
     ...(redis.deadlineGraceMs !== undefined ? { deadlineGraceMs: redis.deadlineGraceMs } : {}),
+    ...(redis.lockDurationMs !== undefined ? { lockDurationMs: redis.lockDurationMs } : {}),
   });
   const worker: StepWorker | undefined = handlers
     ? createWorker({
         ...(bullConnection ? { connection: bullConnection } : {}),
         prefix: `${prefix}-bull`,
         handlers,
+        ...(redis.lockDurationMs !== undefined ? { lockDurationMs: redis.lockDurationMs } : {}),
         clock,
         ...(options.random ? { random: options.random } : {}),
         ...(redis.workerConcurrency !== undefined ? { concurrency: redis.workerConcurrency } : {}),

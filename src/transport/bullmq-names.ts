@@ -16,6 +16,12 @@ export interface BullMqOptions {
   stepQueue?: string;
   /** Queue of step outcomes, consumed by every engine process. */
   outcomeQueue?: string;
+  /**
+   * How long a job's lock lasts without renewal (BullMQ `lockDuration`), which is also how often
+   * stalled jobs are looked for: a process that dies holds its jobs about this long before another
+   * takes them over. Default BullMQ's 30 000 ms.
+   */
+  lockDurationMs?: number;
 }
 
 /** The defaults of {@link BullMqOptions}, resolved. */
@@ -30,6 +36,11 @@ export function resolveBullMq(options: BullMqOptions = {}) {
     prefix: options.prefix ?? 'xsaga',
     stepQueue: options.stepQueue ?? 'xsaga-steps',
     outcomeQueue: options.outcomeQueue ?? 'xsaga-outcomes',
+    /** Worker options that follow from `lockDurationMs`. */
+    locking:
+      options.lockDurationMs === undefined
+        ? {}
+        : { lockDuration: options.lockDurationMs, stalledInterval: options.lockDurationMs },
   };
 }
 

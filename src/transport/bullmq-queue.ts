@@ -85,6 +85,7 @@ export class BullMqQueue implements StepQueue {
       connection,
       prefix,
       concurrency: this.#outcomeConcurrency,
+      ...this.#options.locking,
     });
     // Failures are retried by BullMQ (the outcome job keeps its attempts); errors here are reported there.
     this.#consumer.on('error', () => undefined);

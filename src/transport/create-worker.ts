@@ -16,11 +16,6 @@ export interface WorkerOptions extends BullMqOptions {
   handlers: HandlerRegistry;
   /** Step jobs run at once by this worker. Default 16. */
   concurrency?: number;
-  /**
-   * How long a job's lock lasts without renewal (BullMQ `lockDuration`); a worker that dies holds
-   * its jobs this long. Default BullMQ's 30 000 ms.
-   */
-  lockDurationMs?: number;
   /** Times a job may stall (its worker died) before BullMQ fails it. Default 10. */
   maxStalledCount?: number;
   clock?: Clock;
@@ -48,7 +43,7 @@ export interface StepWorker {
  * ```
  */
 export function createWorker(options: WorkerOptions): StepWorker {
-  const { connection, prefix, stepQueue, outcomeQueue } = resolveBullMq(options);
+  const { connection, prefix, stepQueue, outcomeQueue, locking } = resolveBullMq(options);
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
   const runAttempt = createStepRunner(options.handlers, clock);
@@ -79,7 +74,7 @@ export function createWorker(options: WorkerOptions): StepWorker {
     connection,
     prefix,
     concurrency: options.concurrency ?? 16,
-    ...(options.lockDurationMs !== undefined ? { lockDuration: options.lockDurationMs } : {}),
+    ...locking,
     // A job whose workers keep dying is retried, not failed silently after one stall: the step's
     // deadline is what ends it.
     maxStalledCount: options.maxStalledCount ?? 10,

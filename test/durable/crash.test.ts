@@ -9,7 +9,7 @@ import { trip } from '../../examples/trip-booking/saga.ts';
 import { createEngine, type Engine, type SagaView } from '../../src/index.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const SAGAS = Number(process.env.XSAGA_CRASH_SAGAS ?? 60);
+const SAGAS = Number(process.env.XSAGA_CRASH_SAGAS ?? 200);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const STEPS = trip.steps.map((s) => s.name);
 
@@ -97,7 +97,7 @@ describe('crashing engine and worker processes', () => {
       const file = role === 'engine' ? 'engine.ts' : 'worker.ts';
       const child = spawn(process.execPath, ['--import', 'tsx', `examples/distributed/${file}`], {
         cwd: ROOT,
-        env: { ...process.env, XSAGA_PREFIX: prefix, REDIS_URL, XSAGA_STEP_DELAY_MS: '300' },
+        env: { ...process.env, XSAGA_PREFIX: prefix, REDIS_URL, XSAGA_STEP_DELAY_MS: '300', XSAGA_LOCK_MS: '2000' },
         stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       });
       spawned.push(child);
@@ -141,16 +141,15 @@ describe('crashing engine and worker processes', () => {
     for (let waited = 0; started.size < SAGAS && waited < 30_000; waited += 100) await sleep(100);
     expect(started.size).toBe(SAGAS);
 
-    // A fresh engine client, like an operator's: it waits on the store the processes share.
-    // A fresh engine client, like an operator's, reads the final views. By default the sagas are
-    // awaited through the (restarted) engine process; XSAGA_CRASH_OBSERVER=client makes the client
-    // wait itself, which adds a second engine consuming outcomes concurrently.
+    // A fresh engine client, like an operator's, waits on the store the processes share; it is a
+    // second engine consuming outcomes beside the (killed and restarted) engine process.
+    // XSAGA_CRASH_OBSERVER=engine awaits through the engine process instead.
     client = createEngine({ redis: { connection: REDIS_URL, prefix }, sagas: [trip] });
     const engine = client;
     const fail = (sagaId: string, error: unknown) =>
       `${sagaId}: ${error instanceof Error ? error.message : String(error)}`;
     let views: Array<SagaView | string>;
-    if (process.env.XSAGA_CRASH_OBSERVER === 'client') {
+    if (process.env.XSAGA_CRASH_OBSERVER !== 'engine') {
       views = await Promise.all(
         sagas.map(({ sagaId }) =>
           engine.waitFor(sagaId, { timeoutMs: 150_000 }).then(
