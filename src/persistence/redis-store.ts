@@ -250,6 +250,9 @@ function openConnection(connection: RedisStoreOptions['connection']): { redis: R
       `RedisStore does not support ioredis keyPrefix ("${redis.options.keyPrefix}"): its Lua scripts build keys themselves; use the store's prefix option instead`,
     );
   }
+  // ioredis reconnects by itself and commands wait for it; without a listener every failed
+  // reconnect attempt would be printed as an unhandled error.
+  if (!shared) redis.on('error', () => undefined);
   return { redis, owned: !shared };
 }
 
