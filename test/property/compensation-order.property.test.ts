@@ -1,23 +1,29 @@
+import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createEngine, defineSaga, type StepHandler, TerminalError } from '../../src/index.ts';
 import { withInstantRetries } from '../../src/testing/index.ts';
+import { dropPrefix, REDIS_URL } from '../durable/redis-helpers.ts';
 
 /** A random saga shape: 1..20 steps, random compensate flags and retry counts. */
-const sagaSpec = fc.array(
-  fc.record({
-    compensate: fc.boolean(),
-    attempts: fc.integer({ min: 1, max: 4 }),
-    compensationAttempts: fc.integer({ min: 1, max: 4 }),
-    /** Transient failures before success, kept below the attempts so they never exhaust them. */
-    runBlips: fc.nat({ max: 3 }),
-    compensationBlips: fc.nat({ max: 3 }),
-  }),
-  { minLength: 1, maxLength: 20 },
-);
+const sagaSpec = (maxLength: number) =>
+  fc.array(
+    fc.record({
+      compensate: fc.boolean(),
+      attempts: fc.integer({ min: 1, max: 4 }),
+      compensationAttempts: fc.integer({ min: 1, max: 4 }),
+      /** Transient failures before success, kept below the attempts so they never exhaust them. */
+      runBlips: fc.nat({ max: 3 }),
+      compensationBlips: fc.nat({ max: 3 }),
+    }),
+    { minLength: 1, maxLength },
+  );
 
-type Spec = typeof sagaSpec extends fc.Arbitrary<infer T> ? T : never;
+type Spec = ReturnType<typeof sagaSpec> extends fc.Arbitrary<infer T> ? T : never;
+
+/** Which backend the property runs on. */
+type Backend = { kind: 'embedded' } | { kind: 'redis'; prefix: string };
 
 interface Effect {
   step: string;
@@ -27,7 +33,7 @@ interface Effect {
   ok: boolean;
 }
 
-async function runWithFailureAt(spec: Spec, failAt: number | undefined) {
+async function runWithFailureAt(spec: Spec, failAt: number | undefined, backend: Backend) {
   const definition = withInstantRetries(
     defineSaga({
       name: 'property',
@@ -67,7 +73,10 @@ async function runWithFailureAt(spec: Spec, failAt: number | undefined) {
       },
     ]),
   );
-  const engine = createEngine({ handlers: { property: handlers } });
+  const engine =
+    backend.kind === 'embedded'
+      ? createEngine({ handlers: { property: handlers } })
+      : createEngine({ redis: { connection: REDIS_URL, prefix: backend.prefix }, handlers: { property: handlers } });
   try {
     const { sagaId } = await engine.start(definition, {});
     const view = await engine.waitFor(sagaId, { timeoutMs: 10_000 });
@@ -77,30 +86,43 @@ async function runWithFailureAt(spec: Spec, failAt: number | undefined) {
   }
 }
 
-describe('compensation order (property, through the real engine)', () => {
-  it('undoes exactly the steps completed before the failure, newest first, at every failure index', async () => {
-    await fc.assert(
-      fc.asyncProperty(sagaSpec, async (spec) => {
-        for (let failAt = 0; failAt <= spec.length; failAt++) {
-          const injected = failAt < spec.length ? failAt : undefined;
-          const { view, effects } = await runWithFailureAt(spec, injected);
-          const completedBefore = spec.map((_, i) => `s${i}`).slice(0, injected ?? spec.length);
-          const expectedCompensations = completedBefore.filter((_, i) => spec[i]?.compensate).reverse();
-          const expectedSkipped = completedBefore.filter((_, i) => !spec[i]?.compensate).reverse();
-          const succeeded = (direction: Effect['direction']) =>
-            effects.filter((e) => e.direction === direction && e.ok).map((e) => e.step);
+async function checkProperty(backend: Backend, maxLength: number, numRuns: number): Promise<void> {
+  await fc.assert(
+    fc.asyncProperty(sagaSpec(maxLength), async (spec) => {
+      for (let failAt = 0; failAt <= spec.length; failAt++) {
+        const injected = failAt < spec.length ? failAt : undefined;
+        const { view, effects } = await runWithFailureAt(spec, injected, backend);
+        const completedBefore = spec.map((_, i) => `s${i}`).slice(0, injected ?? spec.length);
+        const expectedCompensations = completedBefore.filter((_, i) => spec[i]?.compensate).reverse();
+        const expectedSkipped = completedBefore.filter((_, i) => !spec[i]?.compensate).reverse();
+        const succeeded = (direction: Effect['direction']) =>
+          effects.filter((e) => e.direction === direction && e.ok).map((e) => e.step);
 
-          expect(view.state).toBe(injected === undefined ? 'Completed' : 'Failed');
-          expect(succeeded('run')).toEqual(completedBefore);
-          expect(succeeded('compensate')).toEqual(injected === undefined ? [] : expectedCompensations);
-          if (injected !== undefined) expect(view.skipped).toEqual(expectedSkipped);
-          // At most once per idempotency key unless retried: attempts of a key are exactly 1, 2, 3...
-          const attempts = new Map<string, number[]>();
-          for (const e of effects) attempts.set(e.key, [...(attempts.get(e.key) ?? []), e.attempt]);
-          for (const seen of attempts.values()) expect(seen).toEqual(seen.map((_, i) => i + 1));
-        }
-      }),
-      { numRuns: 40 },
-    );
+        expect(view.state).toBe(injected === undefined ? 'Completed' : 'Failed');
+        expect(succeeded('run')).toEqual(completedBefore);
+        expect(succeeded('compensate')).toEqual(injected === undefined ? [] : expectedCompensations);
+        if (injected !== undefined) expect(view.skipped).toEqual(expectedSkipped);
+        // At most once per idempotency key unless retried: attempts of a key are exactly 1, 2, 3...
+        const attempts = new Map<string, number[]>();
+        for (const e of effects) attempts.set(e.key, [...(attempts.get(e.key) ?? []), e.attempt]);
+        for (const seen of attempts.values()) expect(seen).toEqual(seen.map((_, i) => i + 1));
+      }
+    }),
+    { numRuns },
+  );
+}
+
+describe('compensation order (property, through the real engine)', () => {
+  it('undoes exactly the steps completed before the failure, newest first, at every failure index (embedded)', async () => {
+    await checkProperty({ kind: 'embedded' }, 20, 40);
   });
+
+  it('holds on Redis + BullMQ too', async () => {
+    const prefix = `xsaga-test-${randomUUID()}`;
+    try {
+      await checkProperty({ kind: 'redis', prefix }, 10, 15);
+    } finally {
+      await dropPrefix(prefix);
+    }
+  }, 120_000);
 });
