@@ -2,18 +2,20 @@ import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { type Clock, type Random, systemClock } from '../clock.ts';
 import type { HandlerRegistry } from '../engine/handlers.ts';
 import { createStepRunner } from '../engine/step-runner.ts';
-import { isTerminalError } from '../errors.ts';
+import { HandlerMissingError, isTerminalError } from '../errors.ts';
 import { SagaEvents, type StepDoneEvent, type StepFailedEvent } from '../machines/events.ts';
 import { backoffDelay } from './backoff.ts';
 import { type BullMqOptions, resolveBullMq } from './bullmq-names.ts';
 import { publishOutcome, type StepJobData } from './bullmq-queue.ts';
 import { toErrorInfo } from './error-info.ts';
-import type { StepOutcome } from './step-queue.ts';
+import type { AttemptRunner, StepOutcome } from './step-queue.ts';
 
 /** Options of {@link createWorker}. */
 export interface WorkerOptions extends BullMqOptions {
   /** Step handlers by saga name, then step name: the same registry the embedded engine takes. */
-  handlers: HandlerRegistry;
+  handlers?: HandlerRegistry;
+  /** Instead of `handlers`: runs one attempt of a job (what `handlers` are turned into). */
+  runAttempt?: AttemptRunner;
   /** Step jobs run at once by this worker. Default 16. */
   concurrency?: number;
   /** Times a job may stall (its worker died) before BullMQ fails it. Default 10. */
@@ -46,7 +48,10 @@ export function createWorker(options: WorkerOptions): StepWorker {
   const { connection, prefix, stepQueue, outcomeQueue, locking } = resolveBullMq(options);
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
-  const runAttempt = createStepRunner(options.handlers, clock);
+  if (!options.handlers && !options.runAttempt) {
+    throw new HandlerMissingError('createWorker needs handlers: createWorker({ handlers: { [saga.name]: { ... } } })');
+  }
+  const runAttempt = options.runAttempt ?? createStepRunner(options.handlers ?? {}, clock);
   const outcomes = new Queue(outcomeQueue, { connection, prefix });
 
   const processor = async (job: Job<StepJobData>): Promise<StepOutcome> => {
