@@ -19,4 +19,11 @@ describe('examples', () => {
     expect(stdout).toContain('final state: Completed; reserveStock took 3 attempts');
     expect(stdout).toContain('skipped notifyWarehouse; stock release took 3 attempts');
   });
+
+  it('distributed runs 100 trip sagas across one engine and two worker processes on Redis', async () => {
+    const { stdout } = await run('node', [...tsx, 'examples/distributed/main.ts'], { timeout: 120_000 });
+    expect(stdout).toContain('total: 100 of 100');
+    expect(stdout).toMatch(/completed: \d+, failed-and-compensated: \d+, escalated: \d+/);
+    expect(stdout).toContain(', 0 applied twice');
+  }, 150_000);
 });
