@@ -15,7 +15,8 @@ export type SagaErrorCode =
   | 'TERMINAL'
   | 'ENGINE_CLOSED'
   | 'WAIT_TIMEOUT'
-  | 'SNAPSHOT_CORRUPT';
+  | 'SNAPSHOT_CORRUPT'
+  | 'DEFINITION_UNKNOWN';
 
 /**
  * Base class of every xsaga error: a readonly `code` from {@link SagaErrorCode} and an optional `cause`.

@@ -50,6 +50,11 @@ export class DefinitionRegistry {
     return this.#sagas.get(keyOf(name, version));
   }
 
+  /** Whether any version of the saga `name` is registered. */
+  knows(name: string): boolean {
+    return this.all().some((saga) => saga.definition.name === name);
+  }
+
   /** Every registered definition. */
   all(): RegisteredSaga[] {
     return [...this.#sagas.values()];

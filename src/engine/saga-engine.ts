@@ -425,6 +425,14 @@ export class SagaEngine {
     const record = await this.#store.load(sagaId).catch((error: unknown) => this.#quarantine(sagaId, error));
     if (!record) throw new SagaNotFoundError(sagaId);
     const saga = this.#registry.get(record.name, record.version);
+    if (!saga && !this.#registry.knows(record.name)) {
+      // Not this engine's saga: another engine may host it, so refuse without touching it (and
+      // without acking its outcomes: the code differs from SNAPSHOT_CORRUPT on purpose).
+      throw new SagaError(
+        'DEFINITION_UNKNOWN',
+        `saga "${sagaId}" was started with "${record.name}" version ${record.version}, which this engine does not know; pass it in createEngine({ sagas })`,
+      );
+    }
     if (!saga) {
       return this.#quarantine(
         sagaId,
