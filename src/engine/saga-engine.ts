@@ -455,7 +455,7 @@ export class SagaEngine {
     const host: Host = { actor, saga, revision: record.revision };
     this.#hosts.set(sagaId, host);
     // Restoring restarted the invoked step job: re-attach to it (the queue dedupes by job id).
-    await this.#dispatch(host, this.#take(sagaId));
+    await this.#dispatch(host, this.#take(sagaId), true);
     this.#trim();
     return host;
   }
@@ -511,7 +511,7 @@ export class SagaEngine {
     return requests;
   }
 
-  async #dispatch(host: Host, requests: StepJobRequest[]): Promise<void> {
+  async #dispatch(host: Host, requests: StepJobRequest[], reattach = false): Promise<void> {
     if (requests.length === 0) return;
     const { definition } = host.saga;
     const context = host.actor.getSnapshot().context;
@@ -520,20 +520,23 @@ export class SagaEngine {
       const step = definition.steps.find((s) => s.name === request.step);
       const policy = request.direction === 'run' ? step?.run : step?.compensation;
       if (!step || !policy) continue;
-      await this.#queue.enqueue({
-        id: stepJobId(request.sagaId, request.step, request.direction, request.round),
-        sagaId: request.sagaId,
-        sagaName: definition.name,
-        sagaVersion: definition.version,
-        step: request.step,
-        direction: request.direction,
-        round: request.round,
-        idempotencyKey: idempotencyKeyOf(request.sagaId, request.step, request.direction),
-        input: context.input,
-        results,
-        ...(request.direction === 'compensate' ? { result: context.steps[request.step]?.result } : {}),
-        policy,
-      });
+      await this.#queue.enqueue(
+        {
+          id: stepJobId(request.sagaId, request.step, request.direction, request.round),
+          sagaId: request.sagaId,
+          sagaName: definition.name,
+          sagaVersion: definition.version,
+          step: request.step,
+          direction: request.direction,
+          round: request.round,
+          idempotencyKey: idempotencyKeyOf(request.sagaId, request.step, request.direction),
+          input: context.input,
+          results,
+          ...(request.direction === 'compensate' ? { result: context.steps[request.step]?.result } : {}),
+          policy,
+        },
+        { reattach },
+      );
     }
   }
 

@@ -2,7 +2,7 @@ import { Job, Queue, Worker } from 'bullmq';
 import { SagaEvents } from '../machines/events.ts';
 import { type BullMqOptions, outcomeJobId, resolveBullMq } from './bullmq-names.ts';
 import { deadlineOutcome, stepDeadlineMs } from './step-deadline.ts';
-import type { OutcomeHandler, StepJob, StepOutcome, StepQueue } from './step-queue.ts';
+import type { EnqueueOptions, OutcomeHandler, StepJob, StepOutcome, StepQueue } from './step-queue.ts';
 
 /** Options of {@link BullMqQueue}. */
 export interface BullMqQueueOptions extends BullMqOptions {
@@ -56,8 +56,8 @@ export class BullMqQueue implements StepQueue {
     this.#deadlineGraceMs = options.deadlineGraceMs ?? 30_000;
   }
 
-  async enqueue(job: StepJob): Promise<void> {
-    const existing = await Job.fromId<StepJobData>(this.#steps, job.id);
+  async enqueue(job: StepJob, options: EnqueueOptions = {}): Promise<void> {
+    const existing = options.reattach ? await Job.fromId<StepJobData>(this.#steps, job.id) : undefined;
     if (existing) {
       // Re-attaching: if the job already finished, report its outcome again (deduped by id).
       const outcome = await finishedOutcome(existing);

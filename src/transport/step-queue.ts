@@ -1,6 +1,17 @@
 import type { AttemptPolicy } from '../definition/types.ts';
 import type { Direction, StepOutcomeEvent } from '../machines/events.ts';
 
+/** How a job is being enqueued. */
+export interface EnqueueOptions {
+  /**
+   * True when a restored saga re-attaches to the job of the state it is in: the job may exist and
+   * may even have finished. False (the default) right after the transition that entered the
+   * state, when no job with this id can exist yet (every state's job id is entered once per saga;
+   * `resume` uses a new round), so a queue may skip the look-up.
+   */
+  reattach?: boolean;
+}
+
 /** Everything a worker needs to run one direction of one step, with no access to the store. */
 export interface StepJob {
   /** Deterministic id (see `stepJobId`): the same step job always has the same id. */
@@ -47,7 +58,7 @@ export interface StepQueue {
    * and if it already has an outcome that outcome is delivered again. This is what lets a restored
    * saga re-attach to its step instead of running it twice.
    */
-  enqueue(job: StepJob): Promise<void>;
+  enqueue(job: StepJob, options?: EnqueueOptions): Promise<void>;
   /** Registers the one handler of outcomes. Outcomes produced before it is set are kept. */
   consume(handler: OutcomeHandler): void;
   /** The outcome of `jobId` was applied to its saga: the queue may forget the job. */

@@ -194,13 +194,13 @@ export function describeStepQueueContract(name: string, makeQueue: MakeStepQueue
       expect(inbox.of(job.id)).toHaveLength(1);
     });
 
-    it('redelivers the outcome of a finished but unacked job without running it again', async () => {
+    it('redelivers the outcome of a finished but unacked job to a saga re-attaching to it, without running it again', async () => {
       queue.consume(inbox.handler);
       const job = makeJob();
       await queue.enqueue(job);
       const [first] = await inbox.waitFor(job.id);
 
-      await queue.enqueue(job);
+      await queue.enqueue(job, { reattach: true });
       const both = await inbox.waitFor(job.id, 2);
       await quiesce();
 
