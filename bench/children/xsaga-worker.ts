@@ -1,0 +1,26 @@
+/**
+ * The xsaga step worker process of the durable scenarios: createWorker with the no-op handlers.
+ *
+ * Env: REDIS_URL, BENCH_PREFIX (the BullMQ prefix, `<store prefix>-bull`), BENCH_CONCURRENCY.
+ */
+import { createWorker } from '../../src/index.ts';
+import { failChild, requireEnv, tell } from '../lib/child.ts';
+import { registry } from '../lib/saga.ts';
+
+try {
+  const worker = createWorker({
+    connection: requireEnv('REDIS_URL'),
+    prefix: requireEnv('BENCH_PREFIX'),
+    handlers: registry,
+    concurrency: Number(requireEnv('BENCH_CONCURRENCY')),
+  });
+  const shutdown = async () => {
+    await worker.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown());
+  process.on('disconnect', () => void shutdown());
+  tell({ type: 'ready' });
+} catch (error) {
+  failChild(error);
+}

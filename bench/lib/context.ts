@@ -1,0 +1,42 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { dropPrefix } from './redis-keys.ts';
+
+/** What every scenario gets from the runner. */
+export interface BenchContext {
+  /** The benchmark's own redis-server. */
+  readonly redisUrl: string;
+  /** `--quick`: smaller N, same shape. */
+  readonly quick: boolean;
+  /** Rounds per scenario (>= 3): every figure is min/median/max over them. */
+  readonly rounds: number;
+  /** Progress line on stderr. */
+  log(message: string): void;
+}
+
+/** A key prefix no other run shares (random, so no prefix is the start of another). */
+export function uniquePrefix(name: string): string {
+  return `xb-${name}-${randomBytes(4).toString('hex')}`;
+}
+
+/** BullMQ connection options for a redis:// URL (host and port only: the benchmark's own server). */
+export function bullConnection(url: string): { host: string; port: number; maxRetriesPerRequest: null } {
+  const parsed = new URL(url);
+  return { host: parsed.hostname, port: Number(parsed.port || 6379), maxRetriesPerRequest: null };
+}
+
+/** Opens an admin connection, runs `fn`, quits. */
+export async function withRedis<T>(url: string, fn: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 3 });
+  try {
+    return await fn(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Deletes the keys of a store prefix and of its BullMQ prefix (`<prefix>:*`, `<prefix>-bull:*`). */
+export async function dropBenchKeys(redis: Redis, prefix: string): Promise<void> {
+  await dropPrefix(redis, `${prefix}:`);
+  await dropPrefix(redis, `${prefix}-bull:`);
+}

@@ -1,0 +1,106 @@
+import type { BenchContext } from '../lib/context.ts';
+import type { Ratio, Row, Scenario, ScenarioReport } from '../lib/report.ts';
+import { pairedRatios, ratioOfMedians } from '../lib/stats.ts';
+import { type DurableResult, durableTrial } from './durable.ts';
+import { type RawChainResult, rawBullmqTrial } from './raw-bullmq.ts';
+
+const STEPS = 4;
+const IN_FLIGHT = 50;
+/** Worker concurrency in both: enough for every in-flight chain or saga to have its job running. */
+const CONCURRENCY = 50;
+
+/**
+ * Scenarios 1-3: raw BullMQ chains (the floor) and xsaga durable sagas, run alternately in the same
+ * rounds against the same Redis, and the ratio of their medians (sagas/s over chains/s).
+ */
+export const durableVsRaw: Scenario = {
+  id: 'durable-vs-raw',
+  title: '1-3. Raw BullMQ chain vs xsaga durable (4 no-op steps, 50 in flight)',
+  async run(ctx: BenchContext): Promise<ScenarioReport> {
+    const n = ctx.quick ? 400 : 2000;
+    const warmup = ctx.quick ? 50 : 100;
+    const raw: RawChainResult[] = [];
+    const durable: DurableResult[] = [];
+    for (let round = 1; round <= ctx.rounds; round++) {
+      ctx.log(`round ${round}/${ctx.rounds}: raw BullMQ, ${n} chains`);
+      raw.push(
+        await rawBullmqTrial(ctx, { chains: n, warmup, inFlight: IN_FLIGHT, concurrency: CONCURRENCY, length: STEPS }),
+      );
+      ctx.log(`round ${round}/${ctx.rounds}: xsaga durable, ${n} sagas`);
+      durable.push(await durableTrial(ctx, { sagas: n, warmup, inFlight: IN_FLIGHT, concurrency: CONCURRENCY }));
+    }
+    const rows: Row[] = [
+      { metric: 'raw BullMQ jobs/s', unit: 'jobs/s', values: raw.map((r) => r.jobsPerSec) },
+      { metric: 'raw BullMQ chains/s', unit: 'chains/s', values: raw.map((r) => r.chainsPerSec) },
+      { metric: 'raw BullMQ chain latency p50', unit: 'ms', values: raw.map((r) => r.p50Ms) },
+      { metric: 'raw BullMQ chain latency p99', unit: 'ms', values: raw.map((r) => r.p99Ms) },
+      { metric: 'raw BullMQ Redis commands/chain', unit: 'cmds', values: raw.map((r) => r.redis.commandsPerUnit) },
+      { metric: 'raw BullMQ Lua script calls/chain', unit: 'calls', values: raw.map((r) => r.redis.scriptsPerUnit) },
+      { metric: 'raw BullMQ Redis CPU/chain', unit: 'ms', values: raw.map((r) => r.redis.cpuMsPerUnit) },
+      {
+        metric: 'raw BullMQ bytes sent to Redis/chain',
+        unit: 'bytes',
+        values: raw.map((r) => r.redis.netInputBytesPerUnit),
+      },
+      { metric: 'durable sagas/s', unit: 'sagas/s', values: durable.map((r) => r.sagasPerSec) },
+      { metric: 'durable saga latency p50', unit: 'ms', values: durable.map((r) => r.p50Ms) },
+      { metric: 'durable saga latency p99', unit: 'ms', values: durable.map((r) => r.p99Ms) },
+      { metric: 'durable Redis commands/saga', unit: 'cmds', values: durable.map((r) => r.redis.commandsPerUnit) },
+      { metric: 'durable Lua script calls/saga', unit: 'calls', values: durable.map((r) => r.redis.scriptsPerUnit) },
+      { metric: 'durable Redis CPU/saga', unit: 'ms', values: durable.map((r) => r.redis.cpuMsPerUnit) },
+      {
+        metric: 'durable bytes sent to Redis/saga',
+        unit: 'bytes',
+        values: durable.map((r) => r.redis.netInputBytesPerUnit),
+      },
+    ];
+    const sagasPerSec = durable.map((r) => r.sagasPerSec);
+    const chainsPerSec = raw.map((r) => r.chainsPerSec);
+    const ratios: Ratio[] = [
+      {
+        name: 'durable/raw-bullmq',
+        value: ratioOfMedians(sagasPerSec, chainsPerSec),
+        perRound: pairedRatios(sagasPerSec, chainsPerSec),
+        target: { op: '>=', value: 0.5 },
+      },
+      {
+        name: 'redis-commands durable/raw-bullmq',
+        value: ratioOfMedians(
+          durable.map((r) => r.redis.commandsPerUnit),
+          raw.map((r) => r.redis.commandsPerUnit),
+        ),
+        perRound: pairedRatios(
+          durable.map((r) => r.redis.commandsPerUnit),
+          raw.map((r) => r.redis.commandsPerUnit),
+        ),
+      },
+      {
+        name: 'redis-cpu durable/raw-bullmq',
+        value: ratioOfMedians(
+          durable.map((r) => r.redis.cpuMsPerUnit),
+          raw.map((r) => r.redis.cpuMsPerUnit),
+        ),
+        perRound: pairedRatios(
+          durable.map((r) => r.redis.cpuMsPerUnit),
+          raw.map((r) => r.redis.cpuMsPerUnit),
+        ),
+      },
+    ];
+    const lastDurable = durable[durable.length - 1];
+    const lastRaw = raw[raw.length - 1];
+    const top = (r: { redis: { top: Array<{ command: string; perUnit: number }> } } | undefined) =>
+      (r?.redis.top ?? []).map((t) => `${t.command} ${t.perUnit.toFixed(1)}`).join(', ');
+    return {
+      id: this.id,
+      title: this.title,
+      params: { n, warmup, inFlight: IN_FLIGHT, concurrency: CONCURRENCY, steps: STEPS },
+      rows,
+      ratios,
+      notes: [
+        'Commands include those run inside Lua scripts and MULTI (INFO commandstats counts both).',
+        `top commands per chain (raw, last round): ${top(lastRaw)}`,
+        `top commands per saga (durable, last round): ${top(lastDurable)}`,
+      ],
+    };
+  },
+};
