@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Actor, createActor, type InspectionEvent } from 'xstate';
+import { type Actor, createActor, type InspectionEvent, initialTransition } from 'xstate';
 import type { Clock } from '../clock.ts';
 import { isSagaDefinition } from '../definition/define-saga.ts';
 import { describeIssues, issuePath } from '../definition/issue-path.ts';
@@ -70,7 +70,7 @@ interface Host {
 
 const SAGA_ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
 const CONFLICT_RETRIES = 5;
-const POLL_MS = 250;
+const POLL_MS = 500;
 
 /**
  * Hosts saga actors: hydrates them from the store when an event arrives, applies the event,
@@ -152,8 +152,9 @@ export class SagaEngine {
     ) {
       throw new InputError('idempotencyKey must be a non-empty string of at most 256 characters', 'idempotencyKey');
     }
-    const actor = createActor(saga.machine, { input: { sagaId, input: parsed.data } });
-    const snapshot = actor.getPersistedSnapshot();
+    // Pure: the first snapshot needs no actor (the actor is made when the saga is hosted).
+    const [initial] = initialTransition(saga.machine, { sagaId, input: parsed.data });
+    const snapshot = saga.machine.getPersistedSnapshot(initial);
     const now = this.#clock.now();
     const record: SagaRecord = {
       sagaId,
@@ -208,10 +209,8 @@ export class SagaEngine {
       // Another engine process may move the saga (shared store): poll the store too. Real time on
       // purpose, unref'd: polling is not saga time and must not keep a process alive by itself.
       const poll = setInterval(() => {
-        this.get(sagaId).then(
-          (view) => {
-            if (SETTLED_STATES.includes(view.state)) done(view);
-          },
+        this.#settledView(sagaId).then(
+          (view) => view && done(view),
           () => undefined,
         );
       }, POLL_MS);
@@ -232,10 +231,8 @@ export class SagaEngine {
         }, options.timeoutMs);
       }
       // Registered first, read second: a transition in between still reaches the waiter.
-      this.get(sagaId).then(
-        (view) => {
-          if (SETTLED_STATES.includes(view.state)) done(view);
-        },
+      this.#settledView(sagaId).then(
+        (view) => view && done(view),
         (error: unknown) => {
           waiters.delete(done);
           clearInterval(poll);
@@ -243,6 +240,14 @@ export class SagaEngine {
         },
       );
     });
+  }
+
+  /** The full view if the saga is settled; otherwise undefined, after reading only its record. */
+  async #settledView(sagaId: string): Promise<SagaView | undefined> {
+    const record = await this.#store.load(sagaId);
+    if (!record) throw new SagaNotFoundError(sagaId);
+    if (!SETTLED_STATES.includes(record.state)) return undefined;
+    return this.#view(record, await this.#store.history(sagaId));
   }
 
   /**

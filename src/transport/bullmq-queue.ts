@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Job, Queue, Worker } from 'bullmq';
 import { SagaEvents } from '../machines/events.ts';
 import { type BullMqOptions, outcomeJobId, resolveBullMq } from './bullmq-names.ts';
@@ -23,6 +24,7 @@ interface DeadlineData {
 }
 
 const DEADLINE = 'deadline';
+const OUTCOME_LOCK_MS = 5_000;
 
 /** What a step job's data holds once it failed for good: the outcome to report again if asked. */
 export interface StepJobData extends StepJob {
@@ -61,7 +63,10 @@ export class BullMqQueue implements StepQueue {
     if (existing) {
       // Re-attaching: if the job already finished, report its outcome again (deduped by id).
       const outcome = await finishedOutcome(existing);
-      if (outcome) await publishOutcome(this.#outcomes, outcome);
+      // A fresh outcome id: the first one may still be held, locked, by an engine that died while
+      // applying it, and BullMQ would take the same id for a duplicate until that lock expires.
+      // Applying an outcome twice changes nothing.
+      if (outcome) await publishOutcome(this.#outcomes, outcome, `reattach-${randomUUID()}`);
       return;
     }
     await this.#steps.add(`${job.sagaName}.${job.step}.${job.direction}`, job, {
@@ -85,6 +90,10 @@ export class BullMqQueue implements StepQueue {
       connection,
       prefix,
       concurrency: this.#outcomeConcurrency,
+      // Applying an outcome takes milliseconds: a short lock hands a dead engine's outcomes to
+      // another engine within seconds (lockDurationMs overrides it).
+      lockDuration: OUTCOME_LOCK_MS,
+      stalledInterval: OUTCOME_LOCK_MS,
       ...this.#options.locking,
     });
     // Failures are retried by BullMQ (the outcome job keeps its attempts); errors here are reported there.
@@ -93,8 +102,10 @@ export class BullMqQueue implements StepQueue {
 
   async ack(jobId: string): Promise<void> {
     // A job still locked by a worker (a stalled re-run) answers 0 and stays; its deadline cleans up.
-    await this.#steps.remove(jobId);
-    if (this.#deadlineGraceMs !== false) await this.#outcomes.remove(deadlineJobId(jobId));
+    await Promise.all([
+      this.#steps.remove(jobId),
+      this.#deadlineGraceMs === false ? 0 : this.#outcomes.remove(deadlineJobId(jobId)),
+    ]);
   }
 
   /**
@@ -157,9 +168,10 @@ async function finishedOutcome(job: Job<StepJobData>): Promise<StepOutcome | und
 }
 
 /** Adds an outcome job (id derived from the step job, so reporting twice is one job). */
-export async function publishOutcome(outcomes: Queue, outcome: StepOutcome): Promise<void> {
+export async function publishOutcome(outcomes: Queue, outcome: StepOutcome, suffix?: string): Promise<void> {
+  const id = outcomeJobId(outcome.jobId);
   await outcomes.add(outcome.event.type === SagaEvents.stepDone ? 'done' : 'failed', outcome, {
-    jobId: outcomeJobId(outcome.jobId),
+    jobId: suffix === undefined ? id : `${id}~${suffix}`,
     attempts: 20,
     backoff: { type: 'exponential', delay: 100 },
     removeOnComplete: true,
