@@ -9,7 +9,7 @@ export const DEFAULT_REDIS_PREFIX = 'xsaga';
  * | key                          | type   | holds                                                      |
  * |------------------------------|--------|------------------------------------------------------------|
  * | `xsaga:saga:{<sagaId>}`      | hash   | name, version, state, snapshot (JSON), revision, ...       |
- * | `xsaga:log:{<sagaId>}`       | stream | the saga log: one `entry` field (JSON) per transition      |
+ * | `xsaga:log:{<sagaId>}`       | list   | the saga log: one JSON entry per transition (no sagaId)    |
  * | `xsaga:idem:<name>:<key>`    | string | the sagaId an idempotency key maps to                      |
  * | `xsaga:all`                  | zset   | every sagaId, scored by createdAt                          |
  * | `xsaga:state:<state>`        | zset   | sagaIds in that top-level state, scored by createdAt       |
@@ -28,7 +28,7 @@ export interface RedisKeys {
   readonly prefix: string;
   /** Hash of one saga. */
   saga(sagaId: string): string;
-  /** Stream holding one saga's log. */
+  /** List holding one saga's log. */
   log(sagaId: string): string;
   /** String mapping (saga name, idempotency key) to a sagaId. */
   idempotency(name: string, idempotencyKey: string): string;

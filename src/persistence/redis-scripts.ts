@@ -37,14 +37,14 @@ const CREATE_SAGA = `--[[
 
   Input:
     KEYS[1] saga hash            KEYS[4] index of every saga
-    KEYS[2] saga log stream      KEYS[5] index of the saga's state
+    KEYS[2] saga log list         KEYS[5] index of the saga's state
     KEYS[3] idempotency key      KEYS[6] index of the saga's name
             (not read or written when ARGV[8] is '0')
 
     ARGV[1] sagaId               ARGV[8]  '1' if the saga has an idempotency key, else '0'
     ARGV[2] name                 ARGV[9]  idempotency key
     ARGV[3] version              ARGV[10] first log entry (JSON)
-    ARGV[4] state                ARGV[11] '1' to append to the log stream, '0' to keep no log
+    ARGV[4] state                ARGV[11] '1' to append to the log list, '0' to keep no log
     ARGV[5] snapshot (JSON)      ARGV[12] TTL in seconds for a saga created in a final state, '0' = none
     ARGV[6] createdAt (ms)       ARGV[13] saga hash key up to its sagaId (the key is part..id..'}')
     ARGV[7] updatedAt (ms)
@@ -79,7 +79,7 @@ redis.call('HSET', sagaKey, unpack(fields))
 -- A log left by an earlier saga with this id (hash expired first) is not this saga's log.
 redis.call('DEL', KEYS[2])
 if ARGV[11] == '1' then
-  redis.call('XADD', KEYS[2], '*', 'entry', ARGV[10])
+  redis.call('RPUSH', KEYS[2], ARGV[10])
 end
 redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])
 redis.call('ZADD', KEYS[5], ARGV[6], ARGV[1])
@@ -102,10 +102,10 @@ const SAVE_SAGA = `--[[
 
   Input:
     KEYS[1] saga hash
-    KEYS[2] saga log stream
+    KEYS[2] saga log list   
 
     ARGV[1] sagaId               ARGV[6]  log entry (JSON)
-    ARGV[2] expected revision    ARGV[7]  '1' to append to the log stream, '0' to keep no log
+    ARGV[2] expected revision    ARGV[7]  '1' to append to the log list, '0' to keep no log
     ARGV[3] state                ARGV[8]  TTL in seconds to set (final state under retention), '0' = none
     ARGV[4] snapshot (JSON)      ARGV[9]  state index key up to the state name
     ARGV[5] updatedAt (ms)       ARGV[10] idempotency key up to '<name>:<key>'
@@ -123,7 +123,7 @@ local revision = tonumber(current[1]) + 1
 redis.call('HSET', KEYS[1], 'state', ARGV[3], 'snapshot', ARGV[4], 'revision', tostring(revision),
   'updatedAt', ARGV[5])
 if ARGV[7] == '1' then
-  redis.call('XADD', KEYS[2], '*', 'entry', ARGV[6])
+  redis.call('RPUSH', KEYS[2], ARGV[6])
 end
 if current[2] ~= ARGV[3] then
   redis.call('ZREM', ARGV[9] .. current[2], ARGV[1])

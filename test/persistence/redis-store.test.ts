@@ -124,7 +124,7 @@ describe('RedisStore', () => {
     const perSaga = (await keysUnder(admin, prefix)).filter((key) => key.includes(`{${sagaId}}`));
     expect(perSaga).toEqual([keys.log(sagaId), keys.saga(sagaId)]);
     expect(await admin.type(keys.saga(sagaId))).toBe('hash');
-    expect(await admin.type(keys.log(sagaId))).toBe('stream');
+    expect(await admin.type(keys.log(sagaId))).toBe('list');
   });
 
   it('keeps each saga in exactly one state index, scored by createdAt', async () => {
@@ -218,7 +218,7 @@ describe('RedisStore', () => {
     });
   });
 
-  it('keeps no log stream with log: false', async () => {
+  it('keeps no log list with log: false', async () => {
     const { store, keys } = makeStore({ log: false });
     await store.create(sagaRecord('s1'), entry('s1'));
     await store.save(
