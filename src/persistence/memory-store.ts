@@ -11,29 +11,33 @@ import type {
 
 const DEFAULT_PAGE = 100;
 
+/** A record as kept: the snapshot as JSON text, which is also what a Redis store keeps. */
+type Stored = Omit<SagaRecord, 'snapshot'> & { snapshot: string };
+
 /**
- * The embedded default store: everything in this process's memory, nothing survives it. Records are
- * deep-copied in and out (through `structuredClone`) so callers can never mutate stored state, the
- * same guarantee a real store gives by serialising.
+ * The embedded default store: everything in this process's memory, nothing survives it. Snapshots
+ * and log entries are kept as JSON text, so callers can never mutate stored state and a saga
+ * behaves exactly as it would after a trip through Redis; serialising is also cheaper than a deep
+ * clone on every transition.
  */
 export class MemoryStore implements SagaStore {
-  readonly #sagas = new Map<string, SagaRecord>();
-  readonly #logs = new Map<string, TransitionEntry[]>();
+  readonly #sagas = new Map<string, Stored>();
+  readonly #logs = new Map<string, string[]>();
   readonly #idempotency = new Map<string, string>();
   /** Insertion order doubles as creation order, which `list` pages over. */
   readonly #order: string[] = [];
-  readonly #quarantined = new Map<string, SagaRecord>();
+  readonly #quarantined = new Map<string, Stored>();
 
   async create(record: SagaRecord, entry: TransitionEntry): Promise<CreateResult> {
     const existingId = this.#sagas.has(record.sagaId) ? record.sagaId : this.#idempotency.get(idempotencySlot(record));
     const existing = existingId === undefined ? undefined : this.#sagas.get(existingId);
-    if (existing) return { record: structuredClone(existing), created: false };
-    const stored = structuredClone({ ...record, revision: 1 });
+    if (existing) return { record: revive(existing), created: false };
+    const stored: Stored = { ...record, revision: 1, snapshot: JSON.stringify(record.snapshot ?? null) };
     this.#sagas.set(record.sagaId, stored);
-    this.#logs.set(record.sagaId, [structuredClone(entry)]);
+    this.#logs.set(record.sagaId, [JSON.stringify(entry)]);
     if (record.idempotencyKey !== undefined) this.#idempotency.set(idempotencySlot(record), record.sagaId);
     this.#order.push(record.sagaId);
-    return { record: structuredClone(stored), created: true };
+    return { record: revive(stored), created: true };
   }
 
   async save(update: SagaUpdate, entry: TransitionEntry): Promise<number> {
@@ -44,17 +48,17 @@ export class MemoryStore implements SagaStore {
     this.#sagas.set(update.sagaId, {
       ...current,
       state: update.state,
-      snapshot: structuredClone(update.snapshot),
+      snapshot: JSON.stringify(update.snapshot ?? null),
       revision,
       updatedAt: update.updatedAt,
     });
-    this.#logs.get(update.sagaId)?.push(structuredClone(entry));
+    this.#logs.get(update.sagaId)?.push(JSON.stringify(entry));
     return revision;
   }
 
   async load(sagaId: string): Promise<SagaRecord | undefined> {
     const record = this.#sagas.get(sagaId);
-    return record && structuredClone(record);
+    return record && revive(record);
   }
 
   async list(query: SagaQuery = {}): Promise<SagaPage> {
@@ -67,13 +71,13 @@ export class MemoryStore implements SagaStore {
       if (!record) continue;
       if (query.state !== undefined && record.state !== query.state) continue;
       if (query.name !== undefined && record.name !== query.name) continue;
-      items.push(structuredClone(record));
+      items.push(revive(record));
     }
     return index < this.#order.length ? { items, cursor: String(index) } : { items };
   }
 
   async history(sagaId: string): Promise<TransitionEntry[]> {
-    return structuredClone(this.#logs.get(sagaId) ?? []);
+    return (this.#logs.get(sagaId) ?? []).map((json) => JSON.parse(json) as TransitionEntry);
   }
 
   async quarantine(sagaId: string, entry: TransitionEntry): Promise<void> {
@@ -82,7 +86,7 @@ export class MemoryStore implements SagaStore {
     this.#sagas.delete(sagaId);
     this.#order.splice(this.#order.indexOf(sagaId), 1);
     this.#quarantined.set(sagaId, record);
-    this.#logs.get(sagaId)?.push(structuredClone(entry));
+    this.#logs.get(sagaId)?.push(JSON.stringify(entry));
   }
 
   async listQuarantined(): Promise<string[]> {
@@ -90,6 +94,10 @@ export class MemoryStore implements SagaStore {
   }
 
   async close(): Promise<void> {}
+}
+
+function revive(stored: Stored): SagaRecord {
+  return { ...stored, snapshot: JSON.parse(stored.snapshot) };
 }
 
 function idempotencySlot(record: SagaRecord): string {
