@@ -22,6 +22,11 @@ export interface BullMqOptions {
    * takes them over. Default BullMQ's 30 000 ms.
    */
   lockDurationMs?: number;
+  /**
+   * Approximate length of BullMQ's per-queue events streams (kept for QueueEvents listeners; xsaga
+   * does not read them). Default 1 000, BullMQ's own is 10 000: they are most of BullMQ's memory.
+   */
+  eventsMaxLen?: number;
 }
 
 /** The defaults of {@link BullMqOptions}, resolved. */
@@ -36,6 +41,8 @@ export function resolveBullMq(options: BullMqOptions = {}) {
     prefix: options.prefix ?? 'xsaga',
     stepQueue: options.stepQueue ?? 'xsaga-steps',
     outcomeQueue: options.outcomeQueue ?? 'xsaga-outcomes',
+    /** Queue options shared by every Queue xsaga opens. */
+    queueOptions: { streams: { events: { maxLen: options.eventsMaxLen ?? 1_000 } } },
     /** Worker options that follow from `lockDurationMs`. */
     locking:
       options.lockDurationMs === undefined

@@ -52,8 +52,9 @@ export class BullMqQueue implements StepQueue {
   constructor(options: BullMqQueueOptions = {}) {
     this.#options = resolveBullMq(options);
     const { connection, prefix } = this.#options;
-    this.#steps = new Queue(this.#options.stepQueue, { connection, prefix });
-    this.#outcomes = new Queue(this.#options.outcomeQueue, { connection, prefix });
+    const { queueOptions } = this.#options;
+    this.#steps = new Queue(this.#options.stepQueue, { connection, prefix, ...queueOptions });
+    this.#outcomes = new Queue(this.#options.outcomeQueue, { connection, prefix, ...queueOptions });
     this.#outcomeConcurrency = options.outcomeConcurrency ?? 32;
     this.#deadlineGraceMs = options.deadlineGraceMs ?? 30_000;
   }

@@ -45,14 +45,14 @@ export interface StepWorker {
  * ```
  */
 export function createWorker(options: WorkerOptions): StepWorker {
-  const { connection, prefix, stepQueue, outcomeQueue, locking } = resolveBullMq(options);
+  const { connection, prefix, stepQueue, outcomeQueue, locking, queueOptions } = resolveBullMq(options);
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
   if (!options.handlers && !options.runAttempt) {
     throw new HandlerMissingError('createWorker needs handlers: createWorker({ handlers: { [saga.name]: { ... } } })');
   }
   const runAttempt = options.runAttempt ?? createStepRunner(options.handlers ?? {}, clock);
-  const outcomes = new Queue(outcomeQueue, { connection, prefix });
+  const outcomes = new Queue(outcomeQueue, { connection, prefix, ...queueOptions });
 
   const processor = async (job: Job<StepJobData>): Promise<StepOutcome> => {
     const data = job.data;
