@@ -180,6 +180,16 @@ export class SagaEngine {
         `saga id "${created.record.sagaId}" is already used by a "${created.record.name}" saga; choose another sagaId`,
       );
     }
+    if (created.created && !this.#hosts.has(sagaId)) {
+      // Host the new saga at once rather than reading back what was just written; if another
+      // engine got to it first, the compare-and-set below fails and the saga is reloaded.
+      const actor = createActor(saga.machine, {
+        input: { sagaId, input: parsed.data },
+        ...(this.#inspect ? { inspect: this.#inspect } : {}),
+      });
+      this.#hosts.set(sagaId, { actor: actor.start(), saga, revision: 1 });
+      this.#trim();
+    }
     // Also on a repeated start: a saga whose creator died before this line still gets going.
     await this.#send(created.record.sagaId, { type: SagaEvents.start });
     return { sagaId: created.record.sagaId, created: created.created };
