@@ -90,13 +90,9 @@ export function createEngine(options: EngineOptions = {}): Engine {
       ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
     });
   return new SagaEngine({
+    ...sharedParts(options, clock, handlers),
     store: options.store ?? new MemoryStore(),
     queue,
-    clock,
-    handlers,
-    sagas: options.sagas ?? [],
-    maxActiveSagas: options.maxActiveSagas ?? 10_000,
-    inspect: options.inspect,
     ownsStore: options.store === undefined,
     ownsQueue: options.queue === undefined,
   });
@@ -131,19 +127,26 @@ function createRedisEngine(options: EngineOptions, redis: NonNullable<EngineOpti
       })
     : undefined;
   const engine = new SagaEngine({
+    ...sharedParts(options, clock, handlers),
     store,
     queue,
-    clock,
-    handlers,
-    sagas: options.sagas ?? [],
-    maxActiveSagas: options.maxActiveSagas ?? 10_000,
-    inspect: options.inspect,
     ownsStore: true,
     ownsQueue: true,
     ...(worker ? { onClose: () => worker.close() } : {}),
   });
   void engine.recover().catch((error: unknown) => engine.reportError(error));
   return engine;
+}
+
+/** The engine parts that do not depend on the backend. */
+function sharedParts(options: EngineOptions, clock: Clock, handlers: HandlerRegistry | undefined) {
+  return {
+    clock,
+    handlers,
+    sagas: options.sagas ?? [],
+    maxActiveSagas: options.maxActiveSagas ?? 10_000,
+    inspect: options.inspect,
+  };
 }
 
 /**

@@ -7,8 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { EngineCommand, EngineMessage } from '../../examples/distributed/engine.ts';
 import { trip } from '../../examples/trip-booking/saga.ts';
 import { createEngine, type Engine, type SagaView } from '../../src/index.ts';
+import { dropPrefix, REDIS_URL } from './redis-helpers.ts';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SAGAS = Number(process.env.XSAGA_CRASH_SAGAS ?? 200);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const STEPS = trip.steps.map((s) => s.name);
@@ -21,17 +21,6 @@ function randomBetween(min: number, max: number): number {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function dropPrefix(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length > 0) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  await redis.quit();
 }
 
 function exited(child: ChildProcess): Promise<void> {
