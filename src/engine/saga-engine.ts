@@ -20,13 +20,16 @@ import { FINAL_STATES, type SagaState, SagaStates, SETTLED_STATES, topLevelState
 import { EngineEventEmitter, type EngineEventMap } from '../observability/engine-events.ts';
 import type { SagaPage, SagaQuery, SagaRecord, SagaStore, TransitionEntry } from '../persistence/saga-store.ts';
 import { toErrorInfo } from '../transport/error-info.ts';
-import { idempotencyKeyOf, stepJobId } from '../transport/job-id.ts';
+import { stepJobId } from '../transport/job-id.ts';
 import type { StepOutcome, StepQueue } from '../transport/step-queue.ts';
+import { buildStepJob } from './build-step-job.ts';
 import { checkHandlers } from './check-handlers.ts';
 import { DefinitionRegistry, type RegisteredSaga } from './definition-registry.ts';
 import type { HandlerRegistry } from './handlers.ts';
 import { KeyedLock } from './keyed-lock.ts';
+import { restoreActor } from './restore-actor.ts';
 import { type SagaView, toSagaView } from './saga-view.ts';
+import { transitionEntry } from './transition-entry.ts';
 
 /** What the engine class needs; {@link createEngine} fills in the defaults. */
 export interface SagaEngineParts {
@@ -457,7 +460,9 @@ export class SagaEngine {
         ),
       );
     }
-    const actor = this.#restore(saga, record);
+    const actor = restoreActor(saga.machine, record, this.#inspect);
+    // A restore that failed may have asked for a job before it did: drop the request.
+    if (!actor) this.#requested.delete(sagaId);
     if (!actor) {
       return this.#quarantine(
         sagaId,
@@ -473,32 +478,6 @@ export class SagaEngine {
     await this.#dispatch(host, this.#take(sagaId), true);
     this.#trim();
     return host;
-  }
-
-  /** An actor restored from a stored snapshot, or undefined when the snapshot does not fit the machine. */
-  #restore(saga: RegisteredSaga, record: SagaRecord): Actor<SagaMachine> | undefined {
-    const snapshot = record.snapshot as { value?: unknown; context?: { sagaId?: unknown } } | null;
-    const state = snapshot?.value === undefined ? undefined : topLevelState(snapshot.value);
-    if (!state || !Object.values(SagaStates).includes(state) || snapshot?.context?.sagaId !== record.sagaId)
-      return undefined;
-    try {
-      // `input` is ignored when a snapshot is given; the machine's type just cannot say so.
-      const actor = createActor(saga.machine, {
-        snapshot: record.snapshot as never,
-        input: undefined as never,
-        ...(this.#inspect ? { inspect: this.#inspect } : {}),
-      });
-      actor.start();
-      if (actor.getSnapshot().status === 'error') {
-        actor.stop();
-        this.#requested.delete(record.sagaId);
-        return undefined;
-      }
-      return actor;
-    } catch {
-      this.#requested.delete(record.sagaId);
-      return undefined;
-    }
   }
 
   /**
@@ -528,30 +507,10 @@ export class SagaEngine {
 
   async #dispatch(host: Host, requests: StepJobRequest[], reattach = false): Promise<void> {
     if (requests.length === 0) return;
-    const { definition } = host.saga;
     const context = host.actor.getSnapshot().context;
-    const results = Object.fromEntries(context.completed.map((name) => [name, context.steps[name]?.result]));
     for (const request of requests) {
-      const step = definition.steps.find((s) => s.name === request.step);
-      const policy = request.direction === 'run' ? step?.run : step?.compensation;
-      if (!step || !policy) continue;
-      await this.#queue.enqueue(
-        {
-          id: stepJobId(request.sagaId, request.step, request.direction, request.round),
-          sagaId: request.sagaId,
-          sagaName: definition.name,
-          sagaVersion: definition.version,
-          step: request.step,
-          direction: request.direction,
-          round: request.round,
-          idempotencyKey: idempotencyKeyOf(request.sagaId, request.step, request.direction),
-          input: context.input,
-          results,
-          ...(request.direction === 'compensate' ? { result: context.steps[request.step]?.result } : {}),
-          policy,
-        },
-        { reattach },
-      );
+      const job = buildStepJob(host.saga.definition, context, request);
+      if (job) await this.#queue.enqueue(job, { reattach });
     }
   }
 
@@ -612,22 +571,4 @@ export class SagaEngine {
   #assertOpen(): void {
     if (this.#closed) throw new EngineClosedError();
   }
-}
-
-function transitionEntry(sagaId: string, at: number, from: unknown, to: unknown, event: SagaEvent): TransitionEntry {
-  const entry: TransitionEntry = { sagaId, at, from: statePath(from), to: statePath(to), event: event.type };
-  if (event.type === SagaEvents.stepDone || event.type === SagaEvents.stepFailed) {
-    entry.step = event.step;
-    entry.direction = event.direction;
-    entry.attempt = event.attempts;
-    if (event.type === SagaEvents.stepFailed) entry.error = event.error;
-  }
-  return entry;
-}
-
-/** `{ Pending: 'reserveHotel' }` -> `Pending.reserveHotel`. */
-function statePath(value: unknown): string {
-  if (typeof value === 'string') return value;
-  const [key, inner] = Object.entries(value as Record<string, unknown>)[0] ?? ['', undefined];
-  return inner === undefined ? key : `${key}.${statePath(inner)}`;
 }

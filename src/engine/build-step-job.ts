@@ -1,0 +1,33 @@
+import type { AnySagaDefinition } from '../definition/types.ts';
+import type { SagaContext, StepJobRequest } from '../machines/context.ts';
+import { idempotencyKeyOf, stepJobId } from '../transport/job-id.ts';
+import type { StepJob } from '../transport/step-queue.ts';
+
+/**
+ * The job a saga's machine asked for, with everything a worker needs and no access to the store:
+ * the input, the outputs of completed steps, and for a compensation the output it undoes. Undefined
+ * for a request the definition has no policy for (a compensation of a non-compensable step).
+ */
+export function buildStepJob(
+  definition: AnySagaDefinition,
+  context: SagaContext,
+  request: StepJobRequest,
+): StepJob | undefined {
+  const step = definition.steps.find((s) => s.name === request.step);
+  const policy = request.direction === 'run' ? step?.run : step?.compensation;
+  if (!step || !policy) return undefined;
+  return {
+    id: stepJobId(request.sagaId, request.step, request.direction, request.round),
+    sagaId: request.sagaId,
+    sagaName: definition.name,
+    sagaVersion: definition.version,
+    step: request.step,
+    direction: request.direction,
+    round: request.round,
+    idempotencyKey: idempotencyKeyOf(request.sagaId, request.step, request.direction),
+    input: context.input,
+    results: Object.fromEntries(context.completed.map((name) => [name, context.steps[name]?.result])),
+    ...(request.direction === 'compensate' ? { result: context.steps[request.step]?.result } : {}),
+    policy,
+  };
+}

@@ -1,0 +1,28 @@
+import type { SagaEvent } from '../machines/events.ts';
+import { SagaEvents } from '../machines/events.ts';
+import type { TransitionEntry } from '../persistence/saga-store.ts';
+
+/** The saga-log line of one transition: state paths before and after, and the step outcome behind it. */
+export function transitionEntry(
+  sagaId: string,
+  at: number,
+  from: unknown,
+  to: unknown,
+  event: SagaEvent,
+): TransitionEntry {
+  const entry: TransitionEntry = { sagaId, at, from: statePath(from), to: statePath(to), event: event.type };
+  if (event.type === SagaEvents.stepDone || event.type === SagaEvents.stepFailed) {
+    entry.step = event.step;
+    entry.direction = event.direction;
+    entry.attempt = event.attempts;
+    if (event.type === SagaEvents.stepFailed) entry.error = event.error;
+  }
+  return entry;
+}
+
+/** `{ Pending: 'reserveHotel' }` -> `Pending.reserveHotel`. */
+export function statePath(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const [key, inner] = Object.entries(value as Record<string, unknown>)[0] ?? ['', undefined];
+  return inner === undefined ? key : `${key}.${statePath(inner)}`;
+}
