@@ -5,9 +5,6 @@
  * @packageDocumentation
  */
 
-export type { Clock, Random, TimerHandle } from './clock.ts';
-// Time
-export { systemClock } from './clock.ts';
 // Definitions
 export { defineSaga, isSagaDefinition } from './definition/define-saga.ts';
 export type {
@@ -24,9 +21,11 @@ export type {
   StepConfig,
   StepDefinition,
 } from './definition/types.ts';
-export type { Engine, EngineOptions } from './engine/create-engine.ts';
+
 // Engine
 export { createEngine } from './engine/create-engine.ts';
+export type { Engine, EngineOptions } from './engine/create-engine.ts';
+export { defineHandlers } from './engine/handlers.ts';
 export type {
   CompensationContext,
   HandlerRegistry,
@@ -34,10 +33,56 @@ export type {
   StepContext,
   StepHandler,
 } from './engine/handlers.ts';
-export { defineHandlers } from './engine/handlers.ts';
 export type { StartOptions, StartResult } from './engine/saga-engine.ts';
 export type { SagaView, StepView } from './engine/saga-view.ts';
-export type { SagaErrorCode } from './errors.ts';
+export type { EngineEventMap } from './observability/engine-events.ts';
+
+// Machines
+export { buildSagaMachine } from './machines/build-saga-machine.ts';
+export type { SagaMachine } from './machines/build-saga-machine.ts';
+export { toStatelyJson } from './machines/to-json.ts';
+export { toMermaid } from './machines/to-mermaid.ts';
+export { SagaEvents } from './machines/events.ts';
+export type { Direction, ErrorInfo, SagaEvent } from './machines/events.ts';
+export { SagaStates } from './machines/states.ts';
+export type { SagaState } from './machines/states.ts';
+export type { SagaContext, SagaEscalation, SagaFailure, StepStatus } from './machines/context.ts';
+
+// Persistence and transport: the interfaces, and the embedded defaults
+export type {
+  CreateResult,
+  SagaPage,
+  SagaQuery,
+  SagaRecord,
+  SagaStore,
+  SagaUpdate,
+  TransitionEntry,
+} from './persistence/saga-store.ts';
+export { MemoryStore } from './persistence/memory-store.ts';
+export type {
+  AttemptRunner,
+  EnqueueOptions,
+  OutcomeHandler,
+  StepJob,
+  StepOutcome,
+  StepQueue,
+} from './transport/step-queue.ts';
+export { InProcessQueue } from './transport/in-process-queue.ts';
+export type { InProcessQueueOptions } from './transport/in-process-queue.ts';
+
+// Durable backend: Redis store, BullMQ steps and workers
+export { createRedisStore, RedisStore } from './persistence/redis-store.ts';
+export type { RedisStoreOptions } from './persistence/redis-store.ts';
+export { BullMqQueue } from './transport/bullmq-queue.ts';
+export type { BullMqQueueOptions } from './transport/bullmq-queue.ts';
+export type { BullMqOptions } from './transport/bullmq-names.ts';
+export { createWorker } from './transport/create-worker.ts';
+export type { StepWorker, WorkerOptions } from './transport/create-worker.ts';
+
+// Time
+export { systemClock } from './clock.ts';
+export type { Clock, Random, TimerHandle } from './clock.ts';
+
 // Errors
 export {
   ConflictError,
@@ -53,34 +98,4 @@ export {
   StepTimeoutError,
   TerminalError,
 } from './errors.ts';
-export type { SagaMachine } from './machines/build-saga-machine.ts';
-// Machines
-export { buildSagaMachine } from './machines/build-saga-machine.ts';
-export type { SagaContext, SagaEscalation, SagaFailure, StepStatus } from './machines/context.ts';
-export type { Direction, ErrorInfo, SagaEvent } from './machines/events.ts';
-export { SagaEvents } from './machines/events.ts';
-export type { SagaState } from './machines/states.ts';
-export { SagaStates } from './machines/states.ts';
-export { toStatelyJson } from './machines/to-json.ts';
-export { toMermaid } from './machines/to-mermaid.ts';
-export type { EngineEventMap } from './observability/engine-events.ts';
-// Persistence and transport: the interfaces, and the embedded defaults
-export { MemoryStore } from './persistence/memory-store.ts';
-export type {
-  CreateResult,
-  SagaPage,
-  SagaQuery,
-  SagaRecord,
-  SagaStore,
-  SagaUpdate,
-  TransitionEntry,
-} from './persistence/saga-store.ts';
-export type { BullMqOptions } from './transport/bullmq-names.ts';
-export type { BullMqQueueOptions } from './transport/bullmq-queue.ts';
-// Durable backend: Redis store, BullMQ steps and workers
-export { BullMqQueue } from './transport/bullmq-queue.ts';
-export type { StepWorker, WorkerOptions } from './transport/create-worker.ts';
-export { createWorker } from './transport/create-worker.ts';
-export type { InProcessQueueOptions } from './transport/in-process-queue.ts';
-export { InProcessQueue } from './transport/in-process-queue.ts';
-export type { AttemptRunner, OutcomeHandler, StepJob, StepOutcome, StepQueue } from './transport/step-queue.ts';
+export type { SagaErrorCode } from './errors.ts';
