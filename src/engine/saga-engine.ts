@@ -29,6 +29,7 @@ import type { HandlerRegistry } from './handlers.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { restoreActor } from './restore-actor.ts';
 import { type SagaView, toSagaView } from './saga-view.ts';
+import { SettleWaiters } from './settle-waiters.ts';
 import { transitionEntry } from './transition-entry.ts';
 
 /** What the engine class needs; {@link createEngine} fills in the defaults. */
@@ -73,7 +74,6 @@ interface Host {
 
 const SAGA_ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
 const CONFLICT_RETRIES = 5;
-const POLL_MS = 500;
 
 /**
  * Hosts saga actors: hydrates them from the store when an event arrives, applies the event,
@@ -98,7 +98,7 @@ export class SagaEngine {
   readonly #busy = new Set<string>();
   /** Step jobs requested by transitions not yet persisted, by saga. */
   readonly #requested = new Map<string, StepJobRequest[]>();
-  readonly #waiters = new Map<string, Set<(view: SagaView) => void>>();
+  readonly #waiters: SettleWaiters;
   readonly #events = new EngineEventEmitter();
   #closed = false;
 
@@ -112,6 +112,7 @@ export class SagaEngine {
     this.#ownsStore = parts.ownsStore;
     this.#ownsQueue = parts.ownsQueue;
     this.#onClose = parts.onClose;
+    this.#waiters = new SettleWaiters(this.#clock, (sagaId) => this.#settledView(sagaId));
     this.#registry = new DefinitionRegistry((request) => {
       const list = this.#requested.get(request.sagaId);
       if (list) list.push(request);
@@ -216,43 +217,7 @@ export class SagaEngine {
    * Rejects after `timeoutMs` if given.
    */
   async waitFor(sagaId: string, options: { timeoutMs?: number } = {}): Promise<SagaView> {
-    return new Promise<SagaView>((resolve, reject) => {
-      let timer: unknown;
-      const waiters = this.#waiters.get(sagaId) ?? new Set();
-      // Another engine process may move the saga (shared store): poll the store too. Real time on
-      // purpose, unref'd: polling is not saga time and must not keep a process alive by itself.
-      const poll = setInterval(() => {
-        this.#settledView(sagaId).then(
-          (view) => view && done(view),
-          () => undefined,
-        );
-      }, POLL_MS);
-      poll.unref();
-      const done = (view: SagaView) => {
-        waiters.delete(done);
-        clearInterval(poll);
-        if (timer !== undefined) this.#clock.clearTimeout(timer);
-        resolve(view);
-      };
-      waiters.add(done);
-      this.#waiters.set(sagaId, waiters);
-      if (options.timeoutMs !== undefined) {
-        timer = this.#clock.setTimeout(() => {
-          waiters.delete(done);
-          clearInterval(poll);
-          reject(new SagaError('WAIT_TIMEOUT', `saga "${sagaId}" did not settle within ${options.timeoutMs} ms`));
-        }, options.timeoutMs);
-      }
-      // Registered first, read second: a transition in between still reaches the waiter.
-      this.#settledView(sagaId).then(
-        (view) => view && done(view),
-        (error: unknown) => {
-          waiters.delete(done);
-          clearInterval(poll);
-          reject(error);
-        },
-      );
-    });
+    return this.#waiters.wait(sagaId, options.timeoutMs);
   }
 
   /** The full view if the saga is settled; otherwise undefined, after reading only its record. */
@@ -526,12 +491,8 @@ export class SagaEngine {
     }
     if (FINAL_STATES.includes(state)) this.#evict(entry.sagaId);
     if (SETTLED_STATES.includes(state) && this.#waiters.has(entry.sagaId)) {
-      const waiters = [...(this.#waiters.get(entry.sagaId) ?? [])];
-      this.#waiters.delete(entry.sagaId);
       void this.get(entry.sagaId).then(
-        (view) => {
-          for (const resolve of waiters) resolve(view);
-        },
+        (view) => this.#waiters.settle(entry.sagaId, view),
         (error: unknown) => this.#events.emit('error', error),
       );
     }
