@@ -25,6 +25,8 @@ interface DeadlineData {
 
 const DEADLINE = 'deadline';
 const OUTCOME_LOCK_MS = 5_000;
+const ACK_TRIES = 40;
+const ACK_RETRY_MS = 25;
 
 /** What a step job's data holds once it failed for good: the outcome to report again if asked. */
 export interface StepJobData extends StepJob {
@@ -102,11 +104,16 @@ export class BullMqQueue implements StepQueue {
   }
 
   async ack(jobId: string): Promise<void> {
-    // A job still locked by a worker (a stalled re-run) answers 0 and stays; its deadline cleans up.
-    await Promise.all([
-      this.#steps.remove(jobId),
-      this.#deadlineGraceMs === false ? 0 : this.#outcomes.remove(deadlineJobId(jobId)),
-    ]);
+    // The worker publishes the outcome before BullMQ marks its job completed, so the job can still
+    // be locked for a moment when the outcome is applied: try again briefly. A job a worker keeps
+    // holding (a stalled re-run) stays, and so does its deadline, which then finds it finished.
+    for (let attempt = 0; attempt < ACK_TRIES; attempt++) {
+      if ((await this.#steps.remove(jobId)) === 1) {
+        if (this.#deadlineGraceMs !== false) await this.#outcomes.remove(deadlineJobId(jobId));
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, ACK_RETRY_MS));
+    }
   }
 
   /**
