@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Actor, createActor, type InspectionEvent, initialTransition } from 'xstate';
+import { type Actor, createActor, type InspectionEvent } from 'xstate';
 import type { Clock } from '../clock.ts';
 import { isSagaDefinition } from '../definition/define-saga.ts';
 import { describeIssues, issuePath } from '../definition/issue-path.ts';
@@ -156,9 +156,12 @@ export class SagaEngine {
     ) {
       throw new InputError('idempotencyKey must be a non-empty string of at most 256 characters', 'idempotencyKey');
     }
-    // Pure: the first snapshot needs no actor (the actor is made when the saga is hosted).
-    const [initial] = initialTransition(saga.machine, { sagaId, input: parsed.data });
-    const snapshot = saga.machine.getPersistedSnapshot(initial);
+    // Not started yet: its first snapshot is what gets stored; it is started only if hosted below.
+    const actor = createActor(saga.machine, {
+      input: { sagaId, input: parsed.data },
+      ...(this.#inspect ? { inspect: this.#inspect } : {}),
+    });
+    const snapshot = actor.getPersistedSnapshot();
     const now = this.#clock.now();
     const record: SagaRecord = {
       sagaId,
@@ -187,10 +190,6 @@ export class SagaEngine {
     if (created.created && !this.#hosts.has(sagaId)) {
       // Host the new saga at once rather than reading back what was just written; if another
       // engine got to it first, the compare-and-set below fails and the saga is reloaded.
-      const actor = createActor(saga.machine, {
-        input: { sagaId, input: parsed.data },
-        ...(this.#inspect ? { inspect: this.#inspect } : {}),
-      });
       this.#hosts.set(sagaId, { actor: actor.start(), saga, revision: 1 });
       this.#trim();
     }
