@@ -6,7 +6,7 @@
  */
 import { type Job, Queue, Worker } from 'bullmq';
 import { CHAIN_JOB_OPTIONS, CHAIN_QUEUE, type ChainJob } from '../lib/chain.ts';
-import { failChild, requireEnv, tell } from '../lib/child.ts';
+import { failChild, readyUntilStopped, requireEnv, tell } from '../lib/child.ts';
 import { bullConnection } from '../lib/context.ts';
 
 try {
@@ -29,14 +29,10 @@ try {
   worker.on('error', (error) => tell({ type: 'error', message: String(error) }));
   await worker.waitUntilReady();
   await queue.waitUntilReady();
-  const shutdown = async () => {
+  readyUntilStopped(async () => {
     await worker.close();
     await queue.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown());
-  process.on('disconnect', () => void shutdown());
-  tell({ type: 'ready' });
+  });
 } catch (error) {
   failChild(error);
 }

@@ -7,7 +7,7 @@
  * IPC out: ready, started { count }, progress { stepsDone } (every 10 ms).
  */
 import { createEngine } from '../../src/index.ts';
-import { failChild, requireEnv, tell } from '../lib/child.ts';
+import { failChild, readyUntilStopped, requireEnv, tell } from '../lib/child.ts';
 import { benchTrip } from '../lib/saga.ts';
 
 try {
@@ -32,14 +32,10 @@ try {
       (error: unknown) => failChild(error),
     );
   });
-  const shutdown = async () => {
+  readyUntilStopped(async () => {
     clearInterval(progress);
     await engine.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown());
-  process.on('disconnect', () => void shutdown());
-  tell({ type: 'ready' });
+  });
 } catch (error) {
   failChild(error);
 }

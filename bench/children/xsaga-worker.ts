@@ -4,7 +4,7 @@
  * Env: REDIS_URL, BENCH_PREFIX (the BullMQ prefix, `<store prefix>-bull`), BENCH_CONCURRENCY.
  */
 import { createWorker } from '../../src/index.ts';
-import { failChild, requireEnv, tell } from '../lib/child.ts';
+import { failChild, readyUntilStopped, requireEnv, tell } from '../lib/child.ts';
 import { registry } from '../lib/saga.ts';
 
 try {
@@ -14,13 +14,7 @@ try {
     handlers: registry,
     concurrency: Number(requireEnv('BENCH_CONCURRENCY')),
   });
-  const shutdown = async () => {
-    await worker.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown());
-  process.on('disconnect', () => void shutdown());
-  tell({ type: 'ready' });
+  readyUntilStopped(() => worker.close());
 } catch (error) {
   failChild(error);
 }

@@ -108,6 +108,20 @@ export function tell(message: ChildMessage): void {
   process.send?.(message);
 }
 
+/**
+ * For children: closes what `close` closes and exits on SIGTERM or when the benchmark goes away,
+ * then tells the benchmark this child is ready.
+ */
+export function readyUntilStopped(close: () => Promise<void>): void {
+  const shutdown = async () => {
+    await close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown());
+  process.on('disconnect', () => void shutdown());
+  tell({ type: 'ready' });
+}
+
 /** For children: reports an error to the benchmark and exits non-zero. */
 export function failChild(error: unknown): never {
   tell({ type: 'error', message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
