@@ -1,13 +1,16 @@
 import type { Clock } from '../clock.ts';
 import { HandlerMissingError, StepTimeoutError, TerminalError } from '../errors.ts';
+import { describeJsonProblem, findNonJson } from '../json-value.ts';
+import { toError } from '../transport/error-info.ts';
 import type { AttemptRunner, StepJob } from '../transport/step-queue.ts';
 import type { HandlerRegistry, StepContext } from './handlers.ts';
 
 /**
  * Runs one attempt of a step job with the registered handlers: builds the handler's context, aborts
- * its signal when the attempt's timeout passes, and turns the output into JSON, the form every store
- * keeps. The same runner serves the in-process queue and BullMQ workers, so handlers see the same
- * `ctx` everywhere.
+ * its signal when the attempt's timeout passes, and checks that the result is plain JSON (see
+ * `src/json-value.ts`), the form every store keeps. The same runner serves the in-process queue and
+ * BullMQ workers, so handlers see the same `ctx` everywhere. It only ever rejects with an Error:
+ * anything else a handler throws is wrapped (see toError), so every queue can count the attempt.
  */
 export function createStepRunner(handlers: HandlerRegistry, clock: Clock): AttemptRunner {
   return async (job: StepJob, attempt: number) => {
@@ -37,23 +40,36 @@ export function createStepRunner(handlers: HandlerRegistry, clock: Clock): Attem
         reject(error);
       }, job.policy.timeoutMs);
     });
+    let output: unknown;
     try {
-      const output = await Promise.race([Promise.resolve().then(() => fn(ctx as never)), timeout]);
-      return toJson(output, job);
+      output = await Promise.race([Promise.resolve().then(() => fn(ctx as never)), timeout]);
+    } catch (thrown) {
+      throw toError(thrown);
     } finally {
       clock.clearTimeout(timer);
     }
+    // Nothing reads what a compensation returns (the machine keeps only forward results), so it is
+    // dropped rather than checked: an undo that returns, say, a Date must not escalate the saga.
+    return job.direction === 'run' ? storableResult(output, job) : undefined;
   };
 }
 
-function toJson(output: unknown, job: StepJob): unknown {
+/**
+ * The result as it will be stored, or a TerminalError when it is not plain JSON: the same code
+ * would return the same kind of value on every retry. `undefined` means "no result".
+ */
+function storableResult(output: unknown, job: StepJob): unknown {
   if (output === undefined) return undefined;
-  try {
-    return JSON.parse(JSON.stringify(output));
-  } catch (cause) {
+  const found = findNonJson(output);
+  if (found) {
     throw new TerminalError(
-      `step "${job.step}" of saga "${job.sagaName}" returned a value that cannot be stored as JSON (${String(cause)}); return plain data`,
-      { cause },
+      `step "${job.step}" of saga "${job.sagaName}" returned a result that cannot be stored: ${describeJsonProblem('result', found)}`,
     );
   }
+  // A copy even though the result is proven JSON: the embedded engine keeps the result in the
+  // hosted actor's context (the memory store copies only the snapshot text it stores), so a handler
+  // that kept a reference could otherwise change what later steps see, until the next reload. The
+  // copy also drops properties holding undefined, and turns -0 into 0, exactly as a trip through
+  // Redis does, so later steps see the same result on both backends.
+  return JSON.parse(JSON.stringify(output));
 }

@@ -1,5 +1,4 @@
 import { type Clock, type Random, systemClock } from '../clock.ts';
-import { isTerminalError } from '../errors.ts';
 import { SagaEvents } from '../machines/events.ts';
 import { backoffDelay } from './backoff.ts';
 import { toErrorInfo } from './error-info.ts';
@@ -101,8 +100,11 @@ export class InProcessQueue implements StepQueue {
         const result = await this.#runAttempt(job, attempt);
         return this.#outcome(job, { type: SagaEvents.stepDone, result, attempts: attempt });
       } catch (error) {
-        if (isTerminalError(error) || attempt >= attempts) {
-          return this.#outcome(job, { type: SagaEvents.stepFailed, error: toErrorInfo(error), attempts: attempt });
+        // Described once and safely: a runner given by the caller may throw anything, even a
+        // value whose properties throw when read.
+        const info = toErrorInfo(error);
+        if (info.terminal === true || attempt >= attempts) {
+          return this.#outcome(job, { type: SagaEvents.stepFailed, error: info, attempts: attempt });
         }
         await this.#sleep(backoffDelay(backoff, attempt, this.#random));
       }
