@@ -15,8 +15,10 @@ export type SagaErrorCode =
   | 'TERMINAL'
   | 'ENGINE_CLOSED'
   | 'WAIT_TIMEOUT'
-  | 'SNAPSHOT_CORRUPT'
-  | 'DEFINITION_UNKNOWN';
+  | 'RECORD_CORRUPT'
+  | 'DEFINITION_UNKNOWN'
+  | 'STORE_FAILED'
+  | 'QUEUE_FAILED';
 
 /**
  * Base class of every xsaga error: a readonly `code` from {@link SagaErrorCode} and an optional `cause`.
@@ -99,6 +101,48 @@ export class StepTimeoutError extends SagaError {
     readonly timeoutMs: number,
   ) {
     super('STEP_TIMEOUT', `step "${step}" did not finish within ${timeoutMs} ms; its signal was aborted`);
+  }
+}
+
+/**
+ * A stored saga (any field of its record, its snapshot, or the key itself) cannot be used: it was
+ * changed outside xsaga, or written by a version of it that stored another shape. The engine moves
+ * such a saga to quarantine once, with this error in its log, and the other sagas go on.
+ */
+export class RecordCorruptError extends SagaError {
+  constructor(
+    readonly sagaId: string,
+    /** The stored field that failed, e.g. `revision` or `snapshot.context.steps`. */
+    readonly field: string,
+    problem: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      'RECORD_CORRUPT',
+      `the stored record of saga "${sagaId}" is unusable: ${field} ${problem}; it was changed outside xsaga (the saga is quarantined)`,
+      options,
+    );
+  }
+}
+
+/**
+ * The saga store failed (connection lost, permission denied, out of memory...). What was asked
+ * did not happen, or happened without the caller learning it: the message says which, and the
+ * original error is the `cause`.
+ */
+export class StoreError extends SagaError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STORE_FAILED', message, options);
+  }
+}
+
+/**
+ * The step queue failed to take a job (connection lost, permission denied...). The saga's state was
+ * saved before: a repeated command on the saga, or `engine.recover()`, dispatches its job again.
+ */
+export class QueueError extends SagaError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('QUEUE_FAILED', message, options);
   }
 }
 

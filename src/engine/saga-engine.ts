@@ -10,18 +10,21 @@ import {
   EngineClosedError,
   InputError,
   InvalidStateError,
+  RecordCorruptError,
   SagaError,
   SagaNotFoundError,
 } from '../errors.ts';
+import { describeJsonProblem, findNonJson } from '../json-value.ts';
 import type { SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext, StepJobRequest } from '../machines/context.ts';
 import { type SagaEvent, SagaEvents } from '../machines/events.ts';
 import { FINAL_STATES, type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../machines/states.ts';
 import { EngineEventEmitter, type EngineEventMap } from '../observability/engine-events.ts';
-import type { SagaPage, SagaQuery, SagaRecord, SagaStore, TransitionEntry } from '../persistence/saga-store.ts';
+import type { SagaQuery, SagaRecord, SagaStore, TransitionEntry } from '../persistence/saga-store.ts';
 import { toErrorInfo } from '../transport/error-info.ts';
 import { stepJobId } from '../transport/job-id.ts';
 import type { StepOutcome, StepQueue } from '../transport/step-queue.ts';
+import { guardQueue, guardStore } from './backend-guard.ts';
 import { buildStepJob } from './build-step-job.ts';
 import { checkHandlers } from './check-handlers.ts';
 import { DefinitionRegistry, type RegisteredSaga } from './definition-registry.ts';
@@ -30,6 +33,7 @@ import { KeyedLock } from './keyed-lock.ts';
 import { restoreActor } from './restore-actor.ts';
 import { type SagaView, toSagaView } from './saga-view.ts';
 import { SettleWaiters } from './settle-waiters.ts';
+import { checkSagaSnapshot } from './snapshot-schema.ts';
 import { transitionEntry } from './transition-entry.ts';
 
 /** What the engine class needs; {@link createEngine} fills in the defaults. */
@@ -72,6 +76,31 @@ interface Host {
   revision: number;
 }
 
+/** A hosted saga, and the step jobs its restore asked for (absent when it was already hosted). */
+interface Hydrated {
+  host: Host;
+  restored?: StepJobRequest[];
+}
+
+/** What applying one event did, decided against the saga's saved state inside its lock. */
+interface Applied {
+  /** True when the event took effect and its transition was saved. */
+  applied: boolean;
+  /** The saga's top-level state afterwards (the one that refused the event, when not applied). */
+  state: SagaState;
+  /** The context the event was decided against. */
+  before: SagaContext;
+}
+
+/** One page of `engine.list`. */
+export interface SagaViewPage {
+  items: SagaView[];
+  /** Absent on the last page. */
+  cursor?: string;
+  /** Sagas left out of this page because their stored record was unusable: now quarantined. */
+  quarantined?: string[];
+}
+
 const SAGA_ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
 const CONFLICT_RETRIES = 5;
 
@@ -103,8 +132,8 @@ export class SagaEngine {
   #closed = false;
 
   constructor(parts: SagaEngineParts) {
-    this.#store = parts.store;
-    this.#queue = parts.queue;
+    this.#store = guardStore(parts.store);
+    this.#queue = guardQueue(parts.queue);
     this.#clock = parts.clock;
     this.#handlers = parts.handlers;
     this.#maxActive = parts.maxActiveSagas;
@@ -143,6 +172,16 @@ export class SagaEngine {
         { cause: parsed.error },
       );
     }
+    // The JSON rule (src/json-value.ts): what the schema outputs is stored and shipped to workers as
+    // JSON, so a value JSON would change (a Date) or cannot hold (a BigInt, a cycle) is refused here,
+    // before anything is stored, rather than reaching handlers differently on each backend.
+    const unstorable = findNonJson(parsed.data);
+    if (unstorable) {
+      throw new InputError(
+        `input of saga "${definition.name}" is not storable: ${describeJsonProblem('input', unstorable)}`,
+        unstorable.path,
+      );
+    }
     const sagaId = options.sagaId ?? randomUUID();
     if (!SAGA_ID_PATTERN.test(sagaId)) {
       throw new InputError(
@@ -158,7 +197,9 @@ export class SagaEngine {
     }
     // Not started yet: its first snapshot is what gets stored; it is started only if hosted below.
     const actor = createActor(saga.machine, {
-      input: { sagaId, input: parsed.data },
+      // A copy, as a trip through the store would make: a caller that changes its object after
+      // start changes nothing, and the hosted saga sees what a restored one would.
+      input: { sagaId, input: JSON.parse(JSON.stringify(parsed.data ?? null)) },
       ...(this.#inspect ? { inspect: this.#inspect } : {}),
     });
     const snapshot = actor.getPersistedSnapshot();
@@ -200,15 +241,38 @@ export class SagaEngine {
 
   /** The saga with its steps and log. Throws SagaNotFoundError for an unknown id. */
   async get(sagaId: string): Promise<SagaView> {
-    const record = await this.#store.load(sagaId);
+    const record = await this.#load(sagaId);
     if (!record) throw new SagaNotFoundError(sagaId);
     return this.#view(record, await this.#store.history(sagaId));
   }
 
-  /** Sagas by state and/or name, a page at a time (views without history). */
-  async list(query: SagaQuery = {}): Promise<{ items: SagaView[]; cursor?: string }> {
-    const page: SagaPage = await this.#store.list(query);
-    return { ...page, items: page.items.map((record) => this.#view(record, [])) };
+  /**
+   * Sagas by state and/or name, a page at a time (views without history). A saga whose stored
+   * record is unusable never fails the page: it is quarantined and named in `quarantined`.
+   */
+  async list(query: SagaQuery = {}): Promise<SagaViewPage> {
+    const page = await this.#store.list(query);
+    const unusable = [...(page.unusable ?? [])];
+    const items: SagaView[] = [];
+    for (const record of page.items) {
+      try {
+        checkSagaSnapshot(record);
+        items.push(this.#view(record, []));
+      } catch (error) {
+        if (!(error instanceof RecordCorruptError)) throw error;
+        unusable.push(error);
+      }
+    }
+    const quarantined: string[] = [];
+    for (const error of unusable) {
+      await this.#quarantine(error.sagaId, error).catch(() => undefined);
+      quarantined.push(error.sagaId);
+    }
+    return {
+      items,
+      ...(page.cursor === undefined ? {} : { cursor: page.cursor }),
+      ...(quarantined.length > 0 ? { quarantined } : {}),
+    };
   }
 
   /**
@@ -221,33 +285,56 @@ export class SagaEngine {
 
   /** The full view if the saga is settled; otherwise undefined, after reading only its record. */
   async #settledView(sagaId: string): Promise<SagaView | undefined> {
-    const record = await this.#store.load(sagaId);
+    // The record's fields only while it is unsettled: the snapshot is checked once it is shown.
+    const record = await this.#store.load(sagaId).catch((error: unknown) => this.#quarantine(sagaId, error));
     if (!record) throw new SagaNotFoundError(sagaId);
     if (!SETTLED_STATES.includes(record.state)) return undefined;
+    try {
+      checkSagaSnapshot(record);
+    } catch (error) {
+      return this.#quarantine(sagaId, error);
+    }
     return this.#view(record, await this.#store.history(sagaId));
   }
 
   /**
    * Cancels a saga: in `Started` it fails at once; in `Pending` the step in flight finishes first,
    * then every completed step is compensated and the saga ends `Failed` with reason `cancelled`.
-   * Cancelling a saga already compensating does nothing; a settled one is refused.
+   * Cancelling a saga already cancelled or compensating changes nothing and succeeds; a settled one
+   * is refused with `INVALID_STATE`. Decided against the saved state: a cancel that loses a race
+   * with the last step's completion throws rather than reporting a cancel that did not happen.
    */
   async cancel(sagaId: string): Promise<void> {
-    const state = await this.#stateOf(sagaId);
-    if (state === SagaStates.Compensating) return;
-    if (state !== SagaStates.Started && state !== SagaStates.Pending) {
-      throw new InvalidStateError(`saga "${sagaId}" is ${state}; only Started or Pending sagas can be cancelled`);
+    this.#assertOpen();
+    const result = await this.#send(sagaId, { type: SagaEvents.cancel });
+    if (result.applied) return;
+    const rollingBack =
+      result.state === SagaStates.Compensating ||
+      (result.state === SagaStates.Pending && result.before.cancelRequested);
+    if (!rollingBack) {
+      throw new InvalidStateError(
+        `saga "${sagaId}" is ${result.state}; only Started or Pending sagas can be cancelled`,
+      );
     }
-    await this.#send(sagaId, { type: SagaEvents.cancel });
   }
 
-  /** Retries the compensations left by an escalation, from the one that ran out of retries. */
+  /**
+   * Retries the compensations left by an escalation, from the one that ran out of retries. Throws
+   * `INVALID_STATE` unless the saga is Escalated when the command is applied.
+   */
   async resume(sagaId: string): Promise<void> {
     await this.#escalatedCommand(sagaId, { type: SagaEvents.resume }, 'resumed');
   }
 
-  /** Records that a person fixed an escalation by hand: the saga ends `Failed`, the note kept. */
+  /**
+   * Records that a person fixed an escalation by hand: the saga ends `Failed`, the note kept.
+   * Throws `INVALID_STATE` unless the saga is Escalated when the command is applied (so of a
+   * `resume` and a `resolve` racing, exactly one takes effect and the other says so).
+   */
   async resolve(sagaId: string, note = ''): Promise<void> {
+    if (typeof note !== 'string' || note.length > 10_000) {
+      throw new InputError('resolve note must be a string of at most 10 000 characters', 'note');
+    }
     await this.#escalatedCommand(sagaId, { type: SagaEvents.resolve, note }, 'resolved');
   }
 
@@ -263,14 +350,14 @@ export class SagaEngine {
     for (const state of [SagaStates.Started, SagaStates.Pending, SagaStates.Compensating]) {
       let cursor: string | undefined;
       do {
-        const page = await this.#store.list({ state, limit: 500, ...(cursor ? { cursor } : {}) });
+        const page = await this.list({ state, limit: 500, ...(cursor ? { cursor } : {}) });
         for (const record of page.items) {
           // A saga started above shows up again among the Pending ones: re-attach it once.
           if (seen.has(record.sagaId) || !this.#registry.get(record.name, record.version)) continue;
           seen.add(record.sagaId);
           try {
             if (state === SagaStates.Started) await this.#send(record.sagaId, { type: SagaEvents.start });
-            else await this.#lock.run(record.sagaId, () => this.#hydrate(record.sagaId));
+            else await this.#lock.run(record.sagaId, () => this.#reattach(record.sagaId));
           } catch (error) {
             // One bad saga (quarantined, or a store hiccup) must not stop the others' recovery.
             seen.delete(record.sagaId);
@@ -306,16 +393,15 @@ export class SagaEngine {
   }
 
   async #escalatedCommand(sagaId: string, event: SagaEvent, verb: string): Promise<void> {
-    const record = await this.#store.load(sagaId);
-    if (!record) throw new SagaNotFoundError(sagaId);
-    if (record.state !== SagaStates.Escalated) {
-      throw new InvalidStateError(`saga "${sagaId}" is ${record.state}; only an Escalated saga can be ${verb}`);
+    this.#assertOpen();
+    const result = await this.#send(sagaId, event);
+    if (!result.applied) {
+      throw new InvalidStateError(`saga "${sagaId}" is ${result.state}; only an Escalated saga can be ${verb}`);
     }
-    const escalation = (record.snapshot as { context: SagaContext }).context.escalation;
-    await this.#send(sagaId, event);
+    const escalation = result.before.escalation;
     if (escalation) {
       // The failed compensation job was kept as a dead letter until a person acted.
-      const round = (record.snapshot as { context: SagaContext }).context.rounds[escalation.step] ?? 0;
+      const round = result.before.rounds[escalation.step] ?? 0;
       await this.#queue.ack(stepJobId(sagaId, escalation.step, 'compensate', round));
     }
   }
@@ -327,25 +413,29 @@ export class SagaEngine {
     } catch (error) {
       // A saga that no longer exists (expired, deleted) or was quarantined has nothing to apply the
       // outcome to; the outcome is acked so it does not come back.
-      const gone =
-        error instanceof SagaNotFoundError || (error instanceof SagaError && error.code === 'SNAPSHOT_CORRUPT');
+      const gone = error instanceof SagaNotFoundError || error instanceof RecordCorruptError;
       if (!gone) throw error;
     }
     const deadLetter = outcome.event.type === SagaEvents.stepFailed && outcome.event.direction === 'compensate';
     if (!deadLetter) await this.#queue.ack(outcome.jobId);
   }
 
-  async #stateOf(sagaId: string): Promise<SagaState> {
-    const record = await this.#store.load(sagaId);
-    if (!record) throw new SagaNotFoundError(sagaId);
-    return record.state;
+  /** Loads a saga; one whose record is unusable is quarantined (once) and its error rethrown. */
+  async #load(sagaId: string): Promise<SagaRecord | undefined> {
+    try {
+      const record = await this.#store.load(sagaId);
+      if (record) checkSagaSnapshot(record);
+      return record;
+    } catch (error) {
+      return this.#quarantine(sagaId, error);
+    }
   }
 
   /**
-   * Applies one event to a saga: persist first, dispatch second. Returns false when the event does
-   * not apply to the saga's current state (a duplicate or stale outcome), which changes nothing.
+   * Applies one event to a saga: persist first, dispatch second. Serialised per saga, so whether
+   * the event applies is decided against the state it acts on; a refused event changes nothing.
    */
-  #send(sagaId: string, event: SagaEvent): Promise<boolean> {
+  #send(sagaId: string, event: SagaEvent): Promise<Applied> {
     return this.#lock.run(sagaId, async () => {
       this.#busy.add(sagaId);
       try {
@@ -356,18 +446,21 @@ export class SagaEngine {
     });
   }
 
-  async #apply(sagaId: string, event: SagaEvent): Promise<boolean> {
+  async #apply(sagaId: string, event: SagaEvent): Promise<Applied> {
     for (let attempt = 0; ; attempt++) {
-      const host = await this.#hydrate(sagaId);
+      const { host, restored } = await this.#hydrate(sagaId);
       const before = host.actor.getSnapshot();
       if (!before.can(event)) {
         // Another engine may have moved the saga since this one cached it: look again before
         // calling the event stale, or an outcome meant for the newer state would be dropped.
-        if (attempt === 0 && (await this.#store.load(sagaId))?.revision !== host.revision) {
+        if (!restored && attempt === 0 && (await this.#load(sagaId))?.revision !== host.revision) {
           this.#evict(sagaId);
           continue;
         }
-        return false;
+        // Nothing to apply; but a saga just restored here may be one whose job was never
+        // enqueued (the enqueue after its save failed): re-attach so it gets going again.
+        if (restored) await this.#dispatch(host, restored, true);
+        return { applied: false, state: topLevelState(before.value), before: before.context };
       }
       host.actor.send(event);
       const after = host.actor.getSnapshot();
@@ -387,29 +480,47 @@ export class SagaEngine {
         );
       } catch (error) {
         // The in-memory actor is ahead of the store now; drop it and start from what is stored.
+        // Each retry re-reads the record and dispatches nothing until a save succeeds, so a
+        // conflict can never multiply jobs.
         this.#evict(sagaId);
         if (error instanceof ConflictError && attempt < CONFLICT_RETRIES) continue;
+        if (error instanceof RecordCorruptError) await this.#quarantine(sagaId, error);
         throw error;
       }
       this.#announce(host, entry, state);
+      // A transition that stayed in the same state (cancel while a step runs) keeps that step's
+      // job: a saga restored for this event re-attaches to it, as if it had been hosted all along.
+      const stayed = restored !== undefined && JSON.stringify(before.value) === JSON.stringify(after.value);
+      if (stayed) await this.#dispatch(host, restored, true);
       await this.#dispatch(host, requests);
-      return true;
+      return { applied: true, state, before: before.context };
     }
   }
 
-  async #hydrate(sagaId: string): Promise<Host> {
+  /** Hydrates a saga (recovery) and re-attaches it to the job of the state it is in. */
+  async #reattach(sagaId: string): Promise<void> {
+    const { host, restored } = await this.#hydrate(sagaId);
+    if (restored) await this.#dispatch(host, restored, true);
+  }
+
+  /**
+   * The hosted actor of a saga, restoring it from the store when it is not hosted. A restore
+   * restarts the invoked step job of the current state, whose request is returned for the caller
+   * to dispatch (or not: an event that moves the saga on makes it moot).
+   */
+  async #hydrate(sagaId: string): Promise<Hydrated> {
     const cached = this.#hosts.get(sagaId);
     if (cached) {
       this.#hosts.delete(sagaId);
       this.#hosts.set(sagaId, cached);
-      return cached;
+      return { host: cached };
     }
-    const record = await this.#store.load(sagaId).catch((error: unknown) => this.#quarantine(sagaId, error));
+    const record = await this.#load(sagaId);
     if (!record) throw new SagaNotFoundError(sagaId);
     const saga = this.#registry.get(record.name, record.version);
     if (!saga && !this.#registry.knows(record.name)) {
       // Not this engine's saga: another engine may host it, so refuse without touching it (and
-      // without acking its outcomes: the code differs from SNAPSHOT_CORRUPT on purpose).
+      // without acking its outcomes: the code differs from RECORD_CORRUPT on purpose).
       throw new SagaError(
         'DEFINITION_UNKNOWN',
         `saga "${sagaId}" was started with "${record.name}" version ${record.version}, which this engine does not know; pass it in createEngine({ sagas })`,
@@ -419,29 +530,27 @@ export class SagaEngine {
       return this.#quarantine(
         sagaId,
         new SagaError(
-          'SNAPSHOT_CORRUPT',
+          'RECORD_CORRUPT',
           `saga "${sagaId}" was started with "${record.name}" version ${record.version}, which this engine does not know; pass it in createEngine({ sagas })`,
         ),
       );
     }
-    const actor = restoreActor(saga.machine, record, this.#inspect);
-    // A restore that failed may have asked for a job before it did: drop the request.
-    if (!actor) this.#requested.delete(sagaId);
+    const actor = restoreActor(saga, record, this.#inspect);
+    const restored = this.#take(sagaId);
     if (!actor) {
       return this.#quarantine(
         sagaId,
-        new SagaError(
-          'SNAPSHOT_CORRUPT',
-          `the stored snapshot of saga "${sagaId}" is not a snapshot of "${record.name}" version ${record.version}`,
+        new RecordCorruptError(
+          sagaId,
+          'snapshot',
+          `is not a snapshot of "${record.name}" version ${record.version} (its steps or state do not fit the machine)`,
         ),
       );
     }
     const host: Host = { actor, saga, revision: record.revision };
     this.#hosts.set(sagaId, host);
-    // Restoring restarted the invoked step job: re-attach to it (the queue dedupes by job id).
-    await this.#dispatch(host, this.#take(sagaId), true);
     this.#trim();
-    return host;
+    return { host, restored };
   }
 
   /**
@@ -449,9 +558,10 @@ export class SagaEngine {
    * recovery pass, with the reason in its log; announces it and throws the reason.
    */
   async #quarantine(sagaId: string, error: unknown): Promise<never> {
-    if (!(error instanceof SagaError && error.code === 'SNAPSHOT_CORRUPT')) throw error;
+    if (!(error instanceof SagaError && error.code === 'RECORD_CORRUPT')) throw error;
+    this.#evict(sagaId);
     const at = this.#clock.now();
-    await this.#store.quarantine(sagaId, {
+    const moved = await this.#store.quarantine(sagaId, {
       sagaId,
       at,
       from: '',
@@ -459,7 +569,8 @@ export class SagaEngine {
       event: 'saga.quarantined',
       error: toErrorInfo(error),
     });
-    this.#events.emit('quarantined', { sagaId, error });
+    // Announced by the one caller that moved it: a saga is quarantined once.
+    if (moved) this.#events.emit('quarantined', { sagaId, error });
     throw error;
   }
 
@@ -472,9 +583,16 @@ export class SagaEngine {
   async #dispatch(host: Host, requests: StepJobRequest[], reattach = false): Promise<void> {
     if (requests.length === 0) return;
     const context = host.actor.getSnapshot().context;
-    for (const request of requests) {
-      const job = buildStepJob(host.saga.definition, context, request);
-      if (job) await this.#queue.enqueue(job, { reattach });
+    try {
+      for (const request of requests) {
+        const job = buildStepJob(host.saga.definition, context, request);
+        if (job) await this.#queue.enqueue(job, { reattach });
+      }
+    } catch (error) {
+      // Saved but not dispatched: drop the hosted actor, so that the next event or command on this
+      // saga restores it and re-attaches to (that is, enqueues) the job it is waiting for.
+      this.#evict(context.sagaId);
+      throw error;
     }
   }
 

@@ -1,4 +1,5 @@
 import { ConflictError, SagaNotFoundError } from '../errors.ts';
+import { badCursor, pageSizeOf } from './list-query.ts';
 import type {
   CreateResult,
   SagaPage,
@@ -8,8 +9,6 @@ import type {
   SagaUpdate,
   TransitionEntry,
 } from './saga-store.ts';
-
-const DEFAULT_PAGE = 100;
 
 /** A record as kept: the snapshot as JSON text, which is also what a Redis store keeps. */
 type Stored = Omit<SagaRecord, 'snapshot'> & { snapshot: string };
@@ -62,8 +61,8 @@ export class MemoryStore implements SagaStore {
   }
 
   async list(query: SagaQuery = {}): Promise<SagaPage> {
-    const limit = query.limit ?? DEFAULT_PAGE;
-    const start = query.cursor === undefined ? 0 : Number.parseInt(query.cursor, 10);
+    const limit = pageSizeOf(query);
+    const start = query.cursor === undefined ? 0 : positionOf(query.cursor);
     const items: SagaRecord[] = [];
     let index = start;
     for (; index < this.#order.length && items.length < limit; index++) {
@@ -80,13 +79,14 @@ export class MemoryStore implements SagaStore {
     return (this.#logs.get(sagaId) ?? []).map((json) => JSON.parse(json) as TransitionEntry);
   }
 
-  async quarantine(sagaId: string, entry: TransitionEntry): Promise<void> {
+  async quarantine(sagaId: string, entry: TransitionEntry): Promise<boolean> {
     const record = this.#sagas.get(sagaId);
-    if (!record) return;
+    if (!record) return false;
     this.#sagas.delete(sagaId);
     this.#order.splice(this.#order.indexOf(sagaId), 1);
     this.#quarantined.set(sagaId, record);
     this.#logs.get(sagaId)?.push(JSON.stringify(entry));
+    return true;
   }
 
   async listQuarantined(): Promise<string[]> {
@@ -94,6 +94,12 @@ export class MemoryStore implements SagaStore {
   }
 
   async close(): Promise<void> {}
+}
+
+/** The position a cursor of this store holds: a decimal index into the creation order. */
+function positionOf(cursor: unknown): number {
+  if (typeof cursor !== 'string' || !/^(0|[1-9][0-9]{0,15})$/.test(cursor)) throw badCursor(cursor);
+  return Number(cursor);
 }
 
 function revive(stored: Stored): SagaRecord {

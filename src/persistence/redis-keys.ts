@@ -1,7 +1,60 @@
 import type { SagaState } from '../machines/states.ts';
 
-/** Prefix of every key a RedisStore writes, unless `prefix` says otherwise. */
+/** Prefix of every key xsaga writes (store and BullMQ), unless `prefix` says otherwise. */
 export const DEFAULT_REDIS_PREFIX = 'xsaga';
+
+/**
+ * What a prefix may be made of. No `:`, so `<p1>:` is never the start of `<p2>:` for two different
+ * prefixes: each tenant's keys (store and BullMQ alike) are exactly `<prefix>:*`, which one Redis ACL
+ * key pattern (`~<prefix>:*`) can grant without granting another tenant's. No glob characters
+ * (`*?[]\`), which would turn that pattern into a wider one, and no braces (`{}`), which would become
+ * the Cluster hash tag and split one saga's keys across slots.
+ */
+export const PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Sub-namespace of a prefix that BullMQ's keys live under: `<prefix>:bull:<queue>:...`. */
+const BULLMQ_SEGMENT = 'bull';
+
+/**
+ * Throws a TypeError unless `prefix` matches {@link PREFIX_PATTERN}; the message suggests one that does.
+ *
+ * @example
+ * ```ts
+ * checkPrefix('shop-eu'); // fine
+ * checkPrefix('shop:eu'); // TypeError: prefix "shop:eu" is not usable ... (e.g. "shop-eu") ...
+ * ```
+ */
+export function checkPrefix(prefix: unknown): asserts prefix is string {
+  if (typeof prefix === 'string' && PREFIX_PATTERN.test(prefix)) return;
+  const hint = typeof prefix === 'string' && prefix.length > 0 ? ` (e.g. "${suggest(prefix)}")` : '';
+  throw new TypeError(
+    `prefix ${JSON.stringify(prefix)} is not usable: a prefix is 1 to 64 of A-Z a-z 0-9 _ . -${hint}. ` +
+      'Every key of a prefix starts with "<prefix>:", so ":", glob characters (* ? [ ] \\) and braces ' +
+      "(Redis Cluster hash tags) would let one prefix's keys fall under another's or split a saga's keys",
+  );
+}
+
+/**
+ * The BullMQ `prefix` for an xsaga prefix: `<prefix>:bull`, so BullMQ's keys
+ * (`<prefix>:bull:<queue>:<id>`, ...) sit inside the same `<prefix>:` namespace as the store's.
+ * The one place this is computed: the engine, its BullMqQueue and every createWorker given the same
+ * xsaga prefix meet on the same BullMQ queues.
+ *
+ * @example
+ * ```ts
+ * bullMqPrefix('shop'); // 'shop:bull' -> keys 'shop:bull:xsaga-steps:wait', ...
+ * bullMqPrefix(); // 'xsaga:bull'
+ * ```
+ */
+export function bullMqPrefix(prefix: string = DEFAULT_REDIS_PREFIX): string {
+  checkPrefix(prefix);
+  return `${prefix}:${BULLMQ_SEGMENT}`;
+}
+
+/** A usable prefix close to a rejected one, for the error message. */
+function suggest(prefix: string): string {
+  return prefix.replace(/[^A-Za-z0-9_.-]+/g, '-').slice(0, 64) || DEFAULT_REDIS_PREFIX;
+}
 
 /**
  * The key layout of a RedisStore, in one place. With the default prefix:
@@ -16,6 +69,11 @@ export const DEFAULT_REDIS_PREFIX = 'xsaga';
  * | `xsaga:name:<name>`          | zset   | sagaIds of that saga name, scored by createdAt             |
  * | `xsaga:quarantine:{<id>}`    | hash   | a saga whose stored data was unusable, moved aside         |
  * | `xsaga:quarantined`          | zset   | quarantined sagaIds, scored by when                        |
+ * | `xsaga:bull:<queue>:...`     | (BullMQ) | the step and outcome queues (see {@link bullMqPrefix})   |
+ *
+ * Every key of a prefix, BullMQ's included, starts with `<prefix>:`, and a prefix cannot contain
+ * `:` ({@link PREFIX_PATTERN}): so no prefix's keys fall under another's, and a Redis ACL user limited
+ * to `~<prefix>:*` is limited to one tenant (the README's "Tenants and Redis ACLs" has the full rule).
  *
  * The `{<sagaId>}` hash tag puts a saga's hash and log in one Cluster slot, so a script can update
  * both. The idempotency key and the indexes live in other slots: fine on a standalone Redis (the
@@ -51,8 +109,8 @@ export interface RedisKeys {
 }
 
 /**
- * Builds the key layout for a prefix. The prefix must not contain `{` or `}`: a brace in it would
- * become the hash tag and split one saga's keys across Cluster slots.
+ * Builds the key layout for a prefix, which must match {@link PREFIX_PATTERN} (a TypeError says why
+ * not).
  *
  * @example
  * ```ts
@@ -62,11 +120,7 @@ export interface RedisKeys {
  * ```
  */
 export function createRedisKeys(prefix: string = DEFAULT_REDIS_PREFIX): RedisKeys {
-  if (prefix.length === 0 || /[{}]/.test(prefix)) {
-    throw new TypeError(
-      `RedisStore prefix "${prefix}" is not usable: it must be non-empty and contain no "{" or "}" (braces are Redis Cluster hash tags)`,
-    );
-  }
+  checkPrefix(prefix);
   const parts = {
     saga: `${prefix}:saga:{`,
     idempotency: `${prefix}:idem:`,

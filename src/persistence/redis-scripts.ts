@@ -1,27 +1,43 @@
 import type { Redis } from 'ioredis';
-import { ConflictError, type SagaError, SagaNotFoundError } from '../errors.ts';
+import { ConflictError, RecordCorruptError, type SagaError, SagaNotFoundError, StoreError } from '../errors.ts';
 
 /**
  * Negative return codes of the RedisStore scripts. Each maps to one typed error through
- * {@link scriptError}; a script never signals a decision through an error reply.
+ * {@link scriptError}; a script never signals a decision through an error reply, and checks the
+ * type of every key it writes before its first write, so a key changed outside xsaga can never
+ * leave a write half done.
  */
 export const ScriptCode = {
   /** The saga hash does not exist (never created, or expired after its retention). */
   SagaNotFound: -1,
   /** The stored revision is not the one the writer read. */
   Conflict: -2,
+  /** The saga key is not a hash, or its revision or createdAt is not a number. */
+  RecordCorrupt: -3,
+  /** The saga's log key is not a list. */
+  LogCorrupt: -4,
+  /** An index key (every saga, a state, a name) is not a sorted set: the whole prefix needs repair. */
+  IndexCorrupt: -5,
 } as const;
 
 /** One of the {@link ScriptCode} values. */
 export type ScriptCode = (typeof ScriptCode)[keyof typeof ScriptCode];
 
 /** The typed error for a negative script return code. */
-export function scriptError(code: ScriptCode, sagaId: string, expectedRevision: number): SagaError {
+export function scriptError(code: ScriptCode, sagaId: string, expectedRevision: number, detail = ''): SagaError {
   switch (code) {
     case ScriptCode.SagaNotFound:
       return new SagaNotFoundError(sagaId);
     case ScriptCode.Conflict:
       return new ConflictError(sagaId, expectedRevision);
+    case ScriptCode.RecordCorrupt:
+      return new RecordCorruptError(sagaId, detail || 'revision', 'is not a number, or the key is not a hash');
+    case ScriptCode.LogCorrupt:
+      return new RecordCorruptError(sagaId, 'log', 'is not a Redis list');
+    case ScriptCode.IndexCorrupt:
+      return new StoreError(
+        `Redis key "${detail}" is not a sorted set, so saga "${sagaId}" cannot be indexed; it was changed outside xsaga: delete or repair it`,
+      );
   }
 }
 
@@ -29,6 +45,15 @@ export function scriptError(code: ScriptCode, sagaId: string, expectedRevision: 
 export function isScriptCode(reply: unknown): reply is ScriptCode {
   return Object.values(ScriptCode).includes(reply as ScriptCode);
 }
+
+/**
+ * Lua shared by the scripts: `typeOf(key)` and `indexable(key)` (a sorted set, or nothing yet).
+ * `TYPE` replies with a status table in Lua, hence `.ok`.
+ */
+const LUA_HELPERS = `
+local function typeOf(key) return redis.call('TYPE', key).ok end
+local function indexable(key) local t = typeOf(key) return t == 'zset' or t == 'none' end
+`;
 
 const CREATE_SAGA = `--[[
   createSaga: stores a new saga at revision 1, its first log entry, its idempotency key and its index
@@ -49,21 +74,27 @@ const CREATE_SAGA = `--[[
     ARGV[6] createdAt (ms)       ARGV[13] saga hash key up to its sagaId (the key is part..id..'}')
     ARGV[7] updatedAt (ms)
 
-  Output:
-    {1, HGETALL of the new saga}       created
-    {0, HGETALL of the existing saga}  the sagaId or the idempotency key was taken
+  Output: {code, fields, id}
+    {1, HGETALL of the new saga, sagaId}          created
+    {0, HGETALL of the existing saga, its id}     the sagaId or the idempotency key was taken
+    {-3, {}, id}   the id (or the idempotency key's owner) is held by a key that is not a hash
+    {-5, {}, key}  an index key is not a sorted set; nothing was written
 ]]
+${LUA_HELPERS}
 local sagaKey = KEYS[1]
-if redis.call('EXISTS', sagaKey) == 1 then
-  return {0, redis.call('HGETALL', sagaKey)}
-end
+local sagaType = typeOf(sagaKey)
+if sagaType == 'hash' then return {0, redis.call('HGETALL', sagaKey), ARGV[1]} end
+if sagaType ~= 'none' then return {-3, {}, ARGV[1]} end
 local hasIdempotencyKey = ARGV[8] == '1'
-if hasIdempotencyKey then
+if hasIdempotencyKey and typeOf(KEYS[3]) == 'string' then
   local ownerId = redis.call('GET', KEYS[3])
-  if ownerId then
-    local owner = redis.call('HGETALL', ARGV[13] .. ownerId .. '}')
-    if #owner > 0 then return {0, owner} end
-  end
+  local ownerKey = ARGV[13] .. ownerId .. '}'
+  local ownerType = typeOf(ownerKey)
+  if ownerType == 'hash' then return {0, redis.call('HGETALL', ownerKey), ownerId} end
+  if ownerType ~= 'none' then return {-3, {}, ownerId} end
+end
+for i = 4, 6 do
+  if not indexable(KEYS[i]) then return {-5, {}, KEYS[i]} end
 end
 
 local fields = {
@@ -91,18 +122,19 @@ if ttl > 0 then
   redis.call('EXPIRE', KEYS[2], ttl)
   if hasIdempotencyKey then redis.call('EXPIRE', KEYS[3], ttl) end
 end
-return {1, redis.call('HGETALL', sagaKey)}
+return {1, redis.call('HGETALL', sagaKey), ARGV[1]}
 `;
 
 const SAVE_SAGA = `--[[
   saveSaga: compare-and-set of a saga's snapshot. If the stored revision equals the expected one,
   writes state, snapshot, updatedAt and revision + 1, appends the log entry, moves the saga between
   state indexes and, for a final state under retention, sets a TTL on the saga, its log and its
-  idempotency key. Index members of expired sagas are removed later, lazily, by list.
+  idempotency key. Index members of expired sagas are removed later, lazily, by list. Every check
+  comes before the first write.
 
   Input:
     KEYS[1] saga hash
-    KEYS[2] saga log list   
+    KEYS[2] saga log list
 
     ARGV[1] sagaId               ARGV[6]  log entry (JSON)
     ARGV[2] expected revision    ARGV[7]  '1' to append to the log list, '0' to keep no log
@@ -114,18 +146,32 @@ const SAVE_SAGA = `--[[
     n   the new revision (>= 2)
     -1  saga not found
     -2  conflict: the stored revision is not the expected one; nothing was written
+    -3  the saga key is not a hash, or its revision, state or createdAt is unreadable
+    -4  the log key is not a list
+    -5  a state index key is not a sorted set
 ]]
+${LUA_HELPERS}
+local sagaType = typeOf(KEYS[1])
+if sagaType == 'none' then return -1 end
+if sagaType ~= 'hash' then return -3 end
 local current = redis.call('HMGET', KEYS[1], 'revision', 'state', 'createdAt', 'name', 'idempotencyKey')
-if not current[1] then return -1 end
-if tonumber(current[1]) ~= tonumber(ARGV[2]) then return -2 end
+local stored = tonumber(current[1])
+if not stored or not current[2] or not tonumber(current[3]) then return -3 end
+if stored ~= tonumber(ARGV[2]) then return -2 end
+if ARGV[7] == '1' then
+  local logType = typeOf(KEYS[2])
+  if logType ~= 'list' and logType ~= 'none' then return -4 end
+end
+local moves = current[2] ~= ARGV[3]
+if moves and not (indexable(ARGV[9] .. current[2]) and indexable(ARGV[9] .. ARGV[3])) then return -5 end
 
-local revision = tonumber(current[1]) + 1
+local revision = stored + 1
 redis.call('HSET', KEYS[1], 'state', ARGV[3], 'snapshot', ARGV[4], 'revision', tostring(revision),
   'updatedAt', ARGV[5])
 if ARGV[7] == '1' then
   redis.call('RPUSH', KEYS[2], ARGV[6])
 end
-if current[2] ~= ARGV[3] then
+if moves then
   redis.call('ZREM', ARGV[9] .. current[2], ARGV[1])
   redis.call('ZADD', ARGV[9] .. ARGV[3], current[3], ARGV[1])
 end
@@ -140,20 +186,67 @@ return revision
 `;
 
 const PRUNE_INDEX = `--[[
-  pruneIndex: removes a sagaId from an index if its saga hash no longer exists (expired after its
-  retention). Checking and removing in one script keeps a saga re-created meanwhile in the index.
+  pruneIndex: removes a sagaId from an index when the index no longer describes it: its saga key is
+  gone (expired after its retention), or the saga's field (its state or name) is not the one the
+  index is for. Checking and removing in one script keeps a saga that was re-created, or moved
+  into this index, meanwhile.
 
   Input:
     KEYS[1] index (sorted set)
     KEYS[2] saga hash
     ARGV[1] sagaId
+    ARGV[2] field the index is by ('state' or 'name'), or '' for the index of every saga
+    ARGV[3] the value of that field the index is for
 
   Output:
     1  removed
-    0  the saga exists (or the member was already gone); nothing changed
+    0  the index is right about the saga (or the member was already gone); nothing changed
 ]]
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+${LUA_HELPERS}
+local sagaType = typeOf(KEYS[2])
+if sagaType == 'hash' and ARGV[2] ~= '' then
+  local value = redis.call('HGET', KEYS[2], ARGV[2])
+  if value and value ~= ARGV[3] then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+end
+if sagaType ~= 'none' then return 0 end
 return redis.call('ZREM', KEYS[1], ARGV[1])
+`;
+
+const QUARANTINE_SAGA = `--[[
+  quarantineSaga: moves a saga whose stored data cannot be used aside (its key renamed, whatever its
+  type), drops it from every index, records it in the quarantined index and appends the entry with
+  the reason to its log. Keys of the wrong type are left as they are rather than failing the move.
+
+  Input:
+    KEYS[1] saga key             KEYS[4] index of every saga
+    KEYS[2] quarantine key       KEYS[5] index of quarantined sagas
+    KEYS[3] saga log list
+
+    ARGV[1] sagaId               ARGV[5] state index key up to the state name
+    ARGV[2] quarantined at (ms)  ARGV[6] name index key up to the name
+    ARGV[3] log entry (JSON)     ARGV[7..] every state name
+    ARGV[4] '1' to append to the log list
+
+  Output:
+    1  moved
+    0  no such saga; nothing changed
+]]
+${LUA_HELPERS}
+local sagaType = typeOf(KEYS[1])
+if sagaType == 'none' then return 0 end
+local name = false
+if sagaType == 'hash' then name = redis.call('HGET', KEYS[1], 'name') end
+redis.call('RENAME', KEYS[1], KEYS[2])
+if indexable(KEYS[4]) then redis.call('ZREM', KEYS[4], ARGV[1]) end
+for i = 7, #ARGV do
+  local index = ARGV[5] .. ARGV[i]
+  if indexable(index) then redis.call('ZREM', index, ARGV[1]) end
+end
+if name and indexable(ARGV[6] .. name) then redis.call('ZREM', ARGV[6] .. name, ARGV[1]) end
+if indexable(KEYS[5]) then redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1]) end
+local logType = typeOf(KEYS[3])
+if ARGV[4] == '1' and (logType == 'list' or logType == 'none') then redis.call('RPUSH', KEYS[3], ARGV[3]) end
+return 1
 `;
 
 /** Arguments of the create script, in ARGV order (see its contract header). */
@@ -187,21 +280,40 @@ export type SaveSagaArgs = [
   idempotencyKeyPart: string,
 ];
 
+/** Arguments of the quarantine script, in ARGV order (see its contract header). */
+export type QuarantineSagaArgs = [
+  sagaId: string,
+  at: number,
+  entry: string,
+  log: '0' | '1',
+  stateKeyPart: string,
+  nameKeyPart: string,
+  ...states: string[],
+];
+
 /** The RedisStore scripts as typed calls on one connection. */
 export interface SagaScripts {
   createSaga(
     keys: readonly [string, string, string, string, string, string],
     args: CreateSagaArgs,
-  ): Promise<[0 | 1, string[]]>;
+  ): Promise<[1 | 0 | -3 | -5, string[], string]>;
   saveSaga(keys: readonly [string, string], args: SaveSagaArgs): Promise<number>;
-  pruneIndex(index: string, sagaKey: string, sagaId: string): Promise<number>;
+  pruneIndex(
+    index: string,
+    sagaKey: string,
+    sagaId: string,
+    field: '' | 'state' | 'name',
+    value: string,
+  ): Promise<number>;
+  quarantineSaga(keys: readonly [string, string, string, string, string], args: QuarantineSagaArgs): Promise<0 | 1>;
 }
 
 /** Shape ioredis gives a connection after `defineCommand` (it adds one method per script). */
 interface WithSagaCommands {
-  xsagaCreateSaga(...keysAndArgs: (string | number)[]): Promise<[0 | 1, string[]]>;
+  xsagaCreateSaga(...keysAndArgs: (string | number)[]): Promise<[1 | 0 | -3 | -5, string[], string]>;
   xsagaSaveSaga(...keysAndArgs: (string | number)[]): Promise<number>;
   xsagaPruneIndex(...keysAndArgs: (string | number)[]): Promise<number>;
+  xsagaQuarantineSaga(...keysAndArgs: (string | number)[]): Promise<0 | 1>;
 }
 
 /**
@@ -213,10 +325,13 @@ export function registerSagaScripts(redis: Redis): SagaScripts {
   redis.defineCommand('xsagaCreateSaga', { numberOfKeys: 6, lua: CREATE_SAGA });
   redis.defineCommand('xsagaSaveSaga', { numberOfKeys: 2, lua: SAVE_SAGA });
   redis.defineCommand('xsagaPruneIndex', { numberOfKeys: 2, lua: PRUNE_INDEX });
+  redis.defineCommand('xsagaQuarantineSaga', { numberOfKeys: 5, lua: QUARANTINE_SAGA });
   const commands = redis as unknown as WithSagaCommands;
   return {
     createSaga: (keys, args) => commands.xsagaCreateSaga(...keys, ...args),
     saveSaga: (keys, args) => commands.xsagaSaveSaga(...keys, ...args),
-    pruneIndex: (index, sagaKey, sagaId) => commands.xsagaPruneIndex(index, sagaKey, sagaId),
+    pruneIndex: (index, sagaKey, sagaId, field, value) =>
+      commands.xsagaPruneIndex(index, sagaKey, sagaId, field, value),
+    quarantineSaga: (keys, args) => commands.xsagaQuarantineSaga(...keys, ...args),
   };
 }

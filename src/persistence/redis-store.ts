@@ -1,10 +1,12 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { SagaError } from '../errors.ts';
+import { RecordCorruptError } from '../errors.ts';
 import { FINAL_STATES, SagaStates } from '../machines/states.ts';
+import { pageSizeOf } from './list-query.ts';
+import { decodeLogEntry, unreadableLogEntry } from './record-schema.ts';
 import { decodeCursor, encodeCursor, type IndexPosition, isAfter } from './redis-cursor.ts';
 import { createRedisKeys, type RedisKeys } from './redis-keys.ts';
-import { decodeSagaRecord, encodeSnapshot } from './redis-record.ts';
-import { isScriptCode, registerSagaScripts, type SagaScripts, scriptError } from './redis-scripts.ts';
+import { decodeRedisRecord, encodeSnapshot } from './redis-record.ts';
+import { isScriptCode, registerSagaScripts, type SagaScripts, ScriptCode, scriptError } from './redis-scripts.ts';
 import type {
   CreateResult,
   SagaPage,
@@ -14,8 +16,6 @@ import type {
   SagaUpdate,
   TransitionEntry,
 } from './saga-store.ts';
-
-const DEFAULT_PAGE_SIZE = 100;
 
 /** Options of {@link createRedisStore}. */
 export interface RedisStoreOptions {
@@ -82,7 +82,7 @@ export class RedisStore implements SagaStore {
   async create(record: SagaRecord, entry: TransitionEntry): Promise<CreateResult> {
     const keys = this.#keys;
     const { sagaId, name, idempotencyKey } = record;
-    const [code, fields] = await this.#scripts.createSaga(
+    const [code, fields, id] = await this.#scripts.createSaga(
       [
         keys.saga(sagaId),
         keys.log(sagaId),
@@ -107,7 +107,9 @@ export class RedisStore implements SagaStore {
         keys.scriptParts.saga,
       ],
     );
-    return { record: decodeSagaRecord(fields), created: code === 1 };
+    if (code === ScriptCode.RecordCorrupt) throw new RecordCorruptError(id, 'key', 'is not a Redis hash');
+    if (code === ScriptCode.IndexCorrupt) throw scriptError(code, sagaId, 0, id);
+    return { record: decodeRedisRecord(id, fields), created: code === 1 };
   }
 
   async save(update: SagaUpdate, entry: TransitionEntry): Promise<number> {
@@ -127,30 +129,38 @@ export class RedisStore implements SagaStore {
         this.#keys.scriptParts.idempotency,
       ],
     );
-    if (isScriptCode(reply)) throw scriptError(reply, sagaId, expectedRevision);
+    if (isScriptCode(reply))
+      throw scriptError(reply, sagaId, expectedRevision, `${this.#keys.scriptParts.state}<state>`);
     return reply;
   }
 
   async load(sagaId: string): Promise<SagaRecord | undefined> {
-    const fields = await this.#redis.hgetall(this.#keys.saga(sagaId));
-    return Object.keys(fields).length === 0 ? undefined : decodeSagaRecord(fields);
+    const fields = await this.#redis.hgetall(this.#keys.saga(sagaId)).catch((error: unknown) => {
+      if (isWrongType(error)) throw new RecordCorruptError(sagaId, 'key', 'is not a Redis hash', { cause: error });
+      throw error;
+    });
+    return Object.keys(fields).length === 0 ? undefined : decodeRedisRecord(sagaId, fields);
   }
 
   /**
    * Walks one index (state, else name, else all) from the cursor's position, oldest createdAt first
-   * (equal createdAt: by sagaId bytes). Sagas whose hash expired are skipped and pruned from that
-   * index. A full page always carries a cursor, so the page after it may be empty.
+   * (equal createdAt: by sagaId bytes). Sagas whose hash expired, or that the index no longer
+   * describes, are skipped and pruned from that index; unusable records are skipped and reported in
+   * `unusable`. A full page always carries a cursor, so the page after it may be empty.
    */
   async list(query: SagaQuery = {}): Promise<SagaPage> {
-    const limit = query.limit ?? DEFAULT_PAGE_SIZE;
-    if (!Number.isInteger(limit) || limit < 1) {
-      throw new TypeError(`list limit must be a positive integer, got ${limit}`);
-    }
-    const index = this.#indexFor(query);
+    const limit = pageSizeOf(query);
+    const { key: index, field, value } = this.#indexFor(query);
     let after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
     /** Entries at `after.score` already passed, when more of them tie than one batch holds. */
     let skip = 0;
     const items: SagaRecord[] = [];
+    const unusable: RecordCorruptError[] = [];
+    const page = (): SagaPage => ({
+      items,
+      ...(after === undefined || items.length < limit ? {} : { cursor: encodeCursor(after) }),
+      ...(unusable.length > 0 ? { unusable } : {}),
+    });
     while (items.length < limit) {
       const batch = limit - items.length;
       const reply = await this.#redis.zrange(
@@ -163,7 +173,7 @@ export class RedisStore implements SagaStore {
         batch,
         'WITHSCORES',
       );
-      if (reply.length === 0) return { items };
+      if (reply.length === 0) return page();
       const fresh = positions(reply).filter((position) => after === undefined || isAfter(position, after));
       if (fresh.length === 0) {
         skip += reply.length / 2;
@@ -171,40 +181,43 @@ export class RedisStore implements SagaStore {
       }
       skip = 0;
       // A saga whose data is corrupt is left out here (it cannot be shown) rather than failing the
-      // whole page; the engine quarantines it when it meets it.
-      const records = await Promise.all(fresh.map((position) => this.load(position.member).catch(skipCorrupt)));
+      // whole page, and reported so that the engine quarantines it.
+      const records = await Promise.all(fresh.map((position) => this.load(position.member).catch(corruptOnly)));
       for (const [i, position] of fresh.entries()) {
         after = position;
         const record = records[i];
-        if (record === null) continue;
-        if (record === undefined) {
-          await this.#scripts.pruneIndex(index, this.#keys.saga(position.member), position.member);
+        if (record instanceof RecordCorruptError) {
+          unusable.push(record);
+        } else if (record === undefined || (field !== '' && record[field] !== value)) {
+          await this.#scripts.pruneIndex(index, this.#keys.saga(position.member), position.member, field, value);
         } else if (matches(record, query)) {
           items.push(record);
           if (items.length === limit) break;
         }
       }
     }
-    return after === undefined ? { items } : { items, cursor: encodeCursor(after) };
+    return page();
   }
 
   /**
-   * Renames the saga's hash to its quarantine key (same slot), drops it from every index and
-   * appends the entry to its log, in one MULTI. The data stays for a person to inspect.
+   * Renames the saga's key to its quarantine key (same slot), whatever its type, drops it from
+   * every index and appends the entry to its log, in one script. The data stays for a person.
    */
-  async quarantine(sagaId: string, entry: TransitionEntry): Promise<void> {
-    const sagaKey = this.#keys.saga(sagaId);
-    const name = await this.#redis.hget(sagaKey, 'name');
-    if (name === null) return;
-    const multi = this.#redis
-      .multi()
-      .rename(sagaKey, this.#keys.quarantine(sagaId))
-      .zrem(this.#keys.all, sagaId)
-      .zrem(this.#keys.name(name), sagaId)
-      .zadd(this.#keys.quarantined, entry.at, sagaId);
-    for (const state of Object.values(SagaStates)) multi.zrem(this.#keys.state(state), sagaId);
-    if (this.#log) multi.rpush(this.#keys.log(sagaId), encodeEntry(entry));
-    await multi.exec();
+  async quarantine(sagaId: string, entry: TransitionEntry): Promise<boolean> {
+    const keys = this.#keys;
+    const moved = await this.#scripts.quarantineSaga(
+      [keys.saga(sagaId), keys.quarantine(sagaId), keys.log(sagaId), keys.all, keys.quarantined],
+      [
+        sagaId,
+        entry.at,
+        encodeEntry(entry),
+        this.#log ? '1' : '0',
+        keys.scriptParts.state,
+        keys.name(''),
+        ...Object.values(SagaStates),
+      ],
+    );
+    return moved === 1;
   }
 
   async listQuarantined(): Promise<string[]> {
@@ -213,8 +226,15 @@ export class RedisStore implements SagaStore {
 
   async history(sagaId: string): Promise<TransitionEntry[]> {
     if (!this.#log) return [];
-    const entries = await this.#redis.lrange(this.#keys.log(sagaId), 0, -1);
-    return entries.map((json) => ({ sagaId, ...(JSON.parse(json) as Omit<TransitionEntry, 'sagaId'>) }));
+    try {
+      const entries = await this.#redis.lrange(this.#keys.log(sagaId), 0, -1);
+      return entries.map((json, index) => decodeLogEntry(sagaId, index, json));
+    } catch (error) {
+      if (!isWrongType(error)) throw error;
+      return [
+        unreadableLogEntry(sagaId, `the log of saga "${sagaId}" is not a Redis list; it was changed outside xsaga`),
+      ];
+    }
   }
 
   /** Quits the connection if the store opened it; a shared connection stays open. */
@@ -228,10 +248,11 @@ export class RedisStore implements SagaStore {
     return FINAL_STATES.includes(state) ? this.#finalTtlSeconds : 0;
   }
 
-  #indexFor(query: SagaQuery): string {
-    if (query.state !== undefined) return this.#keys.state(query.state);
-    if (query.name !== undefined) return this.#keys.name(query.name);
-    return this.#keys.all;
+  /** The index a query walks, and the record field (with its value) that index is by. */
+  #indexFor(query: SagaQuery): { key: string; field: '' | 'state' | 'name'; value: string } {
+    if (query.state !== undefined) return { key: this.#keys.state(query.state), field: 'state', value: query.state };
+    if (query.name !== undefined) return { key: this.#keys.name(query.name), field: 'name', value: query.name };
+    return { key: this.#keys.all, field: '', value: '' };
   }
 }
 
@@ -281,9 +302,14 @@ function encodeEntry(entry: TransitionEntry): string {
   return JSON.stringify(rest);
 }
 
-function skipCorrupt(error: unknown): null {
-  if (error instanceof SagaError && error.code === 'SNAPSHOT_CORRUPT') return null;
+function corruptOnly(error: unknown): RecordCorruptError {
+  if (error instanceof RecordCorruptError) return error;
   throw error;
+}
+
+/** A Redis `WRONGTYPE` reply: the key holds another type than the command needs. */
+function isWrongType(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('WRONGTYPE');
 }
 
 function positions(withScores: string[]): IndexPosition[] {

@@ -1,3 +1,4 @@
+import type { RecordCorruptError } from '../errors.ts';
 import type { Direction, ErrorInfo } from '../machines/events.ts';
 import type { SagaState } from '../machines/states.ts';
 
@@ -60,6 +61,11 @@ export interface SagaQuery {
 export interface SagaPage {
   items: SagaRecord[];
   cursor?: string;
+  /**
+   * Sagas the page passed over because their stored record is unusable (the engine quarantines
+   * them). One bad record never fails a page: it is left out and reported here.
+   */
+  unusable?: RecordCorruptError[];
 }
 
 /** Result of `create`: the stored record, and whether this call created it. */
@@ -85,18 +91,28 @@ export interface SagaStore {
    * SagaNotFoundError if the saga does not exist.
    */
   save(update: SagaUpdate, entry: TransitionEntry): Promise<number>;
-  /** The saga, or undefined. */
+  /**
+   * The saga, or undefined. Throws RecordCorruptError when a record exists but any of its fields is
+   * unusable (stores whose data can be changed from outside check every field).
+   */
   load(sagaId: string): Promise<SagaRecord | undefined>;
-  /** Sagas matching the query, oldest first, served from indexes (never a scan of every key). */
+  /**
+   * Sagas matching the query, oldest first, served from indexes (never a scan of every key). A
+   * `limit` outside 1..10 000, an unknown `state` or a cursor the store did not make is refused
+   * with InputError; unusable records are left out and listed in `unusable`.
+   */
   list(query?: SagaQuery): Promise<SagaPage>;
-  /** The saga log, oldest first (empty for an unknown saga). */
+  /**
+   * The saga log, oldest first (empty for an unknown saga). A line that cannot be read is shown as
+   * an entry with event `log.unreadable` rather than failing the whole log.
+   */
   history(sagaId: string): Promise<TransitionEntry[]>;
   /**
    * Moves a saga whose stored data cannot be used (corrupt snapshot, unknown definition version)
    * out of the live keys and indexes, keeping it for inspection, and appends `entry` (with the
-   * error) to its log. Unknown sagas are ignored.
+   * error) to its log. Returns false (and changes nothing) for an unknown or already quarantined saga.
    */
-  quarantine(sagaId: string, entry: TransitionEntry): Promise<void>;
+  quarantine(sagaId: string, entry: TransitionEntry): Promise<boolean>;
   /** Ids of quarantined sagas, oldest first. */
   listQuarantined(): Promise<string[]>;
   /** Releases connections the store opened itself. */

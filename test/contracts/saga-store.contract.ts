@@ -488,6 +488,29 @@ export function describeSagaStoreContract(name: string, makeStore: MakeSagaStore
         expect(second.items.map((item) => item.sagaId)).toEqual(['saga-100']);
         expect(second.cursor).toBeUndefined();
       });
+
+      it.each([0, -1, 1.5, Number.NaN, 10_001, '10' as unknown as number])(
+        'refuses limit %s with INPUT_INVALID naming limit',
+        async (limit) => {
+          await store.create(sagaRecord(1), createdEntry('saga-001'));
+          await expect(store.list({ limit })).rejects.toMatchObject({ code: 'INPUT_INVALID', path: 'limit' });
+        },
+      );
+
+      it.each(['garbage', '', '-1', '1e3', 'WyJOYU4iLCJhIl0', 42 as unknown as string, '\u0000'])(
+        'refuses a cursor it did not make (%j) with INPUT_INVALID naming cursor',
+        async (cursor) => {
+          await store.create(sagaRecord(1), createdEntry('saga-001'));
+          await expect(store.list({ cursor })).rejects.toMatchObject({ code: 'INPUT_INVALID', path: 'cursor' });
+        },
+      );
+
+      it('refuses an unknown state with INPUT_INVALID naming state', async () => {
+        await expect(store.list({ state: 'Bogus' as never })).rejects.toMatchObject({
+          code: 'INPUT_INVALID',
+          path: 'state',
+        });
+      });
     });
 
     describe('quarantine', () => {
@@ -500,10 +523,12 @@ export function describeSagaStoreContract(name: string, makeStore: MakeSagaStore
           from: '',
           to: 'Quarantined',
           event: 'saga.quarantined',
-          error: { name: 'SagaError', message: 'snapshot is not valid JSON', code: 'SNAPSHOT_CORRUPT' },
+          error: { name: 'SagaError', message: 'snapshot is not valid JSON', code: 'RECORD_CORRUPT' },
         };
 
-        await store.quarantine(bad.sagaId, entry);
+        expect(await store.quarantine(bad.sagaId, entry)).toBe(true);
+        // Once: a second quarantine of the same saga finds nothing to move.
+        expect(await store.quarantine(bad.sagaId, entry)).toBe(false);
 
         expect(await store.load(bad.sagaId)).toBeUndefined();
         expect((await listAll(store, { state: 'Pending' })).ids).toEqual([good.sagaId]);
@@ -513,7 +538,9 @@ export function describeSagaStoreContract(name: string, makeStore: MakeSagaStore
       });
 
       it('ignores a saga it does not know', async () => {
-        await store.quarantine('never-stored', { ...createdEntry('never-stored'), to: 'Quarantined' });
+        expect(await store.quarantine('never-stored', { ...createdEntry('never-stored'), to: 'Quarantined' })).toBe(
+          false,
+        );
         expect(await store.listQuarantined()).toEqual([]);
       });
     });

@@ -50,7 +50,7 @@ describe('bad stored data', () => {
     expect(await redis.exists(`${prefix}:saga:{${corrupt}}`)).toBe(0);
     expect(await redis.hget(`${prefix}:quarantine:{${corrupt}}`, 'snapshot')).toBe('{"value": not json');
     const log = await store.history(unknownVersion);
-    expect(log.at(-1)).toMatchObject({ to: 'Quarantined', error: { code: 'SNAPSHOT_CORRUPT' } });
+    expect(log.at(-1)).toMatchObject({ to: 'Quarantined', error: { code: 'RECORD_CORRUPT' } });
     expect(log.at(-1)?.error?.message).toContain('version 99');
     const pending = await store.list({ state: 'Pending' });
     expect(pending.items.map((r) => r.sagaId)).not.toContain(corrupt);

@@ -385,3 +385,87 @@ describe('resolve', () => {
     expect((await h.engine.get(sagaId)).resolution?.note).toBe('done');
   });
 });
+
+describe('commands racing each other and the saga', () => {
+  it('of a resume and a resolve sent at once, exactly one takes effect and the other throws INVALID_STATE', async () => {
+    for (const order of ['resume-first', 'resolve-first'] as const) {
+      const h = harness();
+      const sagaId = await escalatedSaga(h);
+      h.behaviour.failUndo.clear();
+      const send = {
+        resume: () => h.engine.resume(sagaId),
+        resolve: () => h.engine.resolve(sagaId, 'refunded by hand'),
+      };
+      const [first, second] = order === 'resume-first' ? [send.resume, send.resolve] : [send.resolve, send.resume];
+      // Both sent in the same tick, before either has been applied.
+      const settled = await Promise.allSettled([first(), second()]);
+
+      expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(1);
+      const refused = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult;
+      expect(refused.reason).toBeInstanceOf(InvalidStateError);
+      expect(refused.reason.code).toBe('INVALID_STATE');
+      await h.clock.runAll();
+      const view = await h.engine.waitFor(sagaId);
+      // The winner decides the end, and the loser's effect is nowhere: no silently dropped note.
+      const resumeWon = (order === 'resume-first' ? settled[0] : settled[1])?.status === 'fulfilled';
+      if (resumeWon) {
+        expect(view.resolution).toBeUndefined();
+        expect(view.compensated).toContain('c');
+      } else {
+        expect(view.resolution?.note).toBe('refunded by hand');
+      }
+    }
+  });
+
+  it('a cancel racing the last step never resolves on a saga that then completes', async () => {
+    // Release the last step's handler, then cancel after 0..12 microtask yields: whichever lands
+    // first, the cancel either took effect (the saga ends Failed, cancelled) or says it did not.
+    for (let yields = 0; yields <= 12; yields++) {
+      const h = harness();
+      const gate = { step: 'e' as const, started: deferred(), release: deferred() };
+      h.behaviour.gate = gate;
+      const { sagaId } = await h.engine.start(saga, {});
+      await gate.started.promise;
+      gate.release.resolve();
+      for (let i = 0; i < yields; i++) await Promise.resolve();
+      const cancel = await h.engine.cancel(sagaId).then(
+        () => 'took effect',
+        (error: SagaError) => error.code,
+      );
+      await h.clock.runAll();
+      const view = await h.engine.waitFor(sagaId);
+      if (cancel === 'took effect') {
+        expect(view.state, `after ${yields} yields`).toBe('Failed');
+        expect(view.failure?.reason).toBe('cancelled');
+      } else {
+        expect(cancel, `after ${yields} yields`).toBe('INVALID_STATE');
+        expect(view.state).toBe('Completed');
+      }
+    }
+  });
+
+  it('a second cancel of a saga already being cancelled succeeds and changes nothing', async () => {
+    const h = harness();
+    const gate = { step: 'b' as const, started: deferred(), release: deferred() };
+    h.behaviour.gate = gate;
+    const { sagaId } = await h.engine.start(saga, {});
+    await gate.started.promise;
+    await h.engine.cancel(sagaId);
+    const revision = (await h.engine.get(sagaId)).revision;
+    await h.engine.cancel(sagaId);
+    expect((await h.engine.get(sagaId)).revision).toBe(revision);
+    gate.release.resolve();
+    await h.clock.runAll();
+    expect((await h.engine.waitFor(sagaId)).failure?.reason).toBe('cancelled');
+  });
+
+  it('refuses a resolve note that is not a string, with INPUT_INVALID', async () => {
+    const h = harness();
+    const sagaId = await escalatedSaga(h);
+    await expect(h.engine.resolve(sagaId, 42 as unknown as string)).rejects.toMatchObject({
+      code: 'INPUT_INVALID',
+      path: 'note',
+    });
+    expect((await h.engine.get(sagaId)).state).toBe('Escalated');
+  });
+});

@@ -12,7 +12,7 @@ const T0 = 1_700_000_000_000;
 
 /** A key prefix no other test uses. */
 function uniquePrefix(): string {
-  return `xsaga-test:${randomUUID()}`;
+  return `xsaga-test-${randomUUID()}`;
 }
 
 /** Deletes every key under a prefix (SCAN is fine in tests, never in the store). */
@@ -231,12 +231,12 @@ describe('RedisStore', () => {
     expect((await store.load('s1'))?.revision).toBe(2);
   });
 
-  it('reports a snapshot changed outside xsaga as SNAPSHOT_CORRUPT', async () => {
+  it('reports a snapshot changed outside xsaga as RECORD_CORRUPT, naming the field', async () => {
     const { store, keys } = makeStore();
     await store.create(sagaRecord('s1'), entry('s1'));
     await admin.hset(keys.saga('s1'), 'snapshot', '{not json');
 
-    await expect(store.load('s1')).rejects.toMatchObject({ code: 'SNAPSHOT_CORRUPT' });
+    await expect(store.load('s1')).rejects.toMatchObject({ code: 'RECORD_CORRUPT', field: 'snapshot', sagaId: 's1' });
   });
 
   it('refuses a cursor it did not make', async () => {

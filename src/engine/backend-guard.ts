@@ -1,0 +1,71 @@
+import { QueueError, SagaError, StoreError } from '../errors.ts';
+import type { SagaStore } from '../persistence/saga-store.ts';
+import type { StepQueue } from '../transport/step-queue.ts';
+
+/**
+ * The engine's view of a store: the same calls, but a failure that is not already an xsaga error
+ * (a connection refused, an ACL `NOPERM`, a store bug) becomes a {@link StoreError} that says
+ * which saga and what was being done, with the original as `cause`. Callers then only ever see
+ * typed errors with a stable `code`.
+ */
+export function guardStore(store: SagaStore): SagaStore {
+  const fail =
+    (what: () => string) =>
+    (error: unknown): never => {
+      if (error instanceof SagaError) throw error;
+      throw new StoreError(`the saga store could not ${what()}: ${describe(error)}`, { cause: error });
+    };
+  return {
+    create: (record, entry) =>
+      store
+        .create(record, entry)
+        .catch(
+          fail(() => `create saga "${record.sagaId}" (it may or may not be stored: repeat the start with this sagaId)`),
+        ),
+    save: (update, entry) => store.save(update, entry).catch(fail(() => `save saga "${update.sagaId}"`)),
+    load: (sagaId) => store.load(sagaId).catch(fail(() => `load saga "${sagaId}"`)),
+    list: (query) => store.list(query).catch(fail(() => 'list sagas')),
+    history: (sagaId) => store.history(sagaId).catch(fail(() => `read the log of saga "${sagaId}"`)),
+    quarantine: (sagaId, entry) => store.quarantine(sagaId, entry).catch(fail(() => `quarantine saga "${sagaId}"`)),
+    listQuarantined: () => store.listQuarantined().catch(fail(() => 'list quarantined sagas')),
+    close: () => store.close(),
+  };
+}
+
+/**
+ * The engine's view of a queue, typed the same way: a failed enqueue or ack becomes a
+ * {@link QueueError}. The saga's state was saved before any enqueue, so the message says how the
+ * job gets dispatched again.
+ */
+export function guardQueue(queue: StepQueue): StepQueue {
+  const fail =
+    (what: () => string) =>
+    (error: unknown): never => {
+      if (error instanceof SagaError) throw error;
+      throw new QueueError(`the step queue could not ${what()}: ${describe(error)}`, { cause: error });
+    };
+  return {
+    enqueue: (job, options) =>
+      queue
+        .enqueue(job, options)
+        .catch(
+          fail(
+            () =>
+              `enqueue ${job.direction} of step "${job.step}" of saga "${job.sagaId}" (the saga is saved; a repeated command on it, or engine.recover(), enqueues it again)`,
+          ),
+        ),
+    consume: (handler) => queue.consume(handler),
+    ack: (jobId) => queue.ack(jobId).catch(fail(() => `acknowledge job "${jobId}"`)),
+    close: () => queue.close(),
+  };
+}
+
+/** The gist of any thrown value, for a message. */
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  try {
+    return String(error);
+  } catch {
+    return 'a value that cannot be shown';
+  }
+}

@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { RecordCorruptError } from '../errors.ts';
+import { type SagaState, SagaStates, topLevelState } from '../machines/states.ts';
+import type { SagaRecord } from '../persistence/saga-store.ts';
+
+/**
+ * The shape of a saga machine's persisted snapshot, as the engine stores it. Checked on every load
+ * from a store (not on the hot path of a hosted saga): a snapshot that is valid JSON of the wrong
+ * shape (`42`, `null`, a context without steps, a counter that is a string) must be quarantined
+ * as {@link RecordCorruptError}, never handed to XState or to a view, where it would fail every
+ * later call with a raw TypeError.
+ */
+
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const stepName = z.string().min(1).max(64);
+
+const errorInfo = z.object({
+  name: z.string(),
+  message: z.string(),
+  code: z.string().optional(),
+  terminal: z.boolean().optional(),
+});
+
+const stepStatus = z.enum([
+  'idle',
+  'running',
+  'completed',
+  'failed',
+  'compensating',
+  'compensated',
+  'skipped',
+  'compensation_failed',
+]);
+
+const context = z.object({
+  sagaId: z.string(),
+  input: z.unknown(),
+  steps: z.record(
+    stepName,
+    z.object({
+      status: stepStatus,
+      attempts: count,
+      compensationAttempts: count,
+      result: z.unknown().optional(),
+      error: errorInfo.optional(),
+    }),
+  ),
+  completed: z.array(stepName),
+  compensated: z.array(stepName),
+  skipped: z.array(stepName),
+  cancelRequested: z.boolean(),
+  rounds: z.record(stepName, count),
+  failure: z
+    .object({ reason: z.enum(['failed', 'cancelled']), step: stepName.optional(), error: errorInfo.optional() })
+    .optional(),
+  escalation: z.object({ step: stepName, error: errorInfo, uncompensated: z.array(stepName) }).optional(),
+  resolution: z.object({ note: z.string(), uncompensated: z.array(stepName) }).optional(),
+});
+
+const stateValue = z.union([
+  z.enum(Object.values(SagaStates) as [SagaState, ...SagaState[]]),
+  z.record(z.string(), stepName).refine(
+    (value) => {
+      const keys = Object.keys(value);
+      return keys.length === 1 && (keys[0] === SagaStates.Pending || keys[0] === SagaStates.Compensating);
+    },
+    { message: 'must be a top-level state, or Pending or Compensating with one step' },
+  ),
+]);
+
+/** An XState persisted snapshot of a saga machine (the parts restoring it reads). */
+const persistedSnapshot = z.object({
+  status: z.enum(['active', 'done', 'error', 'stopped']),
+  value: stateValue,
+  context,
+  children: z.record(z.string(), z.object({ src: z.string(), snapshot: z.object({}).loose() }).loose()),
+  historyValue: z.record(z.string(), z.unknown()).optional(),
+});
+
+/**
+ * Checks that a record's snapshot is a saga snapshot of this saga, in the state the record (and so
+ * the state index) says.
+ *
+ * @throws RecordCorruptError naming the first field that does not fit.
+ */
+export function checkSagaSnapshot(record: SagaRecord): void {
+  const { sagaId } = record;
+  const parsed = persistedSnapshot.safeParse(record.snapshot);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = ['snapshot', ...(issue?.path ?? []).map(String)].join('.');
+    throw new RecordCorruptError(
+      sagaId,
+      path,
+      `is not what a saga snapshot holds (${issue?.message ?? 'wrong shape'})`,
+    );
+  }
+  const { context, value } = parsed.data;
+  if (context.sagaId !== sagaId) {
+    throw new RecordCorruptError(
+      sagaId,
+      'snapshot.context.sagaId',
+      `is "${context.sagaId.slice(0, 80)}", not this saga`,
+    );
+  }
+  if (topLevelState(value) !== record.state) {
+    throw new RecordCorruptError(
+      sagaId,
+      'state',
+      `is ${record.state} but the snapshot is in ${topLevelState(value)}; one of them was edited`,
+    );
+  }
+}

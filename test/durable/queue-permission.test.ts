@@ -1,0 +1,60 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Participants, trip, tripHandlers } from '../../examples/trip-booking/saga.ts';
+import { createEngine, createWorker, type SagaError } from '../../src/index.ts';
+import { OwnRedis } from './redis-server.ts';
+
+/**
+ * A Redis ACL user that may write the saga store's keys but not BullMQ's: the save of a new saga
+ * succeeds and the enqueue of its first step fails. The saga must not be left Pending with no job.
+ */
+describe('an enqueue refused by Redis (NOPERM) after the saga was saved', () => {
+  let server: OwnRedis;
+  let admin: Redis;
+  const prefix = 'shop';
+  beforeAll(async () => {
+    server = await OwnRedis.start();
+    admin = new Redis(server.url);
+    const storeKeys = ['saga:*', 'log:*', 'idem:*', 'all', 'state:*', 'name:*', 'quarantine*'].map(
+      (pattern) => `~${prefix}:${pattern}`,
+    );
+    await admin.call('ACL', 'SETUSER', 'store-only', 'on', '>secret', 'resetkeys', ...storeKeys, '+@all');
+  });
+  afterAll(async () => {
+    await admin.quit();
+    await server.stop();
+  });
+
+  it('throws QUEUE_FAILED, and a repeated start with the same sagaId dispatches the step once allowed', async () => {
+    const limitedUrl = `redis://store-only:secret@127.0.0.1:${server.port}`;
+    const engine = createEngine({ redis: { connection: limitedUrl, prefix }, sagas: [trip] });
+    engine.on('error', () => undefined);
+    const participants = new Participants();
+    const worker = createWorker({
+      connection: server.url,
+      prefix,
+      handlers: { [trip.name]: tripHandlers(participants) },
+      onError: () => undefined,
+    });
+    try {
+      const error = (await engine
+        .start(trip, { tripId: 't-1', cardDeclined: false }, { sagaId: 'order-1' })
+        .catch((e: unknown) => e)) as SagaError;
+      expect(error.code).toBe('QUEUE_FAILED');
+      expect(String((error.cause as Error).message)).toMatch(/NOPERM/);
+      expect((await engine.get('order-1')).state).toBe('Pending');
+
+      // The operator fixes the ACL; the caller retries the start it saw fail.
+      await admin.call('ACL', 'SETUSER', 'store-only', `~${prefix}:bull:*`);
+      expect(await engine.start(trip, { tripId: 't-1', cardDeclined: false }, { sagaId: 'order-1' })).toEqual({
+        sagaId: 'order-1',
+        created: false,
+      });
+      expect((await engine.waitFor('order-1', { timeoutMs: 20_000 })).state).toBe('Completed');
+      expect(participants.log.filter((line) => line.startsWith('booked'))).toHaveLength(4);
+    } finally {
+      await worker.close();
+      await engine.close();
+    }
+  });
+});
