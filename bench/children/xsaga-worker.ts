@@ -1,10 +1,10 @@
 /**
  * The xsaga step worker process of the durable scenarios: createWorker with the no-op handlers.
  *
- * Env: REDIS_URL, BENCH_PREFIX (the BullMQ prefix, `<store prefix>-bull`), BENCH_CONCURRENCY.
+ * Env: REDIS_URL, BENCH_PREFIX (the xsaga prefix, the same as the engine's), BENCH_CONCURRENCY.
  */
 import { createWorker } from '../../src/index.ts';
-import { failChild, readyUntilStopped, requireEnv, tell } from '../lib/child.ts';
+import { failChild, readyUntilStopped, requireEnv } from '../lib/child.ts';
 import { registry } from '../lib/saga.ts';
 
 try {

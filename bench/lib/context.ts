@@ -35,8 +35,7 @@ export async function withRedis<T>(url: string, fn: (redis: Redis) => Promise<T>
   }
 }
 
-/** Deletes the keys of a store prefix and of its BullMQ prefix (`<prefix>:*`, `<prefix>-bull:*`). */
+/** Deletes the keys of an xsaga prefix: the store's and BullMQ's (`<prefix>:bull:*`) are all `<prefix>:*`. */
 export async function dropBenchKeys(redis: Redis, prefix: string): Promise<void> {
   await dropPrefix(redis, `${prefix}:`);
-  await dropPrefix(redis, `${prefix}-bull:`);
 }

@@ -20,23 +20,29 @@ export async function dropPrefix(redis: Redis, prefix: string): Promise<number> 
   return deleted;
 }
 
-/** Bytes of the keys matching `pattern` (MEMORY USAGE ... SAMPLES 0: every element counted), by group. */
+/**
+ * Bytes of the keys matching `pattern` (MEMORY USAGE ... SAMPLES 0: every element counted), by group.
+ * Keys `groupOf` puts in no group (`undefined`) are not counted.
+ */
 export async function memoryOfKeys(
   redis: Redis,
   pattern: string,
-  groupOf: (key: string) => string,
+  groupOf: (key: string) => string | undefined,
 ): Promise<{ keys: number; bytes: number; groups: Record<string, { keys: number; bytes: number }> }> {
-  const keys = await scanKeys(redis, pattern);
+  const keys = (await scanKeys(redis, pattern)).flatMap((key) => {
+    const group = groupOf(key);
+    return group === undefined ? [] : [{ key, group }];
+  });
   const groups: Record<string, { keys: number; bytes: number }> = {};
   let bytes = 0;
   for (let i = 0; i < keys.length; i += 200) {
     const batch = keys.slice(i, i + 200);
     const pipeline = redis.pipeline();
-    for (const key of batch) pipeline.call('MEMORY', 'USAGE', key, 'SAMPLES', '0');
+    for (const { key } of batch) pipeline.call('MEMORY', 'USAGE', key, 'SAMPLES', '0');
     const replies = (await pipeline.exec()) ?? [];
     for (const [j, [, value]] of replies.entries()) {
       const size = Number(value ?? 0);
-      const group = groupOf(batch[j] as string);
+      const group = batch[j]?.group ?? 'other';
       const entry = groups[group] ?? { keys: 0, bytes: 0 };
       entry.keys += 1;
       entry.bytes += size;

@@ -44,7 +44,7 @@ export interface DurableResult {
 export async function durableTrial(ctx: BenchContext, options: DurableOptions): Promise<DurableResult> {
   const prefix = uniquePrefix('dur');
   const worker = spawnChild('xsaga-worker', {
-    env: { REDIS_URL: ctx.redisUrl, BENCH_PREFIX: `${prefix}-bull`, BENCH_CONCURRENCY: String(options.concurrency) },
+    env: { REDIS_URL: ctx.redisUrl, BENCH_PREFIX: prefix, BENCH_CONCURRENCY: String(options.concurrency) },
   });
   const engine = createEngine({
     redis: {

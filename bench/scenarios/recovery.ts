@@ -28,7 +28,7 @@ async function recoveryRun(ctx: BenchContext, n: number, kill: boolean, capMs: n
   const prefix = uniquePrefix('rec');
   const env = { REDIS_URL: ctx.redisUrl, BENCH_PREFIX: prefix };
   const worker = spawnChild('xsaga-worker', {
-    env: { ...env, BENCH_PREFIX: `${prefix}-bull`, BENCH_CONCURRENCY: '50' },
+    env: { ...env, BENCH_CONCURRENCY: '50' },
   });
   let engine: ChildProcess = spawnChild('xsaga-engine', { env });
   const children: ChildProcess[] = [worker, engine];

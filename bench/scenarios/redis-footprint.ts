@@ -24,14 +24,17 @@ interface Sizes {
   bull: Awaited<ReturnType<typeof memoryOfKeys>>;
 }
 
-const storeGroup = (key: string) => (key.includes(':saga:{') ? 'hash' : key.includes(':log:{') ? 'log' : 'indexes');
 const bullGroup = (key: string) => (key.endsWith(':events') ? 'events' : 'other');
 
 async function sizes(redis: Redis, prefix: string): Promise<Sizes> {
+  // BullMQ's keys are `<prefix>:bull:*`, inside the store's `<prefix>:*`: counted apart.
+  const bull = `${prefix}:bull:`;
+  const storeGroup = (key: string) =>
+    key.startsWith(bull) ? undefined : key.includes(':saga:{') ? 'hash' : key.includes(':log:{') ? 'log' : 'indexes';
   return {
     used: await usedMemory(redis),
     store: await memoryOfKeys(redis, `${prefix}:*`, storeGroup),
-    bull: await memoryOfKeys(redis, `${prefix}-bull:*`, bullGroup),
+    bull: await memoryOfKeys(redis, `${bull}*`, bullGroup),
   };
 }
 

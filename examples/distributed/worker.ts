@@ -136,7 +136,7 @@ const handlers = defineHandlers(trip, {
 const lockDurationMs = process.env.XSAGA_LOCK_MS ? Number(process.env.XSAGA_LOCK_MS) : undefined;
 const worker = createWorker({
   connection: redisUrl,
-  prefix: `${prefix}-bull`,
+  prefix,
   handlers: { [trip.name]: handlers },
   ...(lockDurationMs ? { lockDurationMs } : {}),
 });

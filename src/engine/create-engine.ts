@@ -3,6 +3,7 @@ import type { InspectionEvent } from 'xstate';
 import { type Clock, type Random, systemClock } from '../clock.ts';
 import type { AnySagaDefinition } from '../definition/types.ts';
 import { MemoryStore } from '../persistence/memory-store.ts';
+import { DEFAULT_REDIS_PREFIX } from '../persistence/redis-keys.ts';
 import { createRedisStore, type RedisStoreOptions } from '../persistence/redis-store.ts';
 import type { SagaStore } from '../persistence/saga-store.ts';
 import type { BullMqOptions } from '../transport/bullmq-names.ts';
@@ -26,10 +27,17 @@ export interface EngineOptions {
   /**
    * The durable backend in one option: sagas in Redis (RedisStore) and steps as BullMQ jobs, with
    * the same connection and prefix. If `handlers` are given, this process also runs a step worker.
-   * Unsettled sagas in the store are recovered in the background (see `engine.recover`).
+   * Unsettled sagas in the store are recovered in the background (see `engine.recover`). Errors of
+   * BullMQ's connections are reported on the engine's `error` event: once per outage by the queue,
+   * and once by this process's worker if it runs one (see OutageReporter).
    */
   redis?: {
     connection?: string | RedisStoreOptions['connection'];
+    /**
+     * Start of every key this engine writes (default `xsaga`): store keys `<prefix>:saga:{id}`, ...,
+     * BullMQ keys under `<prefix>:bull`. Give workers (`createWorker({ prefix })`) the same one.
+     * 1 to 64 of `A-Z a-z 0-9 _ . -`.
+     */
     prefix?: string;
     retention?: RedisStoreOptions['retention'];
     log?: boolean;
@@ -101,7 +109,10 @@ export function createEngine(options: EngineOptions = {}): Engine {
 function createRedisEngine(options: EngineOptions, redis: NonNullable<EngineOptions['redis']>): Engine {
   const clock = options.clock ?? systemClock;
   const handlers = options.handlers ? copyHandlers(options.handlers) : undefined;
-  const prefix = redis.prefix ?? 'xsaga';
+  const prefix = redis.prefix ?? DEFAULT_REDIS_PREFIX;
+  // Late-bound: the queue and worker exist before the engine, but report only from connection
+  // events, which come after this function has returned.
+  const onError = (error: unknown) => engine.reportError(error);
   const store = createRedisStore({
     ...(redis.connection !== undefined ? { connection: redis.connection } : {}),
     prefix,
@@ -111,14 +122,16 @@ function createRedisEngine(options: EngineOptions, redis: NonNullable<EngineOpti
   const bullConnection = bullMqConnection(redis.connection);
   const queue = new BullMqQueue({
     ...(bullConnection ? { connection: bullConnection } : {}),
-    prefix: `${prefix}-bull`,
+    prefix,
+    onError,
     ...(redis.deadlineGraceMs !== undefined ? { deadlineGraceMs: redis.deadlineGraceMs } : {}),
     ...(redis.lockDurationMs !== undefined ? { lockDurationMs: redis.lockDurationMs } : {}),
   });
   const worker: StepWorker | undefined = handlers
     ? createWorker({
         ...(bullConnection ? { connection: bullConnection } : {}),
-        prefix: `${prefix}-bull`,
+        prefix,
+        onError,
         handlers,
         ...(redis.lockDurationMs !== undefined ? { lockDurationMs: redis.lockDurationMs } : {}),
         clock,

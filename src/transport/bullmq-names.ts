@@ -1,4 +1,5 @@
 import type { ConnectionOptions } from 'bullmq';
+import { bullMqPrefix } from '../persistence/redis-keys.ts';
 
 /** Where the BullMQ backend lives: connection, key prefix and queue names, shared by engine and workers. */
 export interface BullMqOptions {
@@ -7,7 +8,12 @@ export interface BullMqOptions {
    * `maxRetriesPerRequest: null`, which is set for you). Default: REDIS_URL or 127.0.0.1:6379.
    */
   connection?: ConnectionOptions | string;
-  /** BullMQ key prefix: tenants and environments with different prefixes never see each other's jobs. */
+  /**
+   * The xsaga prefix: the same one `createEngine({ redis: { prefix } })` and the RedisStore take
+   * (default `xsaga`). BullMQ's keys go under `<prefix>:bull` (see `bullMqPrefix`), so an engine
+   * and its workers given the same prefix meet on the same queues, and tenants with different
+   * prefixes never see each other's jobs. 1 to 64 of `A-Z a-z 0-9 _ . -`.
+   */
   prefix?: string;
   /**
    * Queue of step jobs. One shared queue by default: any worker with the handlers runs any saga's
@@ -38,7 +44,8 @@ export function resolveBullMq(options: BullMqOptions = {}) {
       : { maxRetriesPerRequest: null, ...raw };
   return {
     connection,
-    prefix: options.prefix ?? 'xsaga',
+    /** BullMQ's own `prefix` option, derived from the xsaga prefix. */
+    prefix: bullMqPrefix(options.prefix),
     stepQueue: options.stepQueue ?? 'xsaga-steps',
     outcomeQueue: options.outcomeQueue ?? 'xsaga-outcomes',
     /** Queue options shared by every Queue xsaga opens. */

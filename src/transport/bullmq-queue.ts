@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { Job, Queue, Worker } from 'bullmq';
 import { SagaEvents } from '../machines/events.ts';
 import { type BullMqOptions, outcomeJobId, resolveBullMq } from './bullmq-names.ts';
+import { OutageReporter, warnOnConsole } from './outage-reporter.ts';
 import { deadlineOutcome, stepDeadlineMs } from './step-deadline.ts';
 import type { EnqueueOptions, OutcomeHandler, StepJob, StepOutcome, StepQueue } from './step-queue.ts';
 
@@ -15,6 +15,13 @@ export interface BullMqQueueOptions extends BullMqOptions {
    * saga whose workers all vanished still compensates. Default 30 000 ms; `false` turns them off.
    */
   deadlineGraceMs?: number | false;
+  /**
+   * Where the Redis errors of this queue's connections go, thinned out by OutageReporter: the first
+   * error of an outage and nothing more until a connection is back; any other error once, and again
+   * at most once a minute while it repeats. `createEngine` passes one that emits on the engine's
+   * `error` event. Default: one `console.warn` line each.
+   */
+  onError?: (error: unknown) => void;
 }
 
 /** What a deadline job carries: the step job it watches, and how long it allowed. */
@@ -49,7 +56,13 @@ export class BullMqQueue implements StepQueue {
   readonly #options: ReturnType<typeof resolveBullMq>;
   readonly #outcomeConcurrency: number;
   readonly #deadlineGraceMs: number | false;
+  readonly #outage: OutageReporter;
   #consumer: Worker | undefined;
+  #handler: OutcomeHandler | undefined;
+  /** Where errors go: outages (once each, through #outage) and failed local deliveries (the outcome stays on its job and comes back on the next re-attach). */
+  readonly #onError: (error: unknown) => void;
+  /** Outcomes being handed to the handler in this process, by step job id: one at a time each. */
+  readonly #delivering = new Set<string>();
 
   constructor(options: BullMqQueueOptions = {}) {
     this.#options = resolveBullMq(options);
@@ -57,6 +70,11 @@ export class BullMqQueue implements StepQueue {
     const { queueOptions } = this.#options;
     this.#steps = new Queue(this.#options.stepQueue, { connection, prefix, ...queueOptions });
     this.#outcomes = new Queue(this.#options.outcomeQueue, { connection, prefix, ...queueOptions });
+    // Without an `error` listener every reconnect attempt of an outage prints a stack trace.
+    this.#onError = options.onError ?? warnOnConsole('queue');
+    this.#outage = new OutageReporter(this.#onError);
+    this.#outage.watch(this.#steps);
+    this.#outage.watch(this.#outcomes);
     this.#outcomeConcurrency = options.outcomeConcurrency ?? 32;
     this.#deadlineGraceMs = options.deadlineGraceMs ?? 30_000;
   }
@@ -64,12 +82,12 @@ export class BullMqQueue implements StepQueue {
   async enqueue(job: StepJob, options: EnqueueOptions = {}): Promise<void> {
     const existing = options.reattach ? await Job.fromId<StepJobData>(this.#steps, job.id) : undefined;
     if (existing) {
-      // Re-attaching: if the job already finished, report its outcome again (deduped by id).
+      // Re-attaching to a job that already finished: hand its outcome to this process's handler
+      // rather than publishing another outcome job. The finished job stays until the outcome is
+      // acked, so a crash here loses nothing (the next re-attach finds it again), and however
+      // often a saga is re-attached, no job is ever added for it: re-dispatch is bounded.
       const outcome = await finishedOutcome(existing);
-      // A fresh outcome id: the first one may still be held, locked, by an engine that died while
-      // applying it, and BullMQ would take the same id for a duplicate until that lock expires.
-      // Applying an outcome twice changes nothing.
-      if (outcome) await publishOutcome(this.#outcomes, outcome, `reattach-${randomUUID()}`);
+      if (outcome) this.#deliverLocally(outcome);
       return;
     }
     await this.#steps.add(`${job.sagaName}.${job.step}.${job.direction}`, job, {
@@ -86,6 +104,7 @@ export class BullMqQueue implements StepQueue {
   }
 
   consume(handler: OutcomeHandler): void {
+    this.#handler = handler;
     const { connection, prefix } = this.#options;
     const process = (job: Job) =>
       job.name === DEADLINE ? this.#onDeadline(job.data as DeadlineData) : handler(job.data as StepOutcome);
@@ -99,8 +118,9 @@ export class BullMqQueue implements StepQueue {
       stalledInterval: OUTCOME_LOCK_MS,
       ...this.#options.locking,
     });
-    // Failures are retried by BullMQ (the outcome job keeps its attempts); errors here are reported there.
-    this.#consumer.on('error', () => undefined);
+    // A failed outcome job is retried by BullMQ (it keeps its attempts) and is not an `error` event;
+    // those are the Worker's own failures, mostly lost connections: reported once per outage.
+    this.#outage.watch(this.#consumer);
   }
 
   async ack(jobId: string): Promise<void> {
@@ -138,6 +158,21 @@ export class BullMqQueue implements StepQueue {
     }
     // Published like any outcome (durable, deduped by id) rather than applied here and now.
     await publishOutcome(this.#outcomes, deadlineOutcome(job.data, job.attemptsMade, data.deadlineMs));
+  }
+
+  /**
+   * Applies a finished job's outcome in this process, after the caller (which holds the saga's
+   * lock) is done. At most one delivery per job is in flight, so re-attaching in a loop cannot pile
+   * up work; without a handler (a queue that only enqueues) it is published for the engines.
+   */
+  #deliverLocally(outcome: StepOutcome): void {
+    const handler = this.#handler;
+    if (this.#delivering.has(outcome.jobId)) return;
+    this.#delivering.add(outcome.jobId);
+    const delivered = handler ? handler(outcome) : publishOutcome(this.#outcomes, outcome);
+    void delivered
+      .catch((error: unknown) => this.#onError(error))
+      .finally(() => this.#delivering.delete(outcome.jobId));
   }
 
   async #addDeadline(data: DeadlineData, delay: number, generation?: number): Promise<void> {

@@ -2,12 +2,13 @@ import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { type Clock, type Random, systemClock } from '../clock.ts';
 import type { HandlerRegistry } from '../engine/handlers.ts';
 import { createStepRunner } from '../engine/step-runner.ts';
-import { HandlerMissingError, isTerminalError } from '../errors.ts';
+import { HandlerMissingError } from '../errors.ts';
 import { SagaEvents, type StepDoneEvent, type StepFailedEvent } from '../machines/events.ts';
 import { backoffDelay } from './backoff.ts';
 import { type BullMqOptions, resolveBullMq } from './bullmq-names.ts';
 import { publishOutcome, type StepJobData } from './bullmq-queue.ts';
-import { toErrorInfo } from './error-info.ts';
+import { toError, toErrorInfo } from './error-info.ts';
+import { OutageReporter, warnOnConsole } from './outage-reporter.ts';
 import type { AttemptRunner, StepOutcome } from './step-queue.ts';
 
 /** Options of {@link createWorker}. */
@@ -22,6 +23,12 @@ export interface WorkerOptions extends BullMqOptions {
   maxStalledCount?: number;
   clock?: Clock;
   random?: Random;
+  /**
+   * Where the Redis errors of this worker's connections go, thinned out by OutageReporter: the first
+   * error of an outage and nothing more until a connection is back; any other error once, and again
+   * at most once a minute while it repeats. Default: one `console.warn` line each.
+   */
+  onError?: (error: unknown) => void;
 }
 
 /** A running step worker. */
@@ -40,7 +47,11 @@ export interface StepWorker {
  *
  * @example
  * ```ts
- * const worker = createWorker({ connection: { host: 'redis' }, handlers: { 'trip-booking': tripHandlers } });
+ * const worker = createWorker({
+ *   connection: { host: 'redis' },
+ *   prefix: 'shop', // the engine's: createEngine({ redis: { prefix: 'shop' } }); default 'xsaga'
+ *   handlers: { 'trip-booking': tripHandlers },
+ * });
  * process.on('SIGTERM', () => worker.close());
  * ```
  */
@@ -53,6 +64,9 @@ export function createWorker(options: WorkerOptions): StepWorker {
   }
   const runAttempt = options.runAttempt ?? createStepRunner(options.handlers ?? {}, clock);
   const outcomes = new Queue(outcomeQueue, { connection, prefix, ...queueOptions });
+  // Without an `error` listener every reconnect attempt of an outage prints a stack trace.
+  const outage = new OutageReporter(options.onError ?? warnOnConsole('worker'));
+  outage.watch(outcomes);
 
   const processor = async (job: Job<StepJobData>): Promise<StepOutcome> => {
     const data = job.data;
@@ -64,9 +78,13 @@ export function createWorker(options: WorkerOptions): StepWorker {
       const outcome = { jobId: data.id, sagaId: data.sagaId, event };
       await publishOutcome(outcomes, outcome);
       return outcome;
-    } catch (error) {
-      if (!isTerminalError(error) && attempt < data.policy.attempts) throw error;
-      const event: StepFailedEvent = { type: SagaEvents.stepFailed, ...base, error: toErrorInfo(error) };
+    } catch (thrown) {
+      // A runAttempt may throw anything. BullMQ's failure path reads `err.message`; on a value without
+      // one it gives up and leaves the job active, to stall and run again at the same attempt number.
+      const error = toError(thrown);
+      const info = toErrorInfo(error);
+      if (!info.terminal && attempt < data.policy.attempts) throw error;
+      const event: StepFailedEvent = { type: SagaEvents.stepFailed, ...base, error: info };
       const outcome = { jobId: data.id, sagaId: data.sagaId, event };
       // Kept on the job so a saga re-attaching to it later gets the same outcome.
       await job.updateData({ ...data, outcome });
@@ -88,8 +106,9 @@ export function createWorker(options: WorkerOptions): StepWorker {
         job ? backoffDelay((job.data as StepJobData).policy.backoff, attemptsMade, random) : 0,
     },
   });
-  // Errors of individual jobs are recorded on the jobs; connection errors are retried by ioredis.
-  worker.on('error', () => undefined);
+  // Errors of individual jobs are recorded on the jobs; `error` events are the Worker's own failures,
+  // mostly lost connections that ioredis retries: reported once per outage.
+  outage.watch(worker);
 
   return {
     async close(force = false) {

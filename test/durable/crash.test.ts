@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { EngineCommand, EngineMessage } from '../../examples/distributed/engine.ts';
 import { trip } from '../../examples/trip-booking/saga.ts';
 import { createEngine, type Engine, type SagaView } from '../../src/index.ts';
+import { bullMqPrefix } from '../../src/persistence/redis-keys.ts';
 import { dropPrefix, REDIS_URL } from './redis-helpers.ts';
 
 const SAGAS = Number(process.env.XSAGA_CRASH_SAGAS ?? 200);
@@ -30,8 +31,8 @@ function exited(child: ChildProcess): Promise<void> {
 
 /** Where each lost saga stands, and what BullMQ says about its step jobs: for the failure report. */
 async function describeLost(prefix: string, engine: Engine, lost: string[]): Promise<string> {
-  const steps = new Queue('xsaga-steps', { connection: { url: REDIS_URL }, prefix: `${prefix}-bull` });
-  const outcomes = new Queue('xsaga-outcomes', { connection: { url: REDIS_URL }, prefix: `${prefix}-bull` });
+  const steps = new Queue('xsaga-steps', { connection: { url: REDIS_URL }, prefix: bullMqPrefix(prefix) });
+  const outcomes = new Queue('xsaga-outcomes', { connection: { url: REDIS_URL }, prefix: bullMqPrefix(prefix) });
   const lines: string[] = [];
   for (const entry of lost) {
     const sagaId = entry.slice(0, entry.indexOf(':'));

@@ -40,7 +40,7 @@ describe('durable step deadlines', () => {
     cleanups.push(() => engine.close());
     const doomed = createWorker({
       connection: REDIS_URL,
-      prefix: `${prefix}-bull`,
+      prefix,
       handlers: { deadline: handlers },
       lockDurationMs: 400,
     });
@@ -50,7 +50,7 @@ describe('durable step deadlines', () => {
     await doomed.close(true);
 
     // A fresh worker for the compensation only (the dead one's job must not run again).
-    const rescuer = createWorker({ connection: REDIS_URL, prefix: `${prefix}-bull`, handlers: { deadline: handlers } });
+    const rescuer = createWorker({ connection: REDIS_URL, prefix, handlers: { deadline: handlers } });
     cleanups.push(() => rescuer.close());
     const final = await engine.waitFor(sagaId, { timeoutMs: 20_000 });
     expect(final.state).toBe('Failed');

@@ -3,6 +3,7 @@ import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Participants, trip, tripHandlers } from '../../examples/trip-booking/saga.ts';
 import { createEngine, type Engine, SagaEvents, type StepOutcome } from '../../src/index.ts';
+import { bullMqPrefix } from '../../src/persistence/redis-keys.ts';
 import { dropPrefix, eventually, REDIS_URL } from './redis-helpers.ts';
 
 describe('several engine processes on one Redis', () => {
@@ -58,7 +59,7 @@ describe('several engine processes on one Redis', () => {
     const engine = engineOn(prefix, new Participants());
     const { sagaId } = await engine.start(trip, { tripId: 'dup', cardDeclined: false });
     const before = await engine.waitFor(sagaId, { timeoutMs: 20_000 });
-    const outcomes = new Queue('xsaga-outcomes', { connection: { url: REDIS_URL }, prefix: `${prefix}-bull` });
+    const outcomes = new Queue('xsaga-outcomes', { connection: { url: REDIS_URL }, prefix: bullMqPrefix(prefix) });
     cleanups.push(() => outcomes.close());
     const duplicate: StepOutcome = {
       jobId: `${sagaId}~reserveHotel~run`,

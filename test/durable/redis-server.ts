@@ -58,6 +58,9 @@ export class OwnRedis {
       { stdio: 'ignore' },
     );
     const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    // Refused attempts while the server starts are expected: `connect()` rejects, and without a
+    // listener ioredis would also print each one as an unhandled error event.
+    probe.on('error', () => undefined);
     for (let i = 0; i < 100; i++) {
       try {
         await probe.connect();
