@@ -33,7 +33,7 @@ export type {
   StepContext,
   StepHandler,
 } from './engine/handlers.ts';
-export type { StartOptions, StartResult } from './engine/saga-engine.ts';
+export type { SagaViewPage, StartOptions, StartResult } from './engine/saga-engine.ts';
 export type { SagaView, StepView } from './engine/saga-view.ts';
 export type { EngineEventMap } from './observability/engine-events.ts';
 
@@ -51,9 +51,11 @@ export type { SagaContext, SagaEscalation, SagaFailure, StepStatus } from './mac
 // Persistence and transport: the interfaces, and the embedded defaults
 export type {
   CreateResult,
+  SagaCounts,
   SagaPage,
   SagaQuery,
   SagaRecord,
+  SagaStats,
   SagaStore,
   SagaUpdate,
   TransitionEntry,
@@ -92,6 +94,9 @@ export {
   InputError,
   InvalidStateError,
   isSagaError,
+  QueueError,
+  RecordCorruptError,
+  StoreError,
   isTerminalError,
   SagaError,
   SagaNotFoundError,

@@ -27,6 +27,7 @@ export function guardStore(store: SagaStore): SagaStore {
     list: (query) => store.list(query).catch(fail(() => 'list sagas')),
     history: (sagaId) => store.history(sagaId).catch(fail(() => `read the log of saga "${sagaId}"`)),
     quarantine: (sagaId, entry) => store.quarantine(sagaId, entry).catch(fail(() => `quarantine saga "${sagaId}"`)),
+    stats: () => store.stats().catch(fail(() => 'count sagas')),
     listQuarantined: () => store.listQuarantined().catch(fail(() => 'list quarantined sagas')),
     close: () => store.close(),
   };

@@ -70,7 +70,7 @@ export interface EngineOptions {
 /** The engine's public face. */
 export type Engine = Pick<
   SagaEngine,
-  'start' | 'get' | 'list' | 'waitFor' | 'cancel' | 'resume' | 'resolve' | 'recover' | 'on' | 'close'
+  'start' | 'get' | 'list' | 'stats' | 'waitFor' | 'cancel' | 'resume' | 'resolve' | 'recover' | 'on' | 'close'
 >;
 
 /**

@@ -20,7 +20,7 @@ import type { SagaContext, StepJobRequest } from '../machines/context.ts';
 import { type SagaEvent, SagaEvents } from '../machines/events.ts';
 import { FINAL_STATES, type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../machines/states.ts';
 import { EngineEventEmitter, type EngineEventMap } from '../observability/engine-events.ts';
-import type { SagaQuery, SagaRecord, SagaStore, TransitionEntry } from '../persistence/saga-store.ts';
+import type { SagaQuery, SagaRecord, SagaStats, SagaStore, TransitionEntry } from '../persistence/saga-store.ts';
 import { toErrorInfo } from '../transport/error-info.ts';
 import { stepJobId } from '../transport/job-id.ts';
 import type { StepOutcome, StepQueue } from '../transport/step-queue.ts';
@@ -273,6 +273,11 @@ export class SagaEngine {
       ...(page.cursor === undefined ? {} : { cursor: page.cursor }),
       ...(quarantined.length > 0 ? { quarantined } : {}),
     };
+  }
+
+  /** How many sagas are in each state, overall and by saga name, from the store's indexes. */
+  async stats(): Promise<SagaStats> {
+    return this.#store.stats();
   }
 
   /**

@@ -1,10 +1,13 @@
 import { ConflictError, SagaNotFoundError } from '../errors.ts';
+import { SagaStates } from '../machines/states.ts';
 import { badCursor, pageSizeOf } from './list-query.ts';
 import type {
   CreateResult,
+  SagaCounts,
   SagaPage,
   SagaQuery,
   SagaRecord,
+  SagaStats,
   SagaStore,
   SagaUpdate,
   TransitionEntry,
@@ -87,6 +90,19 @@ export class MemoryStore implements SagaStore {
     this.#quarantined.set(sagaId, record);
     this.#logs.get(sagaId)?.push(JSON.stringify(entry));
     return true;
+  }
+
+  async stats(): Promise<SagaStats> {
+    const zero = (): SagaCounts =>
+      Object.fromEntries(Object.values(SagaStates).map((state) => [state, 0])) as SagaCounts;
+    const byState = zero();
+    const byName: Record<string, SagaCounts> = {};
+    for (const record of this.#sagas.values()) {
+      byState[record.state]++;
+      byName[record.name] ??= zero();
+      (byName[record.name] as SagaCounts)[record.state]++;
+    }
+    return { byState, byName: Object.fromEntries(Object.entries(byName).sort(([a], [b]) => (a < b ? -1 : 1))) };
   }
 
   async listQuarantined(): Promise<string[]> {

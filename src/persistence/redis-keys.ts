@@ -69,6 +69,7 @@ function suggest(prefix: string): string {
  * | `xsaga:name:<name>`          | zset   | sagaIds of that saga name, scored by createdAt             |
  * | `xsaga:quarantine:{<id>}`    | hash   | a saga whose stored data was unusable, moved aside         |
  * | `xsaga:quarantined`          | zset   | quarantined sagaIds, scored by when                        |
+ * | `xsaga:names`                | set    | every saga name stored (what `stats` counts by)            |
  * | `xsaga:bull:<queue>:...`     | (BullMQ) | the step and outcome queues (see {@link bullMqPrefix})   |
  *
  * Every key of a prefix, BullMQ's included, starts with `<prefix>:`, and a prefix cannot contain
@@ -100,6 +101,8 @@ export interface RedisKeys {
   quarantine(sagaId: string): string;
   /** Sorted set of quarantined sagaIds, scored by the time they were quarantined. */
   readonly quarantined: string;
+  /** Set of every saga name ever stored under the prefix (what `stats` counts by). */
+  readonly names: string;
   /**
    * Leading parts that the Lua scripts complete themselves, for keys they only learn while running
    * (the saga an idempotency key points to, the state a saga leaves, the idempotency key of a saga
@@ -136,6 +139,7 @@ export function createRedisKeys(prefix: string = DEFAULT_REDIS_PREFIX): RedisKey
     name: (name) => `${prefix}:name:${name}`,
     quarantine: (sagaId) => `${prefix}:quarantine:{${sagaId}}`,
     quarantined: `${prefix}:quarantined`,
+    names: `${prefix}:names`,
     scriptParts: parts,
   };
 }

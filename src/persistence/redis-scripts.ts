@@ -64,7 +64,8 @@ const CREATE_SAGA = `--[[
     KEYS[1] saga hash            KEYS[4] index of every saga
     KEYS[2] saga log list         KEYS[5] index of the saga's state
     KEYS[3] idempotency key      KEYS[6] index of the saga's name
-            (not read or written when ARGV[8] is '0')
+            (not read or written     KEYS[7] set of every saga name
+             when ARGV[8] is '0')
 
     ARGV[1] sagaId               ARGV[8]  '1' if the saga has an idempotency key, else '0'
     ARGV[2] name                 ARGV[9]  idempotency key
@@ -96,6 +97,8 @@ end
 for i = 4, 6 do
   if not indexable(KEYS[i]) then return {-5, {}, KEYS[i]} end
 end
+local namesType = typeOf(KEYS[7])
+if namesType ~= 'set' and namesType ~= 'none' then return {-5, {}, KEYS[7]} end
 
 local fields = {
   'sagaId', ARGV[1], 'name', ARGV[2], 'version', ARGV[3], 'state', ARGV[4], 'snapshot', ARGV[5],
@@ -115,6 +118,7 @@ end
 redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1])
 redis.call('ZADD', KEYS[5], ARGV[6], ARGV[1])
 redis.call('ZADD', KEYS[6], ARGV[6], ARGV[1])
+redis.call('SADD', KEYS[7], ARGV[2])
 
 local ttl = tonumber(ARGV[12])
 if ttl > 0 then
@@ -294,7 +298,7 @@ export type QuarantineSagaArgs = [
 /** The RedisStore scripts as typed calls on one connection. */
 export interface SagaScripts {
   createSaga(
-    keys: readonly [string, string, string, string, string, string],
+    keys: readonly [string, string, string, string, string, string, string],
     args: CreateSagaArgs,
   ): Promise<[1 | 0 | -3 | -5, string[], string]>;
   saveSaga(keys: readonly [string, string], args: SaveSagaArgs): Promise<number>;
@@ -322,7 +326,7 @@ interface WithSagaCommands {
  * the command names are prefixed `xsaga` and the scripts take every key layout detail as arguments.
  */
 export function registerSagaScripts(redis: Redis): SagaScripts {
-  redis.defineCommand('xsagaCreateSaga', { numberOfKeys: 6, lua: CREATE_SAGA });
+  redis.defineCommand('xsagaCreateSaga', { numberOfKeys: 7, lua: CREATE_SAGA });
   redis.defineCommand('xsagaSaveSaga', { numberOfKeys: 2, lua: SAVE_SAGA });
   redis.defineCommand('xsagaPruneIndex', { numberOfKeys: 2, lua: PRUNE_INDEX });
   redis.defineCommand('xsagaQuarantineSaga', { numberOfKeys: 5, lua: QUARANTINE_SAGA });

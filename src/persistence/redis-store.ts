@@ -9,9 +9,11 @@ import { decodeRedisRecord, encodeSnapshot } from './redis-record.ts';
 import { isScriptCode, registerSagaScripts, type SagaScripts, ScriptCode, scriptError } from './redis-scripts.ts';
 import type {
   CreateResult,
+  SagaCounts,
   SagaPage,
   SagaQuery,
   SagaRecord,
+  SagaStats,
   SagaStore,
   SagaUpdate,
   TransitionEntry,
@@ -90,6 +92,7 @@ export class RedisStore implements SagaStore {
         keys.all,
         keys.state(record.state),
         keys.name(name),
+        keys.names,
       ],
       [
         sagaId,
@@ -218,6 +221,29 @@ export class RedisStore implements SagaStore {
       ],
     );
     return moved === 1;
+  }
+
+  /**
+   * Counts from the indexes alone (ZCARD, and ZINTERCARD per name and state): no record is read.
+   * Sagas that expired under retention are counted until a `list` prunes them from the index.
+   */
+  async stats(): Promise<SagaStats> {
+    const states = Object.values(SagaStates);
+    const names = (await this.#redis.smembers(this.#keys.names)).sort();
+    const pipeline = this.#redis.pipeline();
+    for (const state of states) pipeline.zcard(this.#keys.state(state));
+    for (const name of names) {
+      for (const state of states) pipeline.zintercard(2, this.#keys.state(state), this.#keys.name(name));
+    }
+    const replies = ((await pipeline.exec()) ?? []).map(([error, count]) => {
+      if (error) throw error;
+      return Number(count);
+    });
+    const take = () => Object.fromEntries(states.map((state) => [state, replies.shift() ?? 0])) as SagaCounts;
+    const byState = take();
+    const byName: Record<string, SagaCounts> = {};
+    for (const name of names) byName[name] = take();
+    return { byState, byName };
   }
 
   async listQuarantined(): Promise<string[]> {

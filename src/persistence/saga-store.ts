@@ -68,6 +68,15 @@ export interface SagaPage {
   unusable?: RecordCorruptError[];
 }
 
+/** How many sagas are in each top-level state. */
+export type SagaCounts = Record<SagaState, number>;
+
+/** Counts of the stored sagas, by state and by saga name (names sorted), quarantined ones excluded. */
+export interface SagaStats {
+  byState: SagaCounts;
+  byName: Record<string, SagaCounts>;
+}
+
 /** Result of `create`: the stored record, and whether this call created it. */
 export interface CreateResult {
   record: SagaRecord;
@@ -113,6 +122,8 @@ export interface SagaStore {
    * error) to its log. Returns false (and changes nothing) for an unknown or already quarantined saga.
    */
   quarantine(sagaId: string, entry: TransitionEntry): Promise<boolean>;
+  /** Counts by state and by name, served from the indexes (no record is read). */
+  stats(): Promise<SagaStats>;
   /** Ids of quarantined sagas, oldest first. */
   listQuarantined(): Promise<string[]>;
   /** Releases connections the store opened itself. */

@@ -513,6 +513,36 @@ export function describeSagaStoreContract(name: string, makeStore: MakeSagaStore
       });
     });
 
+    describe('stats', () => {
+      it('counts sagas by state and by name from the indexes, quarantined ones left out', async () => {
+        expect(await store.stats()).toEqual({
+          byState: { Started: 0, Pending: 0, Compensating: 0, Completed: 0, Failed: 0, Escalated: 0 },
+          byName: {},
+        });
+        const [a, , c] = await createMany(store, 3, (i) => ({ state: i === 0 ? 'Pending' : 'Started' }));
+        await store.create({ ...sagaRecord(9), name: 'other' }, createdEntry('saga-009'));
+        if (!a || !c) throw new Error('createMany made too few sagas');
+        await store.save(
+          { sagaId: a.sagaId, expectedRevision: 1, state: 'Completed', snapshot: {}, updatedAt: T0 + 1 },
+          { ...createdEntry(a.sagaId), from: 'Pending', to: 'Completed' },
+        );
+        await store.quarantine(c.sagaId, { ...createdEntry(c.sagaId), to: 'Quarantined' });
+
+        const stats = await store.stats();
+        expect(stats.byState).toEqual({
+          Started: 2,
+          Pending: 0,
+          Compensating: 0,
+          Completed: 1,
+          Failed: 0,
+          Escalated: 0,
+        });
+        expect(Object.keys(stats.byName)).toEqual([a.name, 'other'].sort());
+        expect(stats.byName[a.name]).toMatchObject({ Started: 1, Completed: 1 });
+        expect(stats.byName.other).toMatchObject({ Started: 1 });
+      });
+    });
+
     describe('quarantine', () => {
       it('moves a saga out of load and every listing, keeps it listed as quarantined, and logs why', async () => {
         const [bad, good] = await createMany(store, 2, () => ({ state: 'Pending' }));
