@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Participants, trip, tripHandlers } from '../../examples/trip-booking/saga.ts';
-import { createEngine, type Engine, SagaEvents, type StepOutcome } from '../../src/index.ts';
+import { createEngine, type Engine, SagaEvents, type StepOutcome, TerminalError } from '../../src/index.ts';
 import { bullMqPrefix } from '../../src/persistence/redis-keys.ts';
 import { dropPrefix, eventually, REDIS_URL } from './redis-helpers.ts';
 
@@ -81,5 +81,45 @@ describe('several engine processes on one Redis', () => {
     expect(after.steps.find((s) => s.name === 'reserveHotel')?.result).toEqual(
       before.steps.find((s) => s.name === 'reserveHotel')?.result,
     );
+  });
+
+  it('of a resume and a resolve sent to two engines at once, exactly one takes effect', async () => {
+    const prefix = `xsaga-test-${randomUUID()}`;
+    cleanups.push(() => dropPrefix(prefix));
+    const participants = new Participants();
+    const base = tripHandlers(participants);
+    // The car cannot be cancelled: a declined card escalates at its compensation.
+    const handlers = {
+      [trip.name]: {
+        ...base,
+        reserveCar: {
+          ...base.reserveCar,
+          compensate: async () => {
+            throw new TerminalError('the rental desk is closed');
+          },
+        },
+      },
+    };
+    const open = () => {
+      const engine = createEngine({ redis: { connection: REDIS_URL, prefix }, sagas: [trip], handlers });
+      cleanups.push(() => engine.close());
+      return engine;
+    };
+    const [a, b] = [open(), open()];
+    const { sagaId } = await a.start(trip, { tripId: 'race', cardDeclined: true });
+    expect((await a.waitFor(sagaId, { timeoutMs: 20_000 })).state).toBe('Escalated');
+    // Both engines have the saga hosted, so each decides against its own copy first.
+    await b.get(sagaId);
+
+    const settled = await Promise.allSettled([a.resume(sagaId), b.resolve(sagaId, 'car returned by hand')]);
+
+    expect(settled.filter((s) => s.status === 'fulfilled')).toHaveLength(1);
+    const refused = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult;
+    expect(refused.reason.code).toBe('INVALID_STATE');
+    const view = await a.waitFor(sagaId, { timeoutMs: 20_000 });
+    const resolved = settled[1]?.status === 'fulfilled';
+    expect(view.resolution?.note).toBe(resolved ? 'car returned by hand' : undefined);
+    // One log entry per revision: neither command was applied on top of a stale copy.
+    expect(view.history).toHaveLength(view.revision);
   });
 });
