@@ -9,12 +9,7 @@ import type { StepQueue } from '../transport/step-queue.ts';
  * typed errors with a stable `code`.
  */
 export function guardStore(store: SagaStore): SagaStore {
-  const fail =
-    (what: () => string) =>
-    (error: unknown): never => {
-      if (error instanceof SagaError) throw error;
-      throw new StoreError(`the saga store could not ${what()}: ${describe(error)}`, { cause: error });
-    };
+  const fail = failing((message, cause) => new StoreError(`the saga store could not ${message}`, { cause }));
   return {
     create: (record, entry) =>
       store
@@ -39,12 +34,7 @@ export function guardStore(store: SagaStore): SagaStore {
  * job gets dispatched again.
  */
 export function guardQueue(queue: StepQueue): StepQueue {
-  const fail =
-    (what: () => string) =>
-    (error: unknown): never => {
-      if (error instanceof SagaError) throw error;
-      throw new QueueError(`the step queue could not ${what()}: ${describe(error)}`, { cause: error });
-    };
+  const fail = failing((message, cause) => new QueueError(`the step queue could not ${message}`, { cause }));
   return {
     enqueue: (job, options) =>
       queue
@@ -59,6 +49,18 @@ export function guardQueue(queue: StepQueue): StepQueue {
     ack: (jobId) => queue.ack(jobId).catch(fail(() => `acknowledge job "${jobId}"`)),
     close: () => queue.close(),
   };
+}
+
+/**
+ * A rejection handler factory: an xsaga error passes through as it is; anything else becomes the
+ * typed error `wrap` makes, its message saying what was being done (built only on failure).
+ */
+function failing(wrap: (message: string, cause: unknown) => SagaError) {
+  return (what: () => string) =>
+    (error: unknown): never => {
+      if (error instanceof SagaError) throw error;
+      throw wrap(`${what()}: ${describe(error)}`, error);
+    };
 }
 
 /** The gist of any thrown value, for a message. */

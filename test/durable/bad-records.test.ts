@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Participants, trip, tripHandlers } from '../../examples/trip-booking/saga.ts';
 import { createEngine, type Engine, InProcessQueue, type SagaError } from '../../src/index.ts';
 import { createRedisStore } from '../../src/persistence/redis-store.ts';
-import { dropPrefix, eventually, REDIS_URL } from './redis-helpers.ts';
+import { countKeys, dropPrefix, eventually, REDIS_URL } from './redis-helpers.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -30,18 +30,6 @@ async function parkedSagas(prefix: string, tripIds: string[]): Promise<string[]>
   for (const tripId of tripIds) ids.push((await engine.start(trip, { tripId, cardDeclined: false })).sagaId);
   await engine.close();
   return ids;
-}
-
-/** Counts every key under a prefix (jobs, outcomes, sagas): what a runaway re-dispatch would inflate. */
-async function keyCount(redis: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
-  let count = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    count += keys.length;
-    cursor = next;
-  } while (cursor !== '0');
-  return count;
 }
 
 /** An engine over the stored sagas that recovers nothing on its own and runs no step: only reads meet them. */
@@ -104,7 +92,7 @@ describe('one corrupt field', () => {
     expect((await engine.waitFor(healthy, { timeoutMs: 15_000 })).state).toBe('Completed');
     expect((await engine.waitFor(bad, { timeoutMs: 15_000 })).state).toBe('Completed');
     // Both finished and acked: what is left is their records plus BullMQ's bookkeeping.
-    const settledKeys = await keyCount(redis, prefix);
+    const settledKeys = await countKeys(redis, prefix);
 
     await redis.hset(`${prefix}:saga:{${bad}}`, 'revision', 'abc');
     // Every read path meets it: recovery, list, get, waitFor, commands.
@@ -115,7 +103,7 @@ describe('one corrupt field', () => {
       await engine.get(bad).catch(() => undefined);
     }
     // Quarantined once; the rest of the tenant is untouched, and nothing was enqueued for it.
-    const keys = await keyCount(redis, prefix);
+    const keys = await countKeys(redis, prefix);
     expect(keys).toBeLessThanOrEqual(settledKeys + 2);
     expect(await createRedisStore({ connection: redis, prefix }).listQuarantined()).toEqual([bad]);
     expect((await engine.get(healthy)).state).toBe('Completed');

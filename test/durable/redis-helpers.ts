@@ -23,3 +23,15 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs = 10_0
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** How many keys there are under a prefix (`<prefix>:*`): what a runaway re-dispatch would inflate. */
+export async function countKeys(redis: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let count = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    count += keys.length;
+    cursor = next;
+  } while (cursor !== '0');
+  return count;
+}

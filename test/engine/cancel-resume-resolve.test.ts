@@ -18,6 +18,7 @@ import {
   TerminalError,
 } from '../../src/index.ts';
 import { TestClock } from '../../src/testing/test-clock.ts';
+import { caught } from '../support/caught.ts';
 
 const saga = defineSaga({
   name: 'booking',
@@ -47,15 +48,6 @@ function deferred(): Deferred {
     reject = rej;
   });
   return { promise, resolve, reject };
-}
-
-async function caught(promise: Promise<unknown>): Promise<SagaError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as SagaError;
-  }
-  throw new Error('expected a rejection');
 }
 
 interface Behaviour {
@@ -130,13 +122,19 @@ async function escalatedSaga(h: ReturnType<typeof harness>) {
   return sagaId;
 }
 
+/** Starts a saga whose step `step` is held in flight until `gate.release` resolves. */
+async function startHeldAt(h: ReturnType<typeof harness>, step: Name) {
+  const gate = { step, started: deferred(), release: deferred() };
+  h.behaviour.gate = gate;
+  const { sagaId } = await h.engine.start(saga, {});
+  await gate.started.promise;
+  return { sagaId, gate };
+}
+
 describe('cancel', () => {
   it('in Pending lets the step in flight finish, then compensates it and the earlier steps, ending Failed (cancelled)', async () => {
     const h = harness();
-    const gate = { step: 'c' as const, started: deferred(), release: deferred() };
-    h.behaviour.gate = gate;
-    const { sagaId } = await h.engine.start(saga, {});
-    await gate.started.promise;
+    const { sagaId, gate } = await startHeldAt(h, 'c');
 
     await h.engine.cancel(sagaId);
     const during = await h.engine.get(sagaId);
@@ -180,10 +178,7 @@ describe('cancel', () => {
 
   it('twice while a step is in flight has the effect of once', async () => {
     const h = harness();
-    const gate = { step: 'b' as const, started: deferred(), release: deferred() };
-    h.behaviour.gate = gate;
-    const { sagaId } = await h.engine.start(saga, {});
-    await gate.started.promise;
+    const { sagaId, gate } = await startHeldAt(h, 'b');
     await h.engine.cancel(sagaId);
     await h.engine.cancel(sagaId);
     gate.release.resolve();
@@ -335,10 +330,7 @@ describe('resume', () => {
 
   it('refuses a Pending saga with INVALID_STATE', async () => {
     const h = harness();
-    const gate = { step: 'a' as const, started: deferred(), release: deferred() };
-    h.behaviour.gate = gate;
-    const { sagaId } = await h.engine.start(saga, {});
-    await gate.started.promise;
+    const { sagaId, gate } = await startHeldAt(h, 'a');
     expect((await caught(h.engine.resume(sagaId))).code).toBe('INVALID_STATE');
     expect((await caught(h.engine.resolve(sagaId, 'x'))).code).toBe('INVALID_STATE');
     gate.release.resolve();
@@ -422,10 +414,7 @@ describe('commands racing each other and the saga', () => {
     // first, the cancel either took effect (the saga ends Failed, cancelled) or says it did not.
     for (let yields = 0; yields <= 12; yields++) {
       const h = harness();
-      const gate = { step: 'e' as const, started: deferred(), release: deferred() };
-      h.behaviour.gate = gate;
-      const { sagaId } = await h.engine.start(saga, {});
-      await gate.started.promise;
+      const { sagaId, gate } = await startHeldAt(h, 'e');
       gate.release.resolve();
       for (let i = 0; i < yields; i++) await Promise.resolve();
       const cancel = await h.engine.cancel(sagaId).then(
@@ -446,10 +435,7 @@ describe('commands racing each other and the saga', () => {
 
   it('a second cancel of a saga already being cancelled succeeds and changes nothing', async () => {
     const h = harness();
-    const gate = { step: 'b' as const, started: deferred(), release: deferred() };
-    h.behaviour.gate = gate;
-    const { sagaId } = await h.engine.start(saga, {});
-    await gate.started.promise;
+    const { sagaId, gate } = await startHeldAt(h, 'b');
     await h.engine.cancel(sagaId);
     const revision = (await h.engine.get(sagaId)).revision;
     await h.engine.cancel(sagaId);

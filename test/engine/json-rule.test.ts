@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Engine, HandlerRegistry, SagaError, StepContext } from '../../src/index.ts';
 import { createEngine, defineSaga, InputError } from '../../src/index.ts';
 import { describeJsonProblem, findNonJson, MAX_JSON_DEPTH } from '../../src/json-value.ts';
+import { caught } from '../support/caught.ts';
 
 /** `{ child: { child: ... } }`, `levels` objects deep. */
 function nested(levels: number): Record<string, unknown> {
@@ -24,15 +25,6 @@ function embedded(handlers: HandlerRegistry = {}): Engine {
 afterEach(async () => {
   for (const engine of engines.splice(0)) await engine.close();
 });
-
-async function caught(promise: Promise<unknown>): Promise<SagaError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as SagaError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('findNonJson (the JSON rule)', () => {
   describe('accepts plain JSON', () => {

@@ -11,6 +11,7 @@ import type {
 } from '../../src/index.ts';
 import { createEngine, defineSaga, InProcessQueue, MemoryStore, TerminalError } from '../../src/index.ts';
 import { TestClock } from '../../src/testing/test-clock.ts';
+import { caught } from '../support/caught.ts';
 
 const saga = defineSaga({
   name: 'restorable',
@@ -97,15 +98,6 @@ function engineOn(
   const engine = createEngine({ store, handlers, clock: new TestClock(), random: () => 0, ...extra });
   engines.push(engine);
   return engine;
-}
-
-async function caught(promise: Promise<unknown>): Promise<SagaError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as SagaError;
-  }
-  throw new Error('expected a rejection');
 }
 
 /** Engine A runs the saga until it hangs at `hangOn`, then is closed: the process died there. */

@@ -12,6 +12,7 @@ import {
   TerminalError,
 } from '../../src/index.ts';
 import { TestClock } from '../../src/testing/test-clock.ts';
+import { caught } from '../support/caught.ts';
 
 const trip = defineSaga({
   name: 'trip',
@@ -48,15 +49,6 @@ function tripHandlers(calls: Calls = []): HandlerRegistry {
   return {
     trip: { reserveFlight: step('reserveFlight'), reserveHotel: step('reserveHotel'), sendMail: step('sendMail') },
   };
-}
-
-async function caught(promise: Promise<unknown>): Promise<SagaError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as SagaError;
-  }
-  throw new Error('expected a rejection');
 }
 
 const engines: Engine[] = [];

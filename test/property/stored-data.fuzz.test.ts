@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Participants, trip, tripHandlers } from '../../examples/trip-booking/saga.ts';
 import { createEngine, isSagaError } from '../../src/index.ts';
 import { createRedisStore } from '../../src/persistence/redis-store.ts';
-import { dropPrefix, REDIS_URL } from '../durable/redis-helpers.ts';
+import { countKeys, dropPrefix, REDIS_URL } from '../durable/redis-helpers.ts';
 
 /**
  * Fuzzing what is stored: one saga's record, log or an index entry is corrupted, field by field,
@@ -125,17 +125,6 @@ async function corrupt(redis: Redis, prefix: string, sagaId: string, c: Corrupti
   }
 }
 
-async function keyCount(redis: Redis, prefix: string): Promise<number> {
-  let cursor = '0';
-  let count = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    count += keys.length;
-    cursor = next;
-  } while (cursor !== '0');
-  return count;
-}
-
 /** Every page of a listing, through its cursors. */
 async function listAll(
   engine: ReturnType<typeof createEngine>,
@@ -234,13 +223,13 @@ describe('stored data fuzzing (Redis)', () => {
             expect(quarantinedEvents.filter((id) => id === target).length).toBeLessThanOrEqual(1);
             for (const error of background) expect(isSagaError(error), String(error)).toBe(true);
             // Bounded work: meeting the bad saga again and again adds no jobs or outcomes.
-            const before = await keyCount(redis, prefix);
+            const before = await countKeys(redis, prefix);
             for (let i = 0; i < 5; i++) {
               await engine.recover();
               await engine.get(target).catch(() => undefined);
               await engine.cancel(target).catch(() => undefined);
             }
-            expect(await keyCount(redis, prefix)).toBeLessThanOrEqual(before + 2);
+            expect(await countKeys(redis, prefix)).toBeLessThanOrEqual(before + 2);
           } finally {
             await engine.close();
           }
