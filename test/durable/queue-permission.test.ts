@@ -15,7 +15,7 @@ describe('an enqueue refused by Redis (NOPERM) after the saga was saved', () => 
   beforeAll(async () => {
     server = await OwnRedis.start();
     admin = new Redis(server.url);
-    const storeKeys = ['saga:*', 'log:*', 'idem:*', 'all', 'state:*', 'name:*', 'quarantine*'].map(
+    const storeKeys = ['saga:*', 'log:*', 'idem:*', 'all', 'state:*', 'name:*', 'names', 'quarantine*'].map(
       (pattern) => `~${prefix}:${pattern}`,
     );
     await admin.call('ACL', 'SETUSER', 'store-only', 'on', '>secret', 'resetkeys', ...storeKeys, '+@all');
