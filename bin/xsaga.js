@@ -1,7 +1,4 @@
 #!/usr/bin/env node
-// The `xsaga` command. Registers tsx's ESM loader first, so the CLI (and the user's .ts modules it
-// imports) run without a build step; the import must be dynamic to happen after `register()`.
-import { register } from 'tsx/esm/api';
-
-register();
-await import('../src/cli/main.ts');
+// The `xsaga` command: runs the built CLI (`npm run build` writes dist/ in a checkout of the repo).
+// A user's TypeScript module is loaded with tsx if the user has it installed (see load-definitions).
+import '../dist/cli/main.js';

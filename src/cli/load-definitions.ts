@@ -38,9 +38,18 @@ export async function loadSagaDefinitions(file: string, cwd: string): Promise<Lo
 
   let exports: Record<string, unknown>;
   try {
-    exports = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+    exports = await importModule(path);
   } catch (error) {
     if (!(error instanceof Error)) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== undefined && CANNOT_LOAD_TYPESCRIPT.has(code)) {
+      throw new CliError(
+        'IMPORT_FAILED',
+        `importing ${path} failed: ${error.message}; Node cannot load this TypeScript module by itself: ` +
+          'install tsx (`npm install --save-dev tsx`) so xsaga can load it, or pass a .js file',
+        { cause: error },
+      );
+    }
     throw new CliError('IMPORT_FAILED', `importing ${path} failed: ${error.message}`, { cause: error });
   }
 
@@ -54,4 +63,36 @@ export async function loadSagaDefinitions(file: string, cwd: string): Promise<Lo
     );
   }
   return { path, definitions };
+}
+
+/** File names of TypeScript modules. */
+const TYPESCRIPT_FILE = /\.[cm]?tsx?$/;
+
+/**
+ * Codes with which Node refuses to load a TypeScript module, before any of it runs: Node 20 knows no
+ * `.ts` (`ERR_UNKNOWN_FILE_EXTENSION`), newer Nodes strip types but refuse syntax that needs a
+ * transform, such as `enum` (`ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX`).
+ */
+const CANNOT_LOAD_TYPESCRIPT = new Set(['ERR_UNKNOWN_FILE_EXTENSION', 'ERR_UNSUPPORTED_TYPESCRIPT_SYNTAX']);
+
+/**
+ * Imports the module at the absolute `path`. xsaga ships plain JavaScript and no TypeScript loader:
+ * when Node cannot load a `.ts` module itself, it is imported with tsx's scoped `tsImport` if the user
+ * has tsx installed (an optional peer dependency; nothing is registered globally), and Node's error
+ * is thrown if not. Trying Node first keeps whatever loader already runs (vitest, `node --import tsx`).
+ */
+async function importModule(path: string): Promise<Record<string, unknown>> {
+  const url = pathToFileURL(path).href;
+  try {
+    return (await import(url)) as Record<string, unknown>;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    if (!TYPESCRIPT_FILE.test(path) || code === undefined || !CANNOT_LOAD_TYPESCRIPT.has(code)) throw error;
+    const tsx = await import('tsx/esm/api').catch((tsxError: unknown) => {
+      if ((tsxError as NodeJS.ErrnoException | undefined)?.code === 'ERR_MODULE_NOT_FOUND') return undefined;
+      throw tsxError;
+    });
+    if (!tsx) throw error;
+    return (await tsx.tsImport(url, import.meta.url)) as Record<string, unknown>;
+  }
 }

@@ -1,6 +1,6 @@
 /**
- * Entry point of the `xsaga` command (run by `bin/xsaga.js` under tsx): runs the command line and
- * sets the exit code. Everything else lives in `run-cli.ts`.
+ * Entry point of the `xsaga` command, built to `dist/cli/main.js`, which `bin/xsaga.js` imports: runs
+ * the command line and sets the exit code. Everything else lives in `run-cli.ts`.
  */
 import { runCli } from './run-cli.ts';
 
