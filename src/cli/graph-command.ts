@@ -2,13 +2,18 @@ import { Command, Option } from 'commander';
 import type { AnySagaDefinition } from '../definition/types.ts';
 import { buildSagaMachine } from '../machines/build-saga-machine.ts';
 import { toStatelyJson } from '../machines/to-json.ts';
+import { toMachineConfig } from '../machines/to-machine-config.ts';
 import { toMermaid } from '../machines/to-mermaid.ts';
 import { CliError } from './cli-error.ts';
 import type { CliIO } from './cli-io.ts';
 import { loadSagaDefinitions } from './load-definitions.ts';
 
-/** Output formats of `xsaga graph`. */
-export const GRAPH_FORMATS = ['mermaid', 'json'] as const;
+/**
+ * Output formats of `xsaga graph`: `mermaid` (a state diagram), `json` (the resolved
+ * `machine.toJSON()` tree, see toStatelyJson), `stately` (the machine config as
+ * `createMachine({...})`, which the Stately editor's Import takes; the argument is plain JSON).
+ */
+export const GRAPH_FORMATS = ['mermaid', 'json', 'stately'] as const;
 
 /** An output format of `xsaga graph`. */
 export type GraphFormat = (typeof GRAPH_FORMATS)[number];
@@ -21,10 +26,13 @@ export interface GraphOptions {
 }
 
 /**
- * Renders saga definitions as one text: a Mermaid state diagram or the Stately JSON of each machine.
+ * Renders saga definitions as one text: a Mermaid state diagram, the JSON of each machine, or its
+ * config for the Stately editor.
  *
- * One definition gives a bare diagram (or one JSON object). Several give each diagram preceded by a
- * `%% <name> v<version>` comment, or a JSON array of `{ name, version, machine }`.
+ * One definition gives a bare diagram (one JSON object; one `createMachine({...})` call). Several give
+ * each diagram preceded by a `%% <name> v<version>` comment, a JSON array of `{ name, version, machine }`,
+ * or one `createMachine` call per definition, each after a `// <name> v<version>` comment (the editor
+ * imports several machines at once).
  * Throws a {@link CliError} `SAGA_NOT_FOUND`, listing the names there are, when `saga` matches none.
  *
  * @example
@@ -39,6 +47,12 @@ export function renderGraph(definitions: readonly AnySagaDefinition[], options: 
     throw new CliError('SAGA_NOT_FOUND', `no saga named "${options.saga}"; the module exports: ${names}`);
   }
   const [only] = selected;
+  if (options.format === 'stately') {
+    const code = (d: AnySagaDefinition) =>
+      `createMachine(${JSON.stringify(toMachineConfig(buildSagaMachine(d)), null, 2)})\n`;
+    if (selected.length === 1 && only) return code(only);
+    return selected.map((d) => `// ${d.name} v${d.version}\n${code(d)}`).join('\n');
+  }
   if (options.format === 'json') {
     const value =
       selected.length === 1 && only
@@ -57,6 +71,7 @@ export function renderGraph(definitions: readonly AnySagaDefinition[], options: 
  * @example
  * ```sh
  * xsaga graph src/sagas/trip.ts --format json --saga trip-booking > trip.json
+ * xsaga graph src/sagas/trip.ts --format stately   # paste into the Stately editor: Code > Import
  * ```
  */
 export function createGraphCommand(io: CliIO): Command {

@@ -1,11 +1,14 @@
-import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { createMachine } from 'xstate';
 import packageJson from '../../package.json' with { type: 'json' };
 import { runCli } from '../../src/cli/run-cli.ts';
-import type { StatelyStateNodeJson } from '../../src/machines/to-json.ts';
+import { buildSagaMachine } from '../../src/machines/build-saga-machine.ts';
+import { type StatelyStateNodeJson, toStatelyJson } from '../../src/machines/to-json.ts';
+import type { MachineConfigJson } from '../../src/machines/to-machine-config.ts';
+import { tripBooking } from '../fixtures/trip-booking-saga.ts';
+import { spawnCli } from './spawn-cli.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const fixture = (name: string) => `test/fixtures/${name}.ts`;
@@ -52,6 +55,36 @@ describe('xsaga graph', () => {
       'send_confirmation',
       'charge-card',
     ]);
+  });
+
+  it('prints the machine config as createMachine({...}) for the Stately editor with --format stately', async () => {
+    const { code, stdout, stderr } = await run('graph', fixture('trip-booking-saga'), '--format', 'stately');
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    // What the editor's Import takes: a createMachine() call whose argument is plain JSON.
+    const match = /^createMachine\((\{[\s\S]*\})\)\n$/.exec(stdout);
+    expect(match).not.toBeNull();
+    const config = JSON.parse(match?.[1] ?? '') as MachineConfigJson;
+    expect(config).toMatchObject({ id: 'trip-booking', initial: 'Started' });
+    expect(config.states?.Started?.on?.['saga.start']).toBe('Pending');
+    expect(Object.keys(config.states?.Pending?.states ?? {})).toEqual([
+      'reserve-flight',
+      'send_confirmation',
+      'charge-card',
+    ]);
+    expect(config.states?.Pending?.states?.['reserve-flight']?.invoke).toEqual({ src: 'stepJob' });
+    // A config, not the resolved tree of --format json, and nothing but JSON data in it.
+    expect(stdout).not.toContain('"eventType"');
+    expect(stdout).not.toContain('"order"');
+    // XState builds the same machine from it: same states, events, targets, guarded or not.
+    expect(toStatelyJson(createMachine(config as never))).toEqual(toStatelyJson(buildSagaMachine(tripBooking)));
+  });
+
+  it('prints one createMachine call per definition, each under a // name vN comment, with --format stately', async () => {
+    const { code, stdout } = await run('graph', fixture('two-sagas'), '--format', 'stately');
+    expect(code).toBe(0);
+    expect(stdout.match(/^\/\/ .*$/gm)).toEqual(['// order-fulfilment v1', '// refund v3']);
+    expect(stdout.match(/^createMachine\(\{$/gm)).toHaveLength(2);
+    expect(stdout.match(/^ {2}"id": "(.*)",$/gm)).toEqual(['  "id": "order-fulfilment",', '  "id": "refund",']);
   });
 
   it('prints every definition of a module that exports several, each under a %% name vN comment', async () => {
@@ -111,7 +144,7 @@ describe('xsaga graph', () => {
     it('exits 2 listing the formats there are when --format is unknown', async () => {
       const { code, stdout, stderr } = await run('graph', fixture('trip-booking-saga'), '--format', 'dot');
       expect({ code, stdout }).toEqual({ code: 2, stdout: '' });
-      expect(stderr).toContain("argument 'dot' is invalid. Allowed choices are mermaid, json.");
+      expect(stderr).toContain("argument 'dot' is invalid. Allowed choices are mermaid, json, stately.");
     });
 
     it('exits 2 when the file argument is missing', async () => {
@@ -137,21 +170,16 @@ describe('xsaga graph', () => {
 });
 
 describe('bin/xsaga.js', () => {
-  it('runs under node with tsx registered, importing a .ts module, and prints parseable JSON', async () => {
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      ['bin/xsaga.js', 'graph', fixture('trip-booking-saga'), '--format', 'json'],
-      { cwd: root },
-    );
+  it('runs the built command, importing a .ts module, and prints parseable JSON', async () => {
+    const { code, stdout } = await spawnCli(['graph', fixture('trip-booking-saga'), '--format', 'json']);
+    expect(code).toBe(0);
     const json = JSON.parse(stdout) as StatelyStateNodeJson;
     expect(json.id).toBe('trip-booking');
     expect(json.states.Compensating?.states['charge-card']?.type).toBe('atomic');
   });
 
   it('exits non-zero with the message on stderr when the command fails', async () => {
-    const error = await promisify(execFile)(process.execPath, ['bin/xsaga.js', 'graph', fixture('no-sagas')], {
-      cwd: root,
-    }).catch((e: unknown) => e as { code: number; stderr: string });
-    expect(error).toMatchObject({ code: 1, stderr: expect.stringContaining('exports no saga definition') });
+    const run = await spawnCli(['graph', fixture('no-sagas')]);
+    expect(run).toMatchObject({ code: 1, stderr: expect.stringContaining('exports no saga definition') });
   });
 });
