@@ -18,11 +18,12 @@ import { renderScenario } from './lib/table.ts';
 import { compensation } from './scenarios/compensation.ts';
 import { durableVsRaw } from './scenarios/durable-vs-raw.ts';
 import { embedded } from './scenarios/embedded.ts';
+import { instrumentation } from './scenarios/instrumentation.ts';
 import { parked } from './scenarios/parked.ts';
 import { recovery } from './scenarios/recovery.ts';
 import { redisFootprint } from './scenarios/redis-footprint.ts';
 
-const SCENARIOS: Scenario[] = [durableVsRaw, embedded, compensation, parked, redisFootprint, recovery];
+const SCENARIOS: Scenario[] = [durableVsRaw, embedded, compensation, parked, redisFootprint, recovery, instrumentation];
 
 function parseArgs(argv: string[]) {
   const quick = argv.includes('--quick');

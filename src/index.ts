@@ -35,12 +35,36 @@ export type {
 } from './engine/handlers.ts';
 export type { SagaViewPage, StartOptions, StartResult } from './engine/saga-engine.ts';
 export type { SagaView, StepView } from './engine/saga-view.ts';
-export type { EngineEventMap } from './observability/engine-events.ts';
+export type { EngineEventMap, RecoveryProgress } from './observability/engine-events.ts';
+
+// Logging and the XState inspector
+export { createStderrLogger, silentLogger } from './observability/logger.ts';
+export type { LogFn, Logger, LogLevel, StderrLoggerOptions } from './observability/logger.ts';
+export { INSPECT_RESTORED, inspectionSessionId } from './observability/saga-inspection.ts';
+export type { InspectOption } from './observability/saga-inspection.ts';
+
+// Observability: instrumentation hooks (metrics live on the `xsaga/metrics` subpath) and tracing
+export { createTracing, TraceAttributes } from './observability/tracing.ts';
+export type { TracingOptions } from './observability/tracing.ts';
+export type {
+  Instrumentation,
+  InstrumentedEngine,
+  SagaSettledInfo,
+  SagaStartedInfo,
+  SagaTransitionInfo,
+  StepAttemptEnd,
+  StepAttemptInfo,
+  StepEndedInfo,
+  StuckReport,
+  StuckSaga,
+  TraceCarrier,
+} from './observability/instrumentation.ts';
 
 // Machines
 export { buildSagaMachine } from './machines/build-saga-machine.ts';
 export type { SagaMachine } from './machines/build-saga-machine.ts';
 export { toStatelyJson } from './machines/to-json.ts';
+export { toMachineConfig } from './machines/to-machine-config.ts';
 export { toMermaid } from './machines/to-mermaid.ts';
 export { SagaEvents } from './machines/events.ts';
 export type { Direction, ErrorInfo, SagaEvent } from './machines/events.ts';

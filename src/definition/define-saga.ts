@@ -46,6 +46,7 @@ export function defineSaga<
     description: parsed.data.description,
     input: config.input,
     steps: Object.freeze(steps),
+    ...(parsed.data.stuckAfterMs !== undefined ? { stuckAfterMs: parsed.data.stuckAfterMs } : {}),
   }) as SagaDefinition<TName, z.output<TSchema>, TSteps[number]['name'], z.input<TSchema>>;
 }
 

@@ -13,6 +13,9 @@ const name = z.string().regex(NAME_PATTERN, {
 
 const duration = z.number().int().min(0).max(MAX_DURATION_MS);
 
+/** A saga may legitimately wait on one step for days (long timeouts, many retries): up to 30 days. */
+const STUCK_AFTER_MAX_MS = 30 * MAX_DURATION_MS;
+
 const backoffSchema = z.strictObject({
   type: z.enum(['exponential', 'fixed']),
   delayMs: duration,
@@ -50,6 +53,7 @@ export const sagaConfigSchema = z
     input: z.custom<z.ZodType>(isZodSchema, { message: 'must be a zod schema, e.g. z.object({ ... })' }),
     steps: z.array(stepSchema).min(1, { message: 'a saga needs at least one step' }).max(200),
     description: z.string().max(1000).optional(),
+    stuckAfterMs: z.number().int().min(1).max(STUCK_AFTER_MAX_MS).optional(),
   })
   .superRefine((config, ctx) => {
     const seen = new Map<string, number>();

@@ -52,6 +52,12 @@ export interface SagaConfig<TName extends string, TSchema extends z.ZodType, TSt
   steps: TSteps;
   /** Free text shown in graphs and tooling. */
   description?: string;
+  /**
+   * A saga in `Pending` or `Compensating` with no transition for this long is reported stuck (the
+   * engine's `stuck` event, the `xsaga_sagas_stuck` gauge). Default: the engine's `stuck.afterMs`
+   * (15 minutes). Set it above your longest step: attempts x timeout plus backoff.
+   */
+  stuckAfterMs?: number;
 }
 
 /** A resolved attempt policy: what the queue needs to run one direction of a step. */
@@ -88,6 +94,8 @@ export interface SagaDefinition<
   /** Parses what `engine.start` accepts (`TInputIn`) into what handlers see (`TInput`). */
   readonly input: z.ZodType<TInput, TInputIn>;
   readonly steps: readonly StepDefinition<TStepName>[];
+  /** Stuck-saga threshold of this saga; undefined for the engine's default. */
+  readonly stuckAfterMs?: number;
 }
 
 /** Any saga definition, whatever its input and step names. */

@@ -1,5 +1,6 @@
 import type { AnySagaDefinition } from '../definition/types.ts';
 import type { SagaContext, StepJobRequest } from '../machines/context.ts';
+import type { TraceCarrier } from '../observability/instrumentation.ts';
 import { idempotencyKeyOf, stepJobId } from '../transport/job-id.ts';
 import type { StepJob } from '../transport/step-queue.ts';
 
@@ -7,11 +8,13 @@ import type { StepJob } from '../transport/step-queue.ts';
  * The job a saga's machine asked for, with everything a worker needs and no access to the store:
  * the input, the outputs of completed steps, and for a compensation the output it undoes. Undefined
  * for a request the definition has no policy for (a compensation of a non-compensable step).
+ * `trace` is the saga's trace context, carried to the worker when tracing is set up.
  */
 export function buildStepJob(
   definition: AnySagaDefinition,
   context: SagaContext,
   request: StepJobRequest,
+  trace?: TraceCarrier,
 ): StepJob | undefined {
   const step = definition.steps.find((s) => s.name === request.step);
   const policy = request.direction === 'run' ? step?.run : step?.compensation;
@@ -29,5 +32,6 @@ export function buildStepJob(
     results: Object.fromEntries(context.completed.map((name) => [name, context.steps[name]?.result])),
     ...(request.direction === 'compensate' ? { result: context.steps[request.step]?.result } : {}),
     policy,
+    ...(trace ? { trace } : {}),
   };
 }

@@ -1,7 +1,10 @@
 import type { RedisOptions } from 'ioredis';
-import type { InspectionEvent } from 'xstate';
 import { type Clock, type Random, systemClock } from '../clock.ts';
 import type { AnySagaDefinition } from '../definition/types.ts';
+import { combineInstrumentation, type Instrumentation } from '../observability/instrumentation.ts';
+import { defaultLogger, type Logger } from '../observability/logger.ts';
+import type { InspectOption } from '../observability/saga-inspection.ts';
+import { resolveStuckOptions, type StuckCheckOptions } from '../observability/stuck-detector.ts';
 import { MemoryStore } from '../persistence/memory-store.ts';
 import { DEFAULT_REDIS_PREFIX } from '../persistence/redis-keys.ts';
 import { createRedisStore, type RedisStoreOptions } from '../persistence/redis-store.ts';
@@ -61,10 +64,35 @@ export interface EngineOptions {
   /** Sagas kept hydrated in memory; idle ones beyond it are evicted (they stay in the store). Default 10 000. */
   maxActiveSagas?: number;
   /**
-   * XState inspection callback passed to every saga actor, e.g. the Stately inspector:
-   * `createEngine({ inspect: createBrowserInspector().inspect })`.
+   * An XState inspector for the saga actors, as XState's `inspect` option takes it (an observer or a
+   * function): `createWebSocketInspector().inspect` or `createBrowserInspector().inspect` of
+   * `@statelyai/inspect`. Each saga shows as one actor named by its saga id (session id
+   * `xsaga:<sagaId>`), however often it is evicted and restored, with its machine and its events;
+   * step-job child actors are left out. See SagaInspection.
    */
-  inspect?: (event: InspectionEvent) => void;
+  inspect?: InspectOption;
+  /**
+   * Where the engine and the queue and worker it creates log: pino, or anything with
+   * `child`/`debug`/`info`/`warn`/`error` (see Logger). Every `error` event (background failures,
+   * and on Redis each outage once), quarantines and outcome delivery failures at error; escalations
+   * at warn; recovery progress at info; transitions at debug. Default: warn and error as one JSON
+   * line each on stderr (createStderrLogger); `silentLogger` drops everything.
+   */
+  logger?: Logger;
+  /**
+   * Metrics and/or tracing: `createMetrics()` from `xsaga/metrics` (prom-client), `createTracing()`
+   * (OpenTelemetry), or your own hooks; several at once as a list. The embedded engine's step
+   * attempts and this process's worker (with `redis` and `handlers`) report to it too. A hook that
+   * throws is reported on the `error` event.
+   */
+  instrumentation?: Instrumentation | readonly Instrumentation[];
+  /**
+   * Stuck-saga detection: every `checkIntervalMs` (default 60 000) the engine walks the `Pending` and
+   * `Compensating` indexes and announces, on the `stuck` event and to `instrumentation`, sagas that
+   * have not moved for longer than their definition's `stuckAfterMs`, else `afterMs` (default 15
+   * minutes; ages read from `clock`). Once per saga and revision. `false` turns it off.
+   */
+  stuck?: StuckCheckOptions | false;
 }
 
 /** The engine's public face. */
@@ -86,24 +114,29 @@ export type Engine = Pick<
  * ```
  */
 export function createEngine(options: EngineOptions = {}): Engine {
+  resolveStuckOptions(options.stuck); // refuses bad values before any connection is opened
   if (options.redis) return createRedisEngine(options, options.redis);
   const clock = options.clock ?? systemClock;
   const handlers = options.handlers ? copyHandlers(options.handlers) : undefined;
+  let created: SagaEngine | undefined;
+  const instrumentation = instrumentationOf(options, () => created);
   const queue =
     options.queue ??
     new InProcessQueue({
-      runAttempt: createStepRunner(handlers ?? {}, clock),
+      runAttempt: createStepRunner(handlers ?? {}, clock, instrumentation),
       clock,
       ...(options.random ? { random: options.random } : {}),
       ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
     });
-  return new SagaEngine({
-    ...sharedParts(options, clock, handlers),
+  created = new SagaEngine({
+    ...sharedParts(options, clock, handlers, instrumentation),
     store: options.store ?? new MemoryStore(),
     queue,
     ownsStore: options.store === undefined,
     ownsQueue: options.queue === undefined,
   });
+  return created;
 }
 
 function createRedisEngine(options: EngineOptions, redis: NonNullable<EngineOptions['redis']>): Engine {
@@ -113,6 +146,8 @@ function createRedisEngine(options: EngineOptions, redis: NonNullable<EngineOpti
   // Late-bound: the queue and worker exist before the engine, but report only from connection
   // events, which come after this function has returned.
   const onError = (error: unknown) => engine.reportError(error);
+  let created: SagaEngine | undefined;
+  const instrumentation = instrumentationOf(options, () => created);
   const store = createRedisStore({
     ...(redis.connection !== undefined ? { connection: redis.connection } : {}),
     prefix,
@@ -124,6 +159,7 @@ function createRedisEngine(options: EngineOptions, redis: NonNullable<EngineOpti
     ...(bullConnection ? { connection: bullConnection } : {}),
     prefix,
     onError,
+    ...(options.logger ? { logger: options.logger } : {}),
     ...(redis.deadlineGraceMs !== undefined ? { deadlineGraceMs: redis.deadlineGraceMs } : {}),
     ...(redis.lockDurationMs !== undefined ? { lockDurationMs: redis.lockDurationMs } : {}),
   });
@@ -132,34 +168,57 @@ function createRedisEngine(options: EngineOptions, redis: NonNullable<EngineOpti
         ...(bullConnection ? { connection: bullConnection } : {}),
         prefix,
         onError,
+        ...(options.logger ? { logger: options.logger } : {}),
         handlers,
         ...(redis.lockDurationMs !== undefined ? { lockDurationMs: redis.lockDurationMs } : {}),
         clock,
         ...(options.random ? { random: options.random } : {}),
         ...(redis.workerConcurrency !== undefined ? { concurrency: redis.workerConcurrency } : {}),
+        ...(instrumentation ? { instrumentation } : {}),
       })
     : undefined;
   const engine = new SagaEngine({
-    ...sharedParts(options, clock, handlers),
+    ...sharedParts(options, clock, handlers, instrumentation),
     store,
     queue,
     ownsStore: true,
     ownsQueue: true,
     ...(worker ? { onClose: () => worker.close() } : {}),
   });
+  created = engine;
   void engine.recover().catch((error: unknown) => engine.reportError(error));
   return engine;
 }
 
 /** The engine parts that do not depend on the backend. */
-function sharedParts(options: EngineOptions, clock: Clock, handlers: HandlerRegistry | undefined) {
+function sharedParts(
+  options: EngineOptions,
+  clock: Clock,
+  handlers: HandlerRegistry | undefined,
+  instrumentation: Instrumentation | undefined,
+) {
   return {
     clock,
     handlers,
     sagas: options.sagas ?? [],
     maxActiveSagas: options.maxActiveSagas ?? 10_000,
     inspect: options.inspect,
+    logger: options.logger,
+    instrumentation,
+    stuck: resolveStuckOptions(options.stuck),
   };
+}
+
+/**
+ * The engine's instrumentations as one; a hook that throws is reported on the engine's `error`
+ * event (late-bound: the step runner is made before the engine).
+ */
+function instrumentationOf(options: EngineOptions, engine: () => SagaEngine | undefined): Instrumentation | undefined {
+  return combineInstrumentation(options.instrumentation, (error) => {
+    const target = engine();
+    if (target) target.reportError(error);
+    else (options.logger ?? defaultLogger()).error({ err: error }, 'an instrumentation hook threw');
+  });
 }
 
 /**

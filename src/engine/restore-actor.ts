@@ -1,4 +1,4 @@
-import { type Actor, createActor, type InspectionEvent } from 'xstate';
+import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
 import type { SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext } from '../machines/context.ts';
 import { SagaStates, topLevelState } from '../machines/states.ts';
@@ -9,12 +9,13 @@ import type { RegisteredSaga } from './definition-registry.ts';
  * A started actor restored from a stored snapshot (its invoked step job restarts, which is how a
  * saga re-attaches to its job), or undefined when the snapshot does not fit the machine: not a
  * saga state, another saga's context, steps the definition does not have, or a snapshot XState
- * cannot start from.
+ * cannot start from. The actor's `id` is the saga id (what inspectors show); `inspect` is the
+ * observer the engine made for this saga (see SagaInspection), if it inspects.
  */
 export function restoreActor(
   saga: RegisteredSaga,
   record: SagaRecord,
-  inspect: ((event: InspectionEvent) => void) | undefined,
+  inspect: Observer<InspectionEvent> | undefined,
 ): Actor<SagaMachine> | undefined {
   const snapshot = record.snapshot as { value?: unknown; context?: SagaContext } | null;
   const state = snapshot?.value === undefined ? undefined : topLevelState(snapshot.value);
@@ -27,6 +28,7 @@ export function restoreActor(
     const actor = createActor(saga.machine, {
       snapshot: record.snapshot as never,
       input: undefined as never,
+      id: record.sagaId,
       ...(inspect ? { inspect } : {}),
     });
     actor.start();

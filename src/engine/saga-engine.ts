@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Actor, createActor, type InspectionEvent } from 'xstate';
+import { type Actor, createActor } from 'xstate';
 import type { Clock } from '../clock.ts';
 import { isSagaDefinition } from '../definition/define-saga.ts';
 import { describeIssues, issuePath } from '../definition/issue-path.ts';
@@ -19,7 +19,11 @@ import type { SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext, StepJobRequest } from '../machines/context.ts';
 import { type SagaEvent, SagaEvents } from '../machines/events.ts';
 import { FINAL_STATES, type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../machines/states.ts';
-import { EngineEventEmitter, type EngineEventMap } from '../observability/engine-events.ts';
+import { EngineEventEmitter, type EngineEventMap, RECOVERY_REPORT_EVERY } from '../observability/engine-events.ts';
+import { type Instrumentation, isTraceCarrier, type TraceCarrier } from '../observability/instrumentation.ts';
+import { defaultLogger, type Logger } from '../observability/logger.ts';
+import { type InspectOption, SagaInspection } from '../observability/saga-inspection.ts';
+import { StuckDetector } from '../observability/stuck-detector.ts';
 import type { SagaQuery, SagaRecord, SagaStats, SagaStore, TransitionEntry } from '../persistence/saga-store.ts';
 import { toErrorInfo } from '../transport/error-info.ts';
 import { stepJobId } from '../transport/job-id.ts';
@@ -46,13 +50,19 @@ export interface SagaEngineParts {
   sagas: readonly AnySagaDefinition[];
   /** Sagas kept hydrated in memory; the least recently used are evicted beyond it. */
   maxActiveSagas: number;
-  /** Passed to every saga actor: hook up the Stately inspector here. */
-  inspect: ((event: InspectionEvent) => void) | undefined;
+  /** Sees every saga actor, one actor per saga (see SagaInspection): hook up the Stately inspector here. */
+  inspect: InspectOption | undefined;
+  /** Where background errors, escalations, recovery progress and transitions (debug) are logged. */
+  logger?: Logger;
   /** Whether `close()` also closes the store / the queue (true for those the engine created). */
   ownsStore: boolean;
   ownsQueue: boolean;
   /** Extra cleanup on close, before the queue and store close (e.g. a co-hosted worker). */
   onClose?: () => Promise<void>;
+  /** Metrics/tracing hooks, already combined (see combineInstrumentation). */
+  instrumentation?: Instrumentation | undefined;
+  /** Stuck-saga detection (see StuckDetector), or false. */
+  stuck?: { checkIntervalMs: number; afterMs: number } | false;
 }
 
 /** Options of `engine.start`. */
@@ -74,6 +84,10 @@ interface Host {
   actor: Actor<SagaMachine>;
   saga: RegisteredSaga;
   revision: number;
+  /** The record's creation time: what a settled saga's duration is measured from. */
+  createdAt: number;
+  /** The saga's trace context, from its start or the last outcome applied: carried by its next jobs. */
+  trace?: TraceCarrier;
 }
 
 /** A hosted saga, and the step jobs its restore asked for (absent when it was already hosted). */
@@ -116,7 +130,7 @@ export class SagaEngine {
   readonly #handlers: HandlerRegistry | undefined;
   readonly #registry: DefinitionRegistry;
   readonly #maxActive: number;
-  readonly #inspect: ((event: InspectionEvent) => void) | undefined;
+  readonly #inspection: SagaInspection | undefined;
   readonly #ownsStore: boolean;
   readonly #ownsQueue: boolean;
   readonly #onClose: (() => Promise<void>) | undefined;
@@ -128,7 +142,10 @@ export class SagaEngine {
   /** Step jobs requested by transitions not yet persisted, by saga. */
   readonly #requested = new Map<string, StepJobRequest[]>();
   readonly #waiters: SettleWaiters;
-  readonly #events = new EngineEventEmitter();
+  readonly #events: EngineEventEmitter;
+  readonly #instrumentation: Instrumentation | undefined;
+  readonly #stuck: StuckDetector | undefined;
+  readonly #detach: (() => void) | undefined;
   #closed = false;
 
   constructor(parts: SagaEngineParts) {
@@ -137,7 +154,9 @@ export class SagaEngine {
     this.#clock = parts.clock;
     this.#handlers = parts.handlers;
     this.#maxActive = parts.maxActiveSagas;
-    this.#inspect = parts.inspect;
+    const logger = (parts.logger ?? defaultLogger()).child({ component: 'engine' });
+    this.#events = new EngineEventEmitter(logger);
+    this.#inspection = parts.inspect ? new SagaInspection(parts.inspect, logger) : undefined;
     this.#ownsStore = parts.ownsStore;
     this.#ownsQueue = parts.ownsQueue;
     this.#onClose = parts.onClose;
@@ -148,7 +167,11 @@ export class SagaEngine {
       else this.#requested.set(request.sagaId, [request]);
     });
     for (const definition of parts.sagas) this.#register(definition);
+    this.#instrumentation = parts.instrumentation;
+    this.#stuck = parts.stuck ? this.#stuckDetector(parts.stuck) : undefined;
     this.#queue.consume((outcome) => this.#applyOutcome(outcome));
+    this.#detach = this.#instrumentation?.attach?.({ stats: () => this.stats() });
+    this.#stuck?.start();
   }
 
   /**
@@ -200,7 +223,9 @@ export class SagaEngine {
       // A copy, as a trip through the store would make: a caller that changes its object after
       // start changes nothing, and the hosted saga sees what a restored one would.
       input: { sagaId, input: JSON.parse(JSON.stringify(parsed.data ?? null)) },
-      ...(this.#inspect ? { inspect: this.#inspect } : {}),
+      // The saga id names the actor in inspectors; an inspector sees it only once it is hosted.
+      id: sagaId,
+      ...(this.#inspection ? { inspect: this.#inspection.observer(sagaId, 'created') } : {}),
     });
     const snapshot = actor.getPersistedSnapshot();
     const now = this.#clock.now();
@@ -231,11 +256,12 @@ export class SagaEngine {
     if (created.created && !this.#hosts.has(sagaId)) {
       // Host the new saga at once rather than reading back what was just written; if another
       // engine got to it first, the compare-and-set below fails and the saga is reloaded.
-      this.#hosts.set(sagaId, { actor: actor.start(), saga, revision: 1 });
+      this.#hosts.set(sagaId, { actor: actor.start(), saga, revision: 1, createdAt: now });
       this.#trim();
     }
+    const trace = created.created ? this.#sagaStarted(sagaId, definition, now) : undefined;
     // Also on a repeated start: a saga whose creator died before this line still gets going.
-    await this.#send(created.record.sagaId, { type: SagaEvents.start });
+    await this.#send(created.record.sagaId, { type: SagaEvents.start }, trace);
     return { sagaId: created.record.sagaId, created: created.created };
   }
 
@@ -347,12 +373,18 @@ export class SagaEngine {
    * Re-attaches every unsettled saga in the store to its work: `Started` ones are started,
    * `Pending`/`Compensating` ones are hydrated, which re-dispatches their current step job (the
    * queue dedupes it, or redelivers an outcome that was never applied). Finished steps never run
-   * again. Returns how many sagas were re-attached.
+   * again. Returns how many sagas were re-attached. Reports its progress on `recovering` every
+   * {@link RECOVERY_REPORT_EVERY} sagas and once at the end (`done: true`).
    */
   async recover(): Promise<number> {
     this.#assertOpen();
     const seen = new Set<string>();
-    for (const state of [SagaStates.Started, SagaStates.Pending, SagaStates.Compensating]) {
+    const states = [SagaStates.Started, SagaStates.Pending, SagaStates.Compensating] as const;
+    let failed = 0;
+    let handled = 0;
+    const report = (state: SagaState, done: boolean) =>
+      this.#events.emit('recovering', { state, recovered: seen.size, failed, done });
+    for (const state of states) {
       let cursor: string | undefined;
       do {
         const page = await this.list({ state, limit: 500, ...(cursor ? { cursor } : {}) });
@@ -366,12 +398,15 @@ export class SagaEngine {
           } catch (error) {
             // One bad saga (quarantined, or a store hiccup) must not stop the others' recovery.
             seen.delete(record.sagaId);
+            failed++;
             this.#events.emit('error', error);
           }
+          if (++handled % RECOVERY_REPORT_EVERY === 0) report(state, false);
         }
         cursor = page.cursor;
       } while (cursor);
     }
+    report(SagaStates.Compensating, true);
     return seen.size;
   }
 
@@ -389,9 +424,11 @@ export class SagaEngine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stuck?.stop();
     await this.#lock.drain();
     for (const host of this.#hosts.values()) host.actor.stop();
     this.#hosts.clear();
+    this.#detach?.();
     await this.#onClose?.();
     if (this.#ownsQueue) await this.#queue.close();
     if (this.#ownsStore) await this.#store.close();
@@ -414,7 +451,7 @@ export class SagaEngine {
   async #applyOutcome(outcome: StepOutcome): Promise<void> {
     if (this.#closed) return;
     try {
-      await this.#send(outcome.sagaId, outcome.event);
+      await this.#send(outcome.sagaId, outcome.event, isTraceCarrier(outcome.trace) ? outcome.trace : undefined);
     } catch (error) {
       // A saga that no longer exists (expired, deleted) or was quarantined has nothing to apply the
       // outcome to; the outcome is acked so it does not come back.
@@ -440,20 +477,21 @@ export class SagaEngine {
    * Applies one event to a saga: persist first, dispatch second. Serialised per saga, so whether
    * the event applies is decided against the state it acts on; a refused event changes nothing.
    */
-  #send(sagaId: string, event: SagaEvent): Promise<Applied> {
+  #send(sagaId: string, event: SagaEvent, trace?: TraceCarrier): Promise<Applied> {
     return this.#lock.run(sagaId, async () => {
       this.#busy.add(sagaId);
       try {
-        return await this.#apply(sagaId, event);
+        return await this.#apply(sagaId, event, trace);
       } finally {
         this.#busy.delete(sagaId);
       }
     });
   }
 
-  async #apply(sagaId: string, event: SagaEvent): Promise<Applied> {
+  async #apply(sagaId: string, event: SagaEvent, trace?: TraceCarrier): Promise<Applied> {
     for (let attempt = 0; ; attempt++) {
       const { host, restored } = await this.#hydrate(sagaId);
+      if (trace) host.trace = trace;
       const before = host.actor.getSnapshot();
       if (!before.can(event)) {
         // Another engine may have moved the saga since this one cached it: look again before
@@ -540,7 +578,7 @@ export class SagaEngine {
         ),
       );
     }
-    const actor = restoreActor(saga, record, this.#inspect);
+    const actor = restoreActor(saga, record, this.#inspection?.observer(sagaId, 'restored'));
     const restored = this.#take(sagaId);
     if (!actor) {
       return this.#quarantine(
@@ -552,7 +590,7 @@ export class SagaEngine {
         ),
       );
     }
-    const host: Host = { actor, saga, revision: record.revision };
+    const host: Host = { actor, saga, revision: record.revision, createdAt: record.createdAt };
     this.#hosts.set(sagaId, host);
     this.#trim();
     return { host, restored };
@@ -590,7 +628,7 @@ export class SagaEngine {
     const context = host.actor.getSnapshot().context;
     try {
       for (const request of requests) {
-        const job = buildStepJob(host.saga.definition, context, request);
+        const job = buildStepJob(host.saga.definition, context, request, host.trace);
         if (job) await this.#queue.enqueue(job, { reattach });
       }
     } catch (error) {
@@ -603,6 +641,7 @@ export class SagaEngine {
 
   #announce(host: Host, entry: TransitionEntry, state: SagaState): void {
     this.#events.emit('transition', entry);
+    if (this.#instrumentation) this.#instrument(this.#instrumentation, host, entry, state);
     const context = host.actor.getSnapshot().context;
     if (state === SagaStates.Escalated && context.escalation) {
       this.#events.emit('escalated', {
@@ -618,6 +657,60 @@ export class SagaEngine {
         (error: unknown) => this.#events.emit('error', error),
       );
     }
+  }
+
+  /** Tells the instrumentation about a persisted transition: the step outcome behind it, and a settle. */
+  #instrument(hooks: Instrumentation, host: Host, entry: TransitionEntry, state: SagaState): void {
+    const name = host.saga.definition.name;
+    const from = topLevelState(entry.from.split('.')[0]);
+    const trace = host.trace ? { trace: host.trace } : {};
+    hooks.sagaTransition?.({ sagaId: entry.sagaId, name, from, to: state, entry, ...trace });
+    if (entry.step !== undefined && entry.direction !== undefined) {
+      hooks.stepEnded?.({
+        sagaId: entry.sagaId,
+        name,
+        step: entry.step,
+        direction: entry.direction,
+        outcome: entry.event === SagaEvents.stepDone ? 'done' : 'failed',
+        attempts: entry.attempt ?? 0,
+        ...(entry.error ? { error: entry.error } : {}),
+        ...trace,
+      });
+    }
+    if (SETTLED_STATES.includes(state) && from !== state) {
+      const context = host.actor.getSnapshot().context;
+      hooks.sagaSettled?.({
+        sagaId: entry.sagaId,
+        name,
+        state,
+        durationMs: entry.at - host.createdAt,
+        at: entry.at,
+        ...(context.failure ? { failure: context.failure } : {}),
+        ...(context.escalation ? { escalation: context.escalation } : {}),
+        ...trace,
+      });
+    }
+  }
+
+  /** Reports a new saga to the instrumentation; returns the trace context it wrote, if any. */
+  #sagaStarted(sagaId: string, definition: AnySagaDefinition, at: number): TraceCarrier | undefined {
+    if (!this.#instrumentation?.sagaStarted) return undefined;
+    const carrier: TraceCarrier = {};
+    const saga = { sagaId, name: definition.name, version: definition.version, at };
+    this.#instrumentation.sagaStarted(saga, carrier);
+    return Object.keys(carrier).length > 0 ? carrier : undefined;
+  }
+
+  #stuckDetector(options: { checkIntervalMs: number; afterMs: number }): StuckDetector {
+    return new StuckDetector({
+      list: (query) => this.list(query),
+      thresholdOf: (name, version) => this.#registry.get(name, version)?.definition.stuckAfterMs ?? options.afterMs,
+      now: () => this.#clock.now(),
+      intervalMs: options.checkIntervalMs,
+      onStuck: (saga) => this.#events.emit('stuck', saga),
+      onReport: (report) => this.#instrumentation?.stuckChecked?.(report),
+      onError: (error) => this.#events.emit('error', error),
+    });
   }
 
   #evict(sagaId: string): void {

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.ts';
-import { HandlerMissingError, StepTimeoutError, TerminalError } from '../errors.ts';
+import { HandlerMissingError, SagaError, StepTimeoutError, TerminalError } from '../errors.ts';
 import { describeJsonProblem, findNonJson } from '../json-value.ts';
+import { type Instrumentation, isTraceCarrier, type StepAttemptInfo } from '../observability/instrumentation.ts';
 import { toError } from '../transport/error-info.ts';
 import type { AttemptRunner, StepJob } from '../transport/step-queue.ts';
 import type { HandlerRegistry, StepContext } from './handlers.ts';
@@ -11,9 +12,45 @@ import type { HandlerRegistry, StepContext } from './handlers.ts';
  * `src/json-value.ts`), the form every store keeps. The same runner serves the in-process queue and
  * BullMQ workers, so handlers see the same `ctx` everywhere. It only ever rejects with an Error:
  * anything else a handler throws is wrapped (see toError), so every queue can count the attempt.
+ * With an `instrumentation`, each attempt is reported (`stepAttemptStarted` / `stepAttemptEnded`)
+ * and its handler runs inside `runStepAttempt` (e.g. a tracing span).
  */
-export function createStepRunner(handlers: HandlerRegistry, clock: Clock): AttemptRunner {
+export function createStepRunner(
+  handlers: HandlerRegistry,
+  clock: Clock,
+  instrumentation?: Instrumentation,
+): AttemptRunner {
+  const run = createAttemptRunner(handlers, clock, instrumentation);
+  const hooks = instrumentation;
+  if (!hooks?.stepAttemptStarted && !hooks?.stepAttemptEnded && !hooks?.runStepAttempt) return run;
   return async (job: StepJob, attempt: number) => {
+    const info: StepAttemptInfo = {
+      sagaId: job.sagaId,
+      sagaName: job.sagaName,
+      step: job.step,
+      direction: job.direction,
+      round: job.round,
+      attempt,
+      ...(isTraceCarrier(job.trace) ? { trace: job.trace } : {}),
+    };
+    const started = clock.now();
+    hooks.stepAttemptStarted?.(info);
+    try {
+      const result = await run(job, attempt, info);
+      hooks.stepAttemptEnded?.(info, { outcome: 'done', durationMs: clock.now() - started });
+      return result;
+    } catch (error) {
+      // The runner only rejects with Errors (see below); a timeout is told apart by its code.
+      const outcome = error instanceof SagaError && error.code === 'STEP_TIMEOUT' ? 'timeout' : 'failed';
+      hooks.stepAttemptEnded?.(info, { outcome, durationMs: clock.now() - started, error: error as Error });
+      throw error;
+    }
+  };
+}
+
+function createAttemptRunner(handlers: HandlerRegistry, clock: Clock, instrumentation: Instrumentation | undefined) {
+  const around = instrumentation?.runStepAttempt;
+  return async (job: StepJob, attempt: number, info?: StepAttemptInfo) => {
     const handler = handlers[job.sagaName]?.[job.step];
     const fn = job.direction === 'run' ? handler?.run : handler?.compensate;
     if (typeof fn !== 'function') {
@@ -42,7 +79,9 @@ export function createStepRunner(handlers: HandlerRegistry, clock: Clock): Attem
     });
     let output: unknown;
     try {
-      output = await Promise.race([Promise.resolve().then(() => fn(ctx as never)), timeout]);
+      const call = () => fn(ctx as never);
+      const handled = around && info ? () => around(info, call) : call;
+      output = await Promise.race([Promise.resolve().then(handled), timeout]);
     } catch (thrown) {
       throw toError(thrown);
     } finally {

@@ -47,6 +47,34 @@ export interface CompensationRun {
  * the saga ends `Failed` (or `Completed` when nothing failed); each idempotency key is retried only
  * with rising attempt numbers. Throws an Error describing the first run that broke a rule.
  *
+ * What it assumes of your handlers (a run that breaks an assumption fails the check, and the
+ * message says how the saga ended, e.g. `ended Failed, expected Completed`):
+ *
+ * - **With nothing injected, every step succeeds.** Your `run` handlers are really called, with a
+ *   valid `input` (`options.input`, checked by the saga's schema; default `{}`), and must return
+ *   (plain JSON, see the JSON rule) rather than throw. The check injects the failures itself.
+ * - **Compensations succeed.** Your `compensate` handlers are really called, with `ctx.result` what
+ *   your `run` returned, and must not throw: one that throws on every attempt escalates the saga
+ *   (`ended Escalated`). Transient failures of compensations are injected, not expected of you.
+ * - **Injected failures replace the call.** At the failing step k your `run` is never called (a
+ *   `TerminalError` is thrown instead); an injected transient failure is thrown before your handler
+ *   is called, so each handler runs once per step and direction on each run, on its last attempt
+ *   (`ctx.attempt` > 1 when transient failures came first). Transient failures per step are fewer
+ *   than its retry `attempts` (none for a step with one attempt), seeded by `options.seed`.
+ * - **Deterministic enough.** The saga is run n + 1 times (n steps), each with a new saga id (so new
+ *   idempotency keys), with the same handler objects: state your handlers keep (a fake participant's
+ *   ledger) carries from one run to the next, and they must behave the same on each run. Only the
+ *   order of completions and compensations is checked, not the values handlers return.
+ * - **No real I/O is needed, and whatever I/O they do happens.** The check runs in this process,
+ *   on the memory store and in-process queue, with the system clock: handlers that call real
+ *   participants call them, n + 1 times; point them at fakes or a sandbox. A handler that hangs
+ *   waits out its step's `timeoutMs` (default 30 s) and then counts as a failed attempt.
+ * - **Instant retries.** Backoff delays are 0 ({@link withInstantRetries}); attempts and timeouts
+ *   are the definition's.
+ *
+ * It does not exercise cancel, resume/resolve, timeouts or in-doubt steps: `createSagaTestModel`
+ * covers the machine's paths (without your handlers).
+ *
  * @example
  * ```ts
  * it('compensates in reverse at every failure point', async () => {

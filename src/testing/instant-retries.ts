@@ -2,7 +2,14 @@ import type { AnySagaDefinition, AttemptPolicy } from '../definition/types.ts';
 
 /**
  * A copy of a definition whose retries wait 0 ms, for tests that drive many failures through the
- * real engine. Attempts, timeouts and steps are unchanged.
+ * real engine (checkCompensationAtEveryIndex uses it). Attempts, timeouts and steps are unchanged,
+ * and so are the name and version: use the copy in place of the original, not beside it in one
+ * engine (a second definition under the same name and version is refused unless its steps match).
+ *
+ * @example
+ * ```ts
+ * const { sagaId } = await engine.start(withInstantRetries(trip), input);
+ * ```
  */
 export function withInstantRetries<D extends AnySagaDefinition>(definition: D): D {
   const instant = (policy: AttemptPolicy): AttemptPolicy => ({

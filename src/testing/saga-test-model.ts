@@ -40,6 +40,11 @@ const ERROR = { name: 'Error', message: 'injected by the test model' };
  * state is right, and the compensations taken are exactly the completed compensable steps in
  * reverse (a prefix of them when Escalated). Run it in your CI on your own definitions.
  *
+ * It needs no handlers and runs none: it checks the machine xsaga builds from your definition (its
+ * steps, their order, which ones compensate), with synthetic events — each step done (result
+ * `{ from: <step> }`) or failed, cancel while Pending, and resume or resolve when Escalated — and
+ * no store, queue, clock or I/O. What your handlers do is {@link checkCompensationAtEveryIndex}'s part.
+ *
  * @example
  * ```ts
  * it('rolls back correctly on every path', () => {

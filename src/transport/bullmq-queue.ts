@@ -1,7 +1,8 @@
 import { Job, Queue, Worker } from 'bullmq';
 import { SagaEvents } from '../machines/events.ts';
+import { defaultLogger, type Logger } from '../observability/logger.ts';
 import { type BullMqOptions, outcomeJobId, resolveBullMq } from './bullmq-names.ts';
-import { OutageReporter, warnOnConsole } from './outage-reporter.ts';
+import { OutageReporter, warnOnLogger } from './outage-reporter.ts';
 import { deadlineOutcome, stepDeadlineMs } from './step-deadline.ts';
 import type { EnqueueOptions, OutcomeHandler, StepJob, StepOutcome, StepQueue } from './step-queue.ts';
 
@@ -19,9 +20,14 @@ export interface BullMqQueueOptions extends BullMqOptions {
    * Where the Redis errors of this queue's connections go, thinned out by OutageReporter: the first
    * error of an outage and nothing more until a connection is back; any other error once, and again
    * at most once a minute while it repeats. `createEngine` passes one that emits on the engine's
-   * `error` event. Default: one `console.warn` line each.
+   * `error` event. Default: a `warn` line each on `logger`.
    */
   onError?: (error: unknown) => void;
+  /**
+   * Where this queue logs (under `child({ component: 'queue' })`): pino or anything with
+   * `child`/`debug`/`info`/`warn`/`error`. Default: `warn` and `error` as JSON lines on stderr.
+   */
+  logger?: Logger;
 }
 
 /** What a deadline job carries: the step job it watches, and how long it allowed. */
@@ -71,7 +77,7 @@ export class BullMqQueue implements StepQueue {
     this.#steps = new Queue(this.#options.stepQueue, { connection, prefix, ...queueOptions });
     this.#outcomes = new Queue(this.#options.outcomeQueue, { connection, prefix, ...queueOptions });
     // Without an `error` listener every reconnect attempt of an outage prints a stack trace.
-    this.#onError = options.onError ?? warnOnConsole('queue');
+    this.#onError = options.onError ?? warnOnLogger((options.logger ?? defaultLogger()).child({ component: 'queue' }));
     this.#outage = new OutageReporter(this.#onError);
     this.#outage.watch(this.#steps);
     this.#outage.watch(this.#outcomes);

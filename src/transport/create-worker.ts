@@ -4,11 +4,13 @@ import type { HandlerRegistry } from '../engine/handlers.ts';
 import { createStepRunner } from '../engine/step-runner.ts';
 import { HandlerMissingError } from '../errors.ts';
 import { SagaEvents, type StepDoneEvent, type StepFailedEvent } from '../machines/events.ts';
+import { combineInstrumentation, type Instrumentation } from '../observability/instrumentation.ts';
+import { defaultLogger, type Logger } from '../observability/logger.ts';
 import { backoffDelay } from './backoff.ts';
 import { type BullMqOptions, resolveBullMq } from './bullmq-names.ts';
 import { publishOutcome, type StepJobData } from './bullmq-queue.ts';
 import { toError, toErrorInfo } from './error-info.ts';
-import { OutageReporter, warnOnConsole } from './outage-reporter.ts';
+import { OutageReporter, warnOnLogger } from './outage-reporter.ts';
 import type { AttemptRunner, StepOutcome } from './step-queue.ts';
 
 /** Options of {@link createWorker}. */
@@ -26,9 +28,21 @@ export interface WorkerOptions extends BullMqOptions {
   /**
    * Where the Redis errors of this worker's connections go, thinned out by OutageReporter: the first
    * error of an outage and nothing more until a connection is back; any other error once, and again
-   * at most once a minute while it repeats. Default: one `console.warn` line each.
+   * at most once a minute while it repeats. Default: a `warn` line each on `logger`.
    */
   onError?: (error: unknown) => void;
+  /**
+   * Where this worker logs (under `child({ component: 'worker' })`): pino or anything with
+   * `child`/`debug`/`info`/`warn`/`error`. Default: `warn` and `error` as JSON lines on stderr
+   * (see createStderrLogger); `silentLogger` drops them.
+   */
+  logger?: Logger;
+  /**
+   * Metrics and/or tracing of the attempts this worker runs (`createMetrics()` from `xsaga/metrics`,
+   * {@link createTracing}), e.g. the same objects the engine takes. Not used with a custom `runAttempt`.
+   * A hook that throws is reported to `onError`.
+   */
+  instrumentation?: Instrumentation | readonly Instrumentation[];
 }
 
 /** A running step worker. */
@@ -62,20 +76,25 @@ export function createWorker(options: WorkerOptions): StepWorker {
   if (!options.handlers && !options.runAttempt) {
     throw new HandlerMissingError('createWorker needs handlers: createWorker({ handlers: { [saga.name]: { ... } } })');
   }
-  const runAttempt = options.runAttempt ?? createStepRunner(options.handlers ?? {}, clock);
+  const log = (options.logger ?? defaultLogger()).child({ component: 'worker' });
+  const onError = options.onError ?? warnOnLogger(log);
+  const instrumentation = combineInstrumentation(options.instrumentation, onError);
+  const runAttempt = options.runAttempt ?? createStepRunner(options.handlers ?? {}, clock, instrumentation);
   const outcomes = new Queue(outcomeQueue, { connection, prefix, ...queueOptions });
   // Without an `error` listener every reconnect attempt of an outage prints a stack trace.
-  const outage = new OutageReporter(options.onError ?? warnOnConsole('worker'));
+  const outage = new OutageReporter(onError);
   outage.watch(outcomes);
 
   const processor = async (job: Job<StepJobData>): Promise<StepOutcome> => {
     const data = job.data;
     const attempt = job.attemptsMade + 1;
     const base = { step: data.step, direction: data.direction, round: data.round, attempts: attempt };
+    // The saga's trace context goes back with the outcome, for the engine to pass on to the next step.
+    const trace = data.trace ? { trace: data.trace } : {};
     try {
       const result = await runAttempt(data, attempt);
       const event: StepDoneEvent = { type: SagaEvents.stepDone, ...base, result };
-      const outcome = { jobId: data.id, sagaId: data.sagaId, event };
+      const outcome = { jobId: data.id, sagaId: data.sagaId, event, ...trace };
       await publishOutcome(outcomes, outcome);
       return outcome;
     } catch (thrown) {
@@ -85,7 +104,7 @@ export function createWorker(options: WorkerOptions): StepWorker {
       const info = toErrorInfo(error);
       if (!info.terminal && attempt < data.policy.attempts) throw error;
       const event: StepFailedEvent = { type: SagaEvents.stepFailed, ...base, error: info };
-      const outcome = { jobId: data.id, sagaId: data.sagaId, event };
+      const outcome = { jobId: data.id, sagaId: data.sagaId, event, ...trace };
       // Kept on the job so a saga re-attaching to it later gets the same outcome.
       await job.updateData({ ...data, outcome });
       await publishOutcome(outcomes, outcome);

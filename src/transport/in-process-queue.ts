@@ -1,5 +1,6 @@
 import { type Clock, type Random, systemClock } from '../clock.ts';
 import { SagaEvents } from '../machines/events.ts';
+import { defaultLogger, type Logger } from '../observability/logger.ts';
 import { backoffDelay } from './backoff.ts';
 import { toErrorInfo } from './error-info.ts';
 import type { AttemptRunner, OutcomeHandler, StepJob, StepOutcome, StepQueue } from './step-queue.ts';
@@ -12,8 +13,13 @@ export interface InProcessQueueOptions {
   random?: Random;
   /** Jobs running at once; the rest wait in order. Default 64. */
   concurrency?: number;
-  /** Called when the outcome handler rejects; the outcome is kept and redelivered on the next enqueue. */
+  /**
+   * Called when the outcome handler rejects; the outcome is kept and redelivered on the next enqueue.
+   * Default: an `error` line on `logger`, from `child({ sagaId, step })`.
+   */
   onDeliveryError?: (error: unknown, outcome: StepOutcome) => void;
+  /** Where the queue logs (under `child({ component: 'queue' })`). Default: JSON lines on stderr (warn and error). */
+  logger?: Logger;
 }
 
 interface Entry {
@@ -45,9 +51,16 @@ export class InProcessQueue implements StepQueue {
     this.#clock = options.clock ?? systemClock;
     this.#random = options.random ?? Math.random;
     this.#concurrency = options.concurrency ?? 64;
+    const log = (options.logger ?? defaultLogger()).child({ component: 'queue' });
     this.#onDeliveryError =
       options.onDeliveryError ??
-      ((error, outcome) => console.error(`xsaga: outcome of job ${outcome.jobId} not applied`, error));
+      ((error, { jobId, sagaId, event }) =>
+        log
+          .child({ sagaId, step: event.step })
+          .error(
+            { err: error, jobId },
+            'step outcome not applied; kept for redelivery on the next enqueue of its job',
+          ));
   }
 
   async enqueue(job: StepJob): Promise<void> {
@@ -119,7 +132,9 @@ export class InProcessQueue implements StepQueue {
       | { type: typeof SagaEvents.stepFailed; error: ReturnType<typeof toErrorInfo>; attempts: number },
   ): StepOutcome {
     const base = { step: job.step, direction: job.direction, round: job.round };
-    return { jobId: job.id, sagaId: job.sagaId, event: { ...base, ...fields } };
+    const outcome: StepOutcome = { jobId: job.id, sagaId: job.sagaId, event: { ...base, ...fields } };
+    if (job.trace) outcome.trace = job.trace;
+    return outcome;
   }
 
   async #deliver(outcome: StepOutcome): Promise<void> {

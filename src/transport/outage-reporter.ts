@@ -1,4 +1,5 @@
 import { type Clock, systemClock } from '../clock.ts';
+import type { Logger } from '../observability/logger.ts';
 
 /**
  * Node's socket error codes for "Redis cannot be reached". ioredis reconnects by itself after each of
@@ -126,21 +127,22 @@ export function isConnectionError(error: unknown): boolean {
 }
 
 /**
- * The default report of a component with no `onError`: one `console.warn` line (no stack trace) per
- * report the OutageReporter lets through, naming the component. A later logger option replaces it.
+ * The default report of a component with no `onError`: one `warn` line per report the OutageReporter
+ * lets through, on the component's logger (the error under `err`; the default logger writes no stack
+ * trace for it).
  *
  * @example
  * ```ts
- * const outage = new OutageReporter(options.onError ?? warnOnConsole('worker'));
+ * const outage = new OutageReporter(options.onError ?? warnOnLogger(logger.child({ component: 'worker' })));
  * ```
  */
-export function warnOnConsole(component: string): (error: unknown) => void {
+export function warnOnLogger(logger: Logger): (error: unknown) => void {
   return (error) => {
     const what = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     if (isConnectionError(error)) {
-      console.warn(`xsaga ${component}: Redis connection lost (${what}); retrying, quiet until it is back`);
+      logger.warn({ err: error }, `Redis connection lost (${what}); retrying, quiet until it is back`);
     } else {
-      console.warn(`xsaga ${component}: ${what}`);
+      logger.warn({ err: error }, what);
     }
   };
 }

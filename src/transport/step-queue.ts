@@ -1,5 +1,6 @@
 import type { AttemptPolicy } from '../definition/types.ts';
 import type { Direction, StepOutcomeEvent } from '../machines/events.ts';
+import type { TraceCarrier } from '../observability/instrumentation.ts';
 
 /** How a job is being enqueued. */
 export interface EnqueueOptions {
@@ -33,6 +34,8 @@ export interface StepJob {
   result?: unknown;
   /** Attempts, backoff and per-attempt timeout of this direction of the step. */
   policy: AttemptPolicy;
+  /** The saga's trace context (W3C `traceparent`), when tracing is set up; handed back with the outcome. */
+  trace?: TraceCarrier;
 }
 
 /** The final outcome of a step job, addressed to its saga. */
@@ -40,6 +43,8 @@ export interface StepOutcome {
   jobId: string;
   sagaId: string;
   event: StepOutcomeEvent;
+  /** The job's `trace`, so the engine that applies the outcome dispatches the next step in the same trace. */
+  trace?: TraceCarrier;
 }
 
 /** Receives outcomes; the queue waits for the returned promise before it counts the delivery done. */

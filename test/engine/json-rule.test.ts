@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { Engine, HandlerRegistry, SagaError, StepContext } from '../../src/index.ts';
+import type { Engine, HandlerRegistry, StepContext } from '../../src/index.ts';
 import { createEngine, defineSaga, InputError } from '../../src/index.ts';
 import { describeJsonProblem, findNonJson, MAX_JSON_DEPTH } from '../../src/json-value.ts';
 import { caught } from '../support/caught.ts';

@@ -1,14 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type {
-  Engine,
-  HandlerRegistry,
-  SagaError,
-  SagaRecord,
-  SagaUpdate,
-  StepContext,
-  TransitionEntry,
-} from '../../src/index.ts';
+import type { Engine, HandlerRegistry, SagaRecord, SagaUpdate, StepContext, TransitionEntry } from '../../src/index.ts';
 import { createEngine, defineSaga, InProcessQueue, MemoryStore, TerminalError } from '../../src/index.ts';
 import { TestClock } from '../../src/testing/test-clock.ts';
 import { caught } from '../support/caught.ts';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { Engine, HandlerRegistry, SagaError, SagaInput, StepContext, TransitionEntry } from '../../src/index.ts';
+import type { Engine, HandlerRegistry, SagaInput, StepContext, TransitionEntry } from '../../src/index.ts';
 import {
   createEngine,
   DefinitionError,

@@ -2,8 +2,9 @@ import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Participants, trip, tripHandlers } from '../../examples/trip-booking/saga.ts';
 import { BullMqQueue, createEngine, createWorker, type StepOutcome } from '../../src/index.ts';
-import { OutageReporter, REPEAT_AFTER_MS, warnOnConsole } from '../../src/transport/outage-reporter.ts';
+import { OutageReporter, REPEAT_AFTER_MS, warnOnLogger } from '../../src/transport/outage-reporter.ts';
 import { freePort, OwnRedis } from '../durable/redis-server.ts';
+import { recordingLogger } from '../observability/recording-logger.ts';
 
 /** A stand-in for a BullMQ Queue or Worker: `error` on itself, `ready` on its backend. */
 class FakeSource extends EventEmitter {
@@ -117,18 +118,14 @@ describe('OutageReporter', () => {
   });
 });
 
-describe('warnOnConsole (the default onError)', () => {
-  afterEach(() => {
-    vi.restoreAllMocks();
-  });
-
-  it('writes one line naming the component, without a stack trace', () => {
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
-    warnOnConsole('worker')(refused());
-    expect(warn).toHaveBeenCalledTimes(1);
-    const line = String(warn.mock.calls[0]?.[0]);
-    expect(line).toMatch(/^xsaga worker: Redis connection lost \(.*ECONNREFUSED.*\)/);
-    expect(line).not.toContain('\n');
+describe('warnOnLogger (the default onError)', () => {
+  it('logs one warn line with the error under err, on the logger it is given', () => {
+    const logger = recordingLogger();
+    const error = refused();
+    warnOnLogger(logger.child({ component: 'worker' }))(error);
+    expect(logger.lines).toHaveLength(1);
+    expect(logger.lines[0]).toMatchObject({ level: 'warn', fields: { component: 'worker', err: error } });
+    expect(logger.lines[0]?.msg).toMatch(/^Redis connection lost \(.*ECONNREFUSED.*\)/);
   });
 });
 
@@ -207,13 +204,18 @@ describe('BullMQ connections report once per outage', () => {
     for (const spy of printed) expect(spy).not.toHaveBeenCalled();
   }, 60_000);
 
-  it("createWorker's default writes one console line per outage", async () => {
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
-    const worker = createWorker({ connection: `redis://127.0.0.1:${await freePort()}`, runAttempt: async () => 1 });
+  it("createWorker's default logs one warn line per outage on its logger", async () => {
+    const logger = recordingLogger();
+    const worker = createWorker({
+      connection: `redis://127.0.0.1:${await freePort()}`,
+      runAttempt: async () => 1,
+      logger,
+    });
     cleanups.push(() => worker.close(true));
     await new Promise((r) => setTimeout(r, 2_500));
-    expect(warn).toHaveBeenCalledTimes(1);
-    expect(String(warn.mock.calls[0]?.[0])).toMatch(/^xsaga worker: Redis connection lost/);
+    expect(logger.lines).toHaveLength(1);
+    expect(logger.lines[0]).toMatchObject({ level: 'warn', fields: { component: 'worker' } });
+    expect(logger.lines[0]?.msg).toMatch(/^Redis connection lost/);
   });
 
   it('an engine reports each Redis outage on its error event, once per component, and recovers', async () => {
