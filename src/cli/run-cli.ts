@@ -6,6 +6,7 @@ import type { CliIO } from './cli-io.ts';
 import { oneLine } from './cli-output.ts';
 import { createGraphCommand } from './graph-command.ts';
 import { createListCommand } from './list-command.ts';
+import { createRecoverCommand } from './recover-command.ts';
 import { createSagaCommands } from './saga-commands.ts';
 import { createShowCommand } from './show-command.ts';
 import { createStatsCommand } from './stats-command.ts';
@@ -55,6 +56,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     createShowCommand(io),
     ...createSagaCommands(io),
     createStatsCommand(io),
+    createRecoverCommand(io),
     createGraphCommand(io),
   ];
   for (const command of commands) program.addCommand(command.copyInheritedSettings(program));
