@@ -102,8 +102,8 @@ export type { RedisStoreOptions } from './persistence/redis-store.ts';
 export { BullMqQueue } from './transport/bullmq-queue.ts';
 export type { BullMqQueueOptions } from './transport/bullmq-queue.ts';
 export type { BullMqOptions } from './transport/bullmq-names.ts';
-export { createWorker } from './transport/create-worker.ts';
-export type { StepWorker, WorkerOptions } from './transport/create-worker.ts';
+export { createWorker } from './engine/create-worker.ts';
+export type { StepWorker, WorkerOptions } from './engine/create-worker.ts';
 
 // Time
 export { systemClock } from './clock.ts';

@@ -137,6 +137,8 @@ const lockDurationMs = process.env.XSAGA_LOCK_MS ? Number(process.env.XSAGA_LOCK
 const worker = createWorker({
   connection: redisUrl,
   prefix,
+  // With the definitions the worker advances each saga itself after running its step (one hop).
+  sagas: [trip],
   handlers: { [trip.name]: handlers },
   ...(lockDurationMs ? { lockDurationMs } : {}),
 });

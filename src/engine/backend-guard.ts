@@ -10,6 +10,8 @@ import type { StepQueue } from '../transport/step-queue.ts';
  */
 export function guardStore(store: SagaStore): SagaStore {
   const fail = failing((message, cause) => new StoreError(`the saga store could not ${message}`, { cause }));
+  const onSettled = store.onSettled?.bind(store);
+  const subscribeFailed = fail(() => 'subscribe to settled sagas (what engine.waitFor listens to)');
   return {
     create: (record, entry) =>
       store
@@ -24,6 +26,13 @@ export function guardStore(store: SagaStore): SagaStore {
     quarantine: (sagaId, entry) => store.quarantine(sagaId, entry).catch(fail(() => `quarantine saga "${sagaId}"`)),
     stats: () => store.stats().catch(fail(() => 'count sagas')),
     listQuarantined: () => store.listQuarantined().catch(fail(() => 'list quarantined sagas')),
+    ...(onSettled && {
+      onSettled: (listener) =>
+        onSettled({
+          settled: (sagaId) => listener.settled(sagaId),
+          resync: (error) => listener.resync(error === undefined ? undefined : thrownBy(subscribeFailed, error)),
+        }).catch(subscribeFailed),
+    }),
     close: () => store.close(),
   };
 }
@@ -61,6 +70,15 @@ function failing(wrap: (message: string, cause: unknown) => SagaError) {
       if (error instanceof SagaError) throw error;
       throw wrap(`${what()}: ${describe(error)}`, error);
     };
+}
+
+/** What `throwing` throws for `error`, as a value: for an error handed on rather than thrown. */
+function thrownBy(throwing: (error: unknown) => never, error: unknown): unknown {
+  try {
+    return throwing(error);
+  } catch (typed) {
+    return typed;
+  }
 }
 
 /** The gist of any thrown value, for a message. */

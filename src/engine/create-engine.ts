@@ -11,9 +11,9 @@ import { createRedisStore, type RedisStoreOptions } from '../persistence/redis-s
 import type { SagaStore } from '../persistence/saga-store.ts';
 import type { BullMqOptions } from '../transport/bullmq-names.ts';
 import { BullMqQueue } from '../transport/bullmq-queue.ts';
-import { createWorker, type StepWorker } from '../transport/create-worker.ts';
 import { InProcessQueue } from '../transport/in-process-queue.ts';
 import type { StepQueue } from '../transport/step-queue.ts';
+import { runStepWorker, type StepWorker } from './create-worker.ts';
 import type { HandlerRegistry } from './handlers.ts';
 import { SagaEngine } from './saga-engine.ts';
 import { createStepRunner } from './step-runner.ts';
@@ -163,29 +163,35 @@ function createRedisEngine(options: EngineOptions, redis: NonNullable<EngineOpti
     ...(redis.deadlineGraceMs !== undefined ? { deadlineGraceMs: redis.deadlineGraceMs } : {}),
     ...(redis.lockDurationMs !== undefined ? { lockDurationMs: redis.lockDurationMs } : {}),
   });
-  const worker: StepWorker | undefined = handlers
-    ? createWorker({
-        ...(bullConnection ? { connection: bullConnection } : {}),
-        prefix,
-        onError,
-        ...(options.logger ? { logger: options.logger } : {}),
-        handlers,
-        ...(redis.lockDurationMs !== undefined ? { lockDurationMs: redis.lockDurationMs } : {}),
-        clock,
-        ...(options.random ? { random: options.random } : {}),
-        ...(redis.workerConcurrency !== undefined ? { concurrency: redis.workerConcurrency } : {}),
-        ...(instrumentation ? { instrumentation } : {}),
-      })
-    : undefined;
+  let worker: StepWorker | undefined;
   const engine = new SagaEngine({
     ...sharedParts(options, clock, handlers, instrumentation),
     store,
     queue,
     ownsStore: true,
     ownsQueue: true,
-    ...(worker ? { onClose: () => worker.close() } : {}),
+    onClose: async () => worker?.close(),
   });
   created = engine;
+  // The co-hosted worker advances sagas through this very engine: one event path, one cache, and
+  // the engine's events (transition, escalated, ...) fire for the steps its worker applies.
+  worker = handlers
+    ? runStepWorker(
+        {
+          ...(bullConnection ? { connection: bullConnection } : {}),
+          prefix,
+          onError,
+          ...(options.logger ? { logger: options.logger } : {}),
+          handlers,
+          ...(redis.lockDurationMs !== undefined ? { lockDurationMs: redis.lockDurationMs } : {}),
+          clock,
+          ...(options.random ? { random: options.random } : {}),
+          ...(redis.workerConcurrency !== undefined ? { concurrency: redis.workerConcurrency } : {}),
+          ...(instrumentation ? { instrumentation } : {}),
+        },
+        { engine, queue },
+      )
+    : undefined;
   void engine.recover().catch((error: unknown) => engine.reportError(error));
   return engine;
 }

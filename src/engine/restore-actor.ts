@@ -1,8 +1,9 @@
-import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
+import { type Actor, createActor, type InspectionEvent, type Observer, type StateValue } from 'xstate';
 import type { SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext } from '../machines/context.ts';
 import { SagaStates, topLevelState } from '../machines/states.ts';
 import type { SagaRecord } from '../persistence/saga-store.ts';
+import { readStoredSnapshot } from './compact-snapshot.ts';
 import type { RegisteredSaga } from './definition-registry.ts';
 
 /**
@@ -17,16 +18,16 @@ export function restoreActor(
   record: SagaRecord,
   inspect: Observer<InspectionEvent> | undefined,
 ): Actor<SagaMachine> | undefined {
-  const snapshot = record.snapshot as { value?: unknown; context?: SagaContext } | null;
-  const state = snapshot?.value === undefined ? undefined : topLevelState(snapshot.value);
-  if (!state || !Object.values(SagaStates).includes(state) || snapshot?.context?.sagaId !== record.sagaId) {
-    return undefined;
-  }
-  if (!fitsSteps(saga, snapshot.context)) return undefined;
   try {
+    const data = readStoredSnapshot(record.sagaId, record.snapshot);
+    const state = data === undefined ? undefined : topLevelState(data.value);
+    if (!data || !state || !Object.values(SagaStates).includes(state) || data.context.sagaId !== record.sagaId) {
+      return undefined;
+    }
+    if (!fitsSteps(saga, data.context)) return undefined;
     // `input` is ignored when a snapshot is given; the machine's type just cannot say so.
     const actor = createActor(saga.machine, {
-      snapshot: record.snapshot as never,
+      snapshot: persistedSnapshotOf(saga.machine, data.value, data.context) as never,
       input: undefined as never,
       id: record.sagaId,
       ...(inspect ? { inspect } : {}),
@@ -38,6 +39,63 @@ export function restoreActor(
   } catch {
     return undefined;
   }
+}
+
+/** A child entry of XState's persisted snapshot: what `createActor({ snapshot })` restarts. */
+interface PersistedChild {
+  src: string;
+  snapshot: { status: 'active'; input: unknown };
+  syncSnapshot: boolean;
+  systemId?: string;
+}
+
+/**
+ * XState's persisted snapshot of a saga in state `value` with `context`, as `getPersistedSnapshot`
+ * would have written it. XState restarts only the children a restored snapshot names: one built by
+ * `machine.resolveState({ value, context })`, or stored without `children`, restarts no invoke, and
+ * the saga would never re-attach to its step job. So each invoke of the active state nodes becomes
+ * a child entry whose input is the invoke's own `input` mapper applied to the context: the machine
+ * stays the one place that says which job a state runs (`{ sagaId, step, direction, round }`).
+ *
+ * @throws when `value` is not a state of the machine.
+ */
+export function persistedSnapshotOf(machine: SagaMachine, value: StateValue, context: SagaContext) {
+  // resolveState checks the value against the machine and says whether it is final ('done').
+  const { status } = machine.resolveState({ value, context });
+  const children: Record<string, PersistedChild> = {};
+  for (const node of activeNodes(machine.root, value)) {
+    for (const invoke of node.invoke) {
+      const input =
+        typeof invoke.input === 'function'
+          ? invoke.input({ context, event: { type: 'xstate.init' } as never, self: undefined as never })
+          : invoke.input;
+      children[invoke.id] = {
+        src: String(invoke.src),
+        snapshot: { status: 'active', input },
+        syncSnapshot: Boolean((invoke as { syncSnapshot?: boolean }).syncSnapshot),
+        ...(invoke.systemId === undefined ? {} : { systemId: invoke.systemId }),
+      };
+    }
+  }
+  return { status, value, context, historyValue: {}, children };
+}
+
+type StateNodeOf = SagaMachine['root'];
+
+/** The state nodes a state value is in, outermost first (the root included). */
+function activeNodes(root: StateNodeOf, value: StateValue): StateNodeOf[] {
+  const nodes: StateNodeOf[] = [root];
+  const walk = (node: StateNodeOf, inner: StateValue) => {
+    const entries = typeof inner === 'string' ? [[inner, undefined] as const] : Object.entries(inner);
+    for (const [key, rest] of entries) {
+      const child = node.states[key];
+      if (!child) throw new Error(`"${key}" is not a state of "${node.id}"`);
+      nodes.push(child);
+      if (rest !== undefined) walk(child, rest);
+    }
+  };
+  walk(root, value);
+  return nodes;
 }
 
 /** Every step the context names is one of the definition's, and every step of it has a state. */

@@ -18,7 +18,14 @@ import { describeJsonProblem, findNonJson } from '../json-value.ts';
 import type { SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext, StepJobRequest } from '../machines/context.ts';
 import { type SagaEvent, SagaEvents } from '../machines/events.ts';
-import { FINAL_STATES, type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../machines/states.ts';
+import {
+  activeStep,
+  FINAL_STATES,
+  type SagaState,
+  SagaStates,
+  SETTLED_STATES,
+  topLevelState,
+} from '../machines/states.ts';
 import { EngineEventEmitter, type EngineEventMap, RECOVERY_REPORT_EVERY } from '../observability/engine-events.ts';
 import { type Instrumentation, isTraceCarrier, type TraceCarrier } from '../observability/instrumentation.ts';
 import { defaultLogger, type Logger } from '../observability/logger.ts';
@@ -31,6 +38,7 @@ import type { StepOutcome, StepQueue } from '../transport/step-queue.ts';
 import { guardQueue, guardStore } from './backend-guard.ts';
 import { buildStepJob } from './build-step-job.ts';
 import { checkHandlers } from './check-handlers.ts';
+import { toStoredSnapshot } from './compact-snapshot.ts';
 import { DefinitionRegistry, type RegisteredSaga } from './definition-registry.ts';
 import type { HandlerRegistry } from './handlers.ts';
 import { KeyedLock } from './keyed-lock.ts';
@@ -63,7 +71,16 @@ export interface SagaEngineParts {
   instrumentation?: Instrumentation | undefined;
   /** Stuck-saga detection (see StuckDetector), or false. */
   stuck?: { checkIntervalMs: number; afterMs: number } | false;
+  /**
+   * Whether this engine consumes the queue's outcomes (default true). A step worker that applies
+   * the outcomes of the steps it runs itself (see createWorker's `sagas`) hosts an engine that
+   * does not: the outcomes it does not apply belong to the engines.
+   */
+  consumeOutcomes?: boolean;
 }
+
+/** What applying a step outcome in the process that ran the step did (see `applyStepOutcome`). */
+export type StepOutcomeApplied = 'applied' | 'stale' | 'gone';
 
 /** Options of `engine.start`. */
 export interface StartOptions {
@@ -160,7 +177,11 @@ export class SagaEngine {
     this.#ownsStore = parts.ownsStore;
     this.#ownsQueue = parts.ownsQueue;
     this.#onClose = parts.onClose;
-    this.#waiters = new SettleWaiters(this.#clock, (sagaId) => this.#settledView(sagaId));
+    this.#waiters = new SettleWaiters(
+      this.#clock,
+      (sagaId) => this.#settledView(sagaId),
+      this.#store.onSettled?.bind(this.#store),
+    );
     this.#registry = new DefinitionRegistry((request) => {
       const list = this.#requested.get(request.sagaId);
       if (list) list.push(request);
@@ -169,7 +190,7 @@ export class SagaEngine {
     for (const definition of parts.sagas) this.#register(definition);
     this.#instrumentation = parts.instrumentation;
     this.#stuck = parts.stuck ? this.#stuckDetector(parts.stuck) : undefined;
-    this.#queue.consume((outcome) => this.#applyOutcome(outcome));
+    if (parts.consumeOutcomes !== false) this.#queue.consume((outcome) => this.#applyOutcome(outcome));
     this.#detach = this.#instrumentation?.attach?.({ stats: () => this.stats() });
     this.#stuck?.start();
   }
@@ -227,7 +248,8 @@ export class SagaEngine {
       id: sagaId,
       ...(this.#inspection ? { inspect: this.#inspection.observer(sagaId, 'created') } : {}),
     });
-    const snapshot = actor.getPersistedSnapshot();
+    // Value and context only (see compact-snapshot.ts): restoring rebuilds the rest from the machine.
+    const snapshot = toStoredSnapshot(actor.getSnapshot());
     const now = this.#clock.now();
     const record: SagaRecord = {
       sagaId,
@@ -307,8 +329,10 @@ export class SagaEngine {
   }
 
   /**
-   * Resolves when the saga is settled: `Completed`, `Failed`, or `Escalated` (a person must act).
-   * Rejects after `timeoutMs` if given.
+   * Resolves when the saga is settled: `Completed`, `Failed`, or `Escalated` (a person must act),
+   * by whichever process settles it: the store tells of each settling save (Redis: pub/sub), and the
+   * saga is read once after subscribing, so nothing is missed and nothing polls. Rejects after
+   * `timeoutMs` if given, and with ENGINE_CLOSED when the engine closes first.
    */
   async waitFor(sagaId: string, options: { timeoutMs?: number } = {}): Promise<SagaView> {
     return this.#waiters.wait(sagaId, options.timeoutMs);
@@ -429,6 +453,7 @@ export class SagaEngine {
     for (const host of this.#hosts.values()) host.actor.stop();
     this.#hosts.clear();
     this.#detach?.();
+    await this.#waiters.close();
     await this.#onClose?.();
     if (this.#ownsQueue) await this.#queue.close();
     if (this.#ownsStore) await this.#store.close();
@@ -450,16 +475,63 @@ export class SagaEngine {
 
   async #applyOutcome(outcome: StepOutcome): Promise<void> {
     if (this.#closed) return;
-    try {
-      await this.#send(outcome.sagaId, outcome.event, isTraceCarrier(outcome.trace) ? outcome.trace : undefined);
-    } catch (error) {
-      // A saga that no longer exists (expired, deleted) or was quarantined has nothing to apply the
-      // outcome to; the outcome is acked so it does not come back.
-      const gone = error instanceof SagaNotFoundError || error instanceof RecordCorruptError;
-      if (!gone) throw error;
-    }
+    await this.applyStepOutcome(outcome);
     const deadLetter = outcome.event.type === SagaEvents.stepFailed && outcome.event.direction === 'compensate';
     if (!deadLetter) await this.#queue.ack(outcome.jobId);
+  }
+
+  /**
+   * Applies a step job's outcome to its saga through the one event path (load, transition,
+   * compare-and-set save, dispatch of the next job), without acknowledging the job: what a worker
+   * does with the outcome of the step it just ran, before it completes its own BullMQ job, so a
+   * step costs one job and no outcome hop. `gone`: the saga no longer exists or was quarantined,
+   * so there is nothing to apply it to; `stale`: the saga had already moved past this job.
+   *
+   * @internal used by createWorker; not part of the Engine API.
+   */
+  async applyStepOutcome(outcome: StepOutcome): Promise<StepOutcomeApplied> {
+    try {
+      const result = await this.#send(
+        outcome.sagaId,
+        outcome.event,
+        isTraceCarrier(outcome.trace) ? outcome.trace : undefined,
+      );
+      return result.applied ? 'applied' : 'stale';
+    } catch (error) {
+      if (error instanceof SagaNotFoundError || error instanceof RecordCorruptError) return 'gone';
+      throw error;
+    }
+  }
+
+  /**
+   * Whether the saga still waits for this step job (its current state is the job's step, direction
+   * and round). A worker asks before it runs a job again after a crash: if the saga moved on, the
+   * outcome was applied before the crash and the step must not run a second time.
+   *
+   * @internal used by createWorker; not part of the Engine API.
+   */
+  async awaitsJob(job: { sagaId: string; step: string; direction: string; round: number }): Promise<boolean> {
+    return this.#lock.run(job.sagaId, async () => {
+      try {
+        // From the store, not this process's cached copy: a copy that lags behind would call the
+        // job the saga now waits for "moved past", and the job would complete without running.
+        this.#evict(job.sagaId);
+        const { host } = await this.#hydrate(job.sagaId);
+        const snapshot = host.actor.getSnapshot();
+        const state = topLevelState(snapshot.value);
+        const direction = state === SagaStates.Pending ? 'run' : state === SagaStates.Compensating ? 'compensate' : '';
+        const round = direction === 'compensate' ? (snapshot.context.rounds[job.step] ?? 0) : 0;
+        if (activeStep(snapshot.value) === job.step && direction === job.direction && round === job.round) return true;
+        // Moved on. The process that applied this job's outcome may have died between its save and
+        // the enqueue of the next job: re-attach the saga to the job of the state it is in now.
+        this.#evict(job.sagaId);
+        await this.#reattach(job.sagaId);
+        return false;
+      } catch (error) {
+        if (error instanceof SagaNotFoundError || error instanceof RecordCorruptError) return false;
+        throw error;
+      }
+    });
   }
 
   /** Loads a saga; one whose record is unusable is quarantined (once) and its error rethrown. */
@@ -516,7 +588,7 @@ export class SagaEngine {
             sagaId,
             expectedRevision: host.revision,
             state,
-            snapshot: host.actor.getPersistedSnapshot(),
+            snapshot: toStoredSnapshot(after),
             updatedAt: entry.at,
           },
           entry,
@@ -651,12 +723,8 @@ export class SagaEngine {
       });
     }
     if (FINAL_STATES.includes(state)) this.#evict(entry.sagaId);
-    if (SETTLED_STATES.includes(state) && this.#waiters.has(entry.sagaId)) {
-      void this.get(entry.sagaId).then(
-        (view) => this.#waiters.settle(entry.sagaId, view),
-        (error: unknown) => this.#events.emit('error', error),
-      );
-    }
+    // The store announces it too; reads of one saga are merged, so that costs no second read.
+    if (SETTLED_STATES.includes(state)) this.#waiters.check(entry.sagaId);
   }
 
   /** Tells the instrumentation about a persisted transition: the step outcome behind it, and a settle. */

@@ -1,8 +1,10 @@
 import type { AnySagaDefinition } from '../definition/types.ts';
+import { RecordCorruptError } from '../errors.ts';
 import type { SagaContext, SagaEscalation, SagaFailure, StepStatus } from '../machines/context.ts';
 import type { ErrorInfo } from '../machines/events.ts';
 import type { SagaState } from '../machines/states.ts';
 import type { SagaRecord, TransitionEntry } from '../persistence/saga-store.ts';
+import { readStoredSnapshot } from './compact-snapshot.ts';
 
 /** One step as `engine.get` reports it. */
 export interface StepView {
@@ -39,9 +41,15 @@ export interface SagaView {
   history: TransitionEntry[];
 }
 
-/** The context inside a stored persisted snapshot. */
+/**
+ * The context inside a record's stored snapshot, in either stored shape (see compact-snapshot.ts).
+ *
+ * @throws RecordCorruptError when the snapshot holds none (a record `checkSagaSnapshot` refuses).
+ */
 export function contextOf(record: SagaRecord): SagaContext {
-  return (record.snapshot as { context: SagaContext }).context;
+  const data = readStoredSnapshot(record.sagaId, record.snapshot);
+  if (!data) throw new RecordCorruptError(record.sagaId, 'snapshot', 'holds no saga context');
+  return data.context;
 }
 
 /** Builds the public view of a stored saga, steps in definition order. */

@@ -1,75 +1,167 @@
 import type { Clock } from '../clock.ts';
-import { SagaError } from '../errors.ts';
+import { EngineClosedError, SagaError } from '../errors.ts';
+import type { SettleListener } from '../persistence/saga-store.ts';
 import type { SagaView } from './saga-view.ts';
 
-/** How often a waiter also reads the store, for sagas moved by another engine process. */
+/** How often waiters read the store when it cannot tell of settled sagas (it has no `onSettled`). */
 const POLL_MS = 500;
 
-type Resolve = (view: SagaView) => void;
+/** A store's subscription to settled sagas: `SagaStore.onSettled`. */
+export type SettleFeed = (listener: SettleListener) => Promise<() => Promise<void>>;
+
+interface Waiter {
+  resolve(view: SagaView): void;
+  reject(error: unknown): void;
+}
 
 /**
- * The callers of `engine.waitFor`, by saga. A waiter is resolved by the transition that settles the
- * saga in this process (`settle`), or by a poll of the store when another process moved it.
+ * The callers of `engine.waitFor`, by saga. A waiter subscribes to the store's settle notices (one
+ * subscription serves every waiter), then reads the saga once: a save that settled it before the
+ * subscription was in place is seen by that read, one after it is announced. A notice, the engine's
+ * own settling save (`check`) or a resync after the store's subscription came back makes the waited
+ * sagas be read once more. Nothing polls, unless the store has no notices (a store without
+ * `onSettled`): then every waited saga is read every 500 ms.
  */
 export class SettleWaiters {
-  readonly #waiting = new Map<string, Set<Resolve>>();
+  readonly #waiting = new Map<string, Set<Waiter>>();
+  /** Sagas being read: `true` once another read was asked for meanwhile (it may see a later save). */
+  readonly #reading = new Map<string, boolean>();
   readonly #clock: Clock;
   readonly #settledView: (sagaId: string) => Promise<SagaView | undefined>;
+  readonly #feed: SettleFeed | undefined;
+  /** Made by the first waiter and kept until close: one round trip per engine, not one per wait. */
+  #subscription: Promise<() => Promise<void>> | undefined;
+  #poll: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
 
-  constructor(clock: Clock, settledView: (sagaId: string) => Promise<SagaView | undefined>) {
+  constructor(
+    clock: Clock,
+    settledView: (sagaId: string) => Promise<SagaView | undefined>,
+    feed: SettleFeed | undefined,
+  ) {
     this.#clock = clock;
     this.#settledView = settledView;
+    this.#feed = feed;
   }
 
-  /** Whether anyone waits for the saga. */
-  has(sagaId: string): boolean {
-    return this.#waiting.has(sagaId);
-  }
-
-  /** Resolves everyone waiting for the saga with its settled view. */
-  settle(sagaId: string, view: SagaView): void {
-    for (const resolve of [...(this.#waiting.get(sagaId) ?? [])]) resolve(view);
+  /**
+   * Reads the saga if anyone waits for it, and resolves them if it is settled (or rejects them if
+   * it cannot be read). Reads of one saga never overlap: a check during a read reads once more after
+   * it, since that read may have missed the save that caused the check.
+   */
+  check(sagaId: string): void {
+    if (!this.#waiting.has(sagaId)) return;
+    if (this.#reading.has(sagaId)) {
+      this.#reading.set(sagaId, true);
+      return;
+    }
+    this.#reading.set(sagaId, false);
+    void this.#settledView(sagaId)
+      .then(
+        (view) => view && this.#each(sagaId, (waiter) => waiter.resolve(view)),
+        (error: unknown) => this.#each(sagaId, (waiter) => waiter.reject(error)),
+      )
+      .finally(() => {
+        const again = this.#reading.get(sagaId);
+        this.#reading.delete(sagaId);
+        if (again) this.check(sagaId);
+      });
   }
 
   /** Resolves with the saga's view once it is settled; rejects after `timeoutMs` if given. */
   wait(sagaId: string, timeoutMs?: number): Promise<SagaView> {
+    if (this.#closed) return Promise.reject(new EngineClosedError());
     return new Promise<SagaView>((resolve, reject) => {
       let timer: unknown;
       const waiters = this.#waiting.get(sagaId) ?? new Set();
-      // Real time on purpose, unref'd: polling is not saga time and must not keep a process alive.
-      const poll = setInterval(() => {
-        this.#settledView(sagaId).then(
-          (view) => view && done(view),
-          () => undefined,
-        );
-      }, POLL_MS);
-      poll.unref();
       const stop = () => {
-        waiters.delete(done);
+        waiters.delete(waiter);
         if (waiters.size === 0 && this.#waiting.get(sagaId) === waiters) this.#waiting.delete(sagaId);
-        clearInterval(poll);
+        if (this.#waiting.size === 0) this.#stopPolling();
         if (timer !== undefined) this.#clock.clearTimeout(timer);
       };
-      const done = (view: SagaView) => {
-        stop();
-        resolve(view);
-      };
-      waiters.add(done);
-      this.#waiting.set(sagaId, waiters);
-      if (timeoutMs !== undefined) {
-        timer = this.#clock.setTimeout(() => {
+      const waiter: Waiter = {
+        resolve: (view) => {
           stop();
-          reject(new SagaError('WAIT_TIMEOUT', `saga "${sagaId}" did not settle within ${timeoutMs} ms`));
-        }, timeoutMs);
-      }
-      // Registered first, read second: a transition in between still reaches the waiter.
-      this.#settledView(sagaId).then(
-        (view) => view && done(view),
-        (error: unknown) => {
+          resolve(view);
+        },
+        reject: (error) => {
           stop();
           reject(error);
         },
+      };
+      waiters.add(waiter);
+      this.#waiting.set(sagaId, waiters);
+      if (timeoutMs !== undefined) {
+        timer = this.#clock.setTimeout(() => {
+          waiter.reject(new SagaError('WAIT_TIMEOUT', `saga "${sagaId}" did not settle within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+      // Subscribed first, read second (see the class comment). Registered before both: the engine's
+      // own settling save meanwhile still reaches the waiter through `check`.
+      this.#listen().then(
+        () => this.check(sagaId),
+        (error: unknown) => waiter.reject(error),
       );
     });
+  }
+
+  /** Ends the subscription (or the polling); whoever still waits is rejected with ENGINE_CLOSED. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#stopPolling();
+    for (const sagaId of [...this.#waiting.keys()])
+      this.#each(sagaId, (waiter) => waiter.reject(new EngineClosedError()));
+    const subscription = this.#subscription;
+    this.#subscription = undefined;
+    // A subscription that failed was reported to the waiters that asked for it: nothing to end.
+    const unsubscribe = await subscription?.catch(() => undefined);
+    await unsubscribe?.();
+  }
+
+  /** Resolves once settle notices reach this object (at once when the store has none: polling). */
+  #listen(): Promise<unknown> {
+    if (!this.#feed) {
+      this.#startPolling();
+      return Promise.resolve();
+    }
+    if (!this.#subscription) {
+      const subscription = this.#feed({
+        settled: (sagaId) => this.check(sagaId),
+        resync: (error) => this.#resync(error),
+      });
+      this.#subscription = subscription;
+      // Not kept when it fails (each waiter that asked is rejected): the next waiter tries again.
+      subscription.catch(() => {
+        if (this.#subscription === subscription) this.#subscription = undefined;
+      });
+    }
+    return this.#subscription;
+  }
+
+  /** Notices may have been missed: read every waited saga again (or fail them, if `error` says why). */
+  #resync(error?: unknown): void {
+    for (const sagaId of [...this.#waiting.keys()]) {
+      if (error === undefined) this.check(sagaId);
+      else this.#each(sagaId, (waiter) => waiter.reject(error));
+    }
+  }
+
+  #each(sagaId: string, act: (waiter: Waiter) => void): void {
+    for (const waiter of [...(this.#waiting.get(sagaId) ?? [])]) act(waiter);
+  }
+
+  #startPolling(): void {
+    if (this.#poll !== undefined) return;
+    // Real time on purpose, unref'd: polling is not saga time and must not keep a process alive.
+    this.#poll = setInterval(() => {
+      for (const sagaId of this.#waiting.keys()) this.check(sagaId);
+    }, POLL_MS);
+    this.#poll.unref();
+  }
+
+  #stopPolling(): void {
+    clearInterval(this.#poll);
+    this.#poll = undefined;
   }
 }

@@ -2,9 +2,11 @@ import { z } from 'zod';
 import { RecordCorruptError } from '../errors.ts';
 import { type SagaState, SagaStates, topLevelState } from '../machines/states.ts';
 import type { SagaRecord } from '../persistence/saga-store.ts';
+import { isStoredSnapshot } from './compact-snapshot.ts';
 
 /**
- * The shape of a saga machine's persisted snapshot, as the engine stores it. Checked on every load
+ * The shapes of a stored saga snapshot: the compact one (`compact-snapshot.ts`), and XState's
+ * persisted snapshot, which records written before it hold. Checked on every load
  * from a store (not on the hot path of a hosted saga): a snapshot that is valid JSON of the wrong
  * shape (`42`, `null`, a context without steps, a counter that is a string) must be quarantined
  * as {@link RecordCorruptError}, never handed to XState or to a view, where it would fail every
@@ -32,19 +34,17 @@ const stepStatus = z.enum([
   'compensation_failed',
 ]);
 
-const context = z.object({
-  sagaId: z.string(),
+const step = z.object({
+  status: stepStatus,
+  attempts: count,
+  compensationAttempts: count,
+  result: z.unknown().optional(),
+  error: errorInfo.optional(),
+});
+
+/** The context fields both stored shapes hold alike. */
+const contextFields = {
   input: z.unknown(),
-  steps: z.record(
-    stepName,
-    z.object({
-      status: stepStatus,
-      attempts: count,
-      compensationAttempts: count,
-      result: z.unknown().optional(),
-      error: errorInfo.optional(),
-    }),
-  ),
   completed: z.array(stepName),
   compensated: z.array(stepName),
   skipped: z.array(stepName),
@@ -55,6 +55,20 @@ const context = z.object({
     .optional(),
   escalation: z.object({ step: stepName, error: errorInfo, uncompensated: z.array(stepName) }).optional(),
   resolution: z.object({ note: z.string(), uncompensated: z.array(stepName) }).optional(),
+};
+
+/** The context of an XState persisted snapshot: every field, the sagaId included. */
+const context = z.object({ ...contextFields, sagaId: z.string(), steps: z.record(stepName, step) });
+
+/** The context of a compact snapshot (see StoredContext): fields at their initial value may be absent. */
+const storedContext = z.object({
+  ...contextFields,
+  completed: contextFields.completed.optional(),
+  compensated: contextFields.compensated.optional(),
+  skipped: contextFields.skipped.optional(),
+  cancelRequested: contextFields.cancelRequested.optional(),
+  rounds: contextFields.rounds.optional(),
+  steps: z.record(stepName, step.extend({ attempts: count.optional(), compensationAttempts: count.optional() })),
 });
 
 const stateValue = z.union([
@@ -68,7 +82,10 @@ const stateValue = z.union([
   ),
 ]);
 
-/** An XState persisted snapshot of a saga machine (the parts restoring it reads). */
+/** A compact snapshot, as the engine stores it (see StoredSnapshot). */
+const storedSnapshot = z.object({ v: stateValue, c: storedContext });
+
+/** An XState persisted snapshot of a saga machine, as records written before the compact shape hold. */
 const persistedSnapshot = z.object({
   status: z.enum(['active', 'done', 'error', 'stopped']),
   value: stateValue,
@@ -79,13 +96,15 @@ const persistedSnapshot = z.object({
 
 /**
  * Checks that a record's snapshot is a saga snapshot of this saga, in the state the record (and so
- * the state index) says.
+ * the state index) says. Both shapes load: the compact one the engine writes, and XState's
+ * persisted snapshot of records written before it.
  *
  * @throws RecordCorruptError naming the first field that does not fit.
  */
 export function checkSagaSnapshot(record: SagaRecord): void {
   const { sagaId } = record;
-  const parsed = persistedSnapshot.safeParse(record.snapshot);
+  const compact = isStoredSnapshot(record.snapshot);
+  const parsed = compact ? storedSnapshot.safeParse(record.snapshot) : persistedSnapshot.safeParse(record.snapshot);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const path = ['snapshot', ...(issue?.path ?? []).map(String)].join('.');
@@ -95,12 +114,12 @@ export function checkSagaSnapshot(record: SagaRecord): void {
       `is not what a saga snapshot holds (${issue?.message ?? 'wrong shape'})`,
     );
   }
-  const { context, value } = parsed.data;
-  if (context.sagaId !== sagaId) {
+  const value = 'v' in parsed.data ? parsed.data.v : parsed.data.value;
+  if ('context' in parsed.data && parsed.data.context.sagaId !== sagaId) {
     throw new RecordCorruptError(
       sagaId,
       'snapshot.context.sagaId',
-      `is "${context.sagaId.slice(0, 80)}", not this saga`,
+      `is "${parsed.data.context.sagaId.slice(0, 80)}", not this saga`,
     );
   }
   if (topLevelState(value) !== record.state) {

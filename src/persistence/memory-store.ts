@@ -1,5 +1,5 @@
 import { ConflictError, SagaNotFoundError } from '../errors.ts';
-import { SagaStates } from '../machines/states.ts';
+import { SagaStates, SETTLED_STATES } from '../machines/states.ts';
 import { badCursor, pageSizeOf } from './list-query.ts';
 import type {
   CreateResult,
@@ -10,6 +10,7 @@ import type {
   SagaStats,
   SagaStore,
   SagaUpdate,
+  SettleListener,
   TransitionEntry,
 } from './saga-store.ts';
 
@@ -29,6 +30,7 @@ export class MemoryStore implements SagaStore {
   /** Insertion order doubles as creation order, which `list` pages over. */
   readonly #order: string[] = [];
   readonly #quarantined = new Map<string, Stored>();
+  readonly #settleListeners = new Set<SettleListener>();
 
   async create(record: SagaRecord, entry: TransitionEntry): Promise<CreateResult> {
     const existingId = this.#sagas.has(record.sagaId) ? record.sagaId : this.#idempotency.get(idempotencySlot(record));
@@ -55,6 +57,13 @@ export class MemoryStore implements SagaStore {
       updatedAt: update.updatedAt,
     });
     this.#logs.get(update.sagaId)?.push(JSON.stringify(entry));
+    if (SETTLED_STATES.includes(update.state)) {
+      // After the save returns, as a Redis subscriber hears it: a listener never runs inside a save.
+      const listeners = [...this.#settleListeners];
+      queueMicrotask(() => {
+        for (const listener of listeners) listener.settled(update.sagaId);
+      });
+    }
     return revision;
   }
 
@@ -107,6 +116,14 @@ export class MemoryStore implements SagaStore {
 
   async listQuarantined(): Promise<string[]> {
     return [...this.#quarantined.keys()];
+  }
+
+  /** Tells `listener` of every saga a save settles, in this process; nothing is ever missed. */
+  async onSettled(listener: SettleListener): Promise<() => Promise<void>> {
+    this.#settleListeners.add(listener);
+    return async () => {
+      this.#settleListeners.delete(listener);
+    };
   }
 
   async close(): Promise<void> {}

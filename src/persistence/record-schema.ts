@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { NAME_PATTERN } from '../definition/schema.ts';
 import { RecordCorruptError } from '../errors.ts';
-import type { SagaState } from '../machines/states.ts';
+import { type SagaState, SagaStates } from '../machines/states.ts';
 import type { SagaRecord, TransitionEntry } from './saga-store.ts';
 
 /**
@@ -73,15 +73,29 @@ function decodeSnapshot(sagaId: string, json: string | undefined): unknown {
 }
 
 const errorInfo = z.object({ name: z.string(), message: z.string(), code: z.string().optional() });
+const direction = z.enum(['run', 'compensate']);
 
-const logEntry = z.object({
+/** A log line as written before the short form: the entry without its sagaId. */
+const longEntry = z.object({
   at: z.number().finite(),
   from: z.string(),
   to: z.string(),
   event: z.string(),
   step: z.string().optional(),
-  direction: z.enum(['run', 'compensate']).optional(),
+  direction: direction.optional(),
   attempt: z.number().optional(),
+  error: errorInfo.optional(),
+});
+
+/** A log line in the short form (see {@link encodeLogEntry}). */
+const shortEntry = z.object({
+  at: z.number().finite(),
+  f: z.string(),
+  t: z.string(),
+  e: z.string(),
+  s: z.string().optional(),
+  d: direction.optional(),
+  a: z.number().optional(),
   error: errorInfo.optional(),
 });
 
@@ -89,17 +103,81 @@ const logEntry = z.object({
 export const UNREADABLE_LOG_ENTRY = 'log.unreadable';
 
 /**
- * Decodes one stored log line. A line that is not a log entry does not make the whole log
- * unreadable: it becomes an entry with event {@link UNREADABLE_LOG_ENTRY} that says what was wrong.
+ * One log entry as stored: JSON in a short form, since a saga writes one per transition.
+ *
+ * - no `sagaId`: the log's key names the saga;
+ * - `f`, `t`, `e`, `s`, `d`, `a` for `from`, `to`, `event`, `step`, `direction`, `attempt`;
+ * - `s` and `d` left out when they are what `f` says (a step outcome leaves `Pending.<step>` for
+ *   `run` or `Compensating.<step>` for `compensate`), which a step outcome's entry always is:
+ *   `{"at":1796135471886,"f":"Pending.reserveFlight","t":"Pending.reserveHotel","e":"step.done","a":1}`
+ *   instead of the 150 bytes of the full entry.
+ *
+ * An entry the short form cannot carry exactly (a field it does not know, an attempt without a
+ * step) is written as the full entry, which {@link decodeLogEntry} also reads, as it reads the
+ * lines of logs written before the short form.
+ */
+export function encodeLogEntry(entry: TransitionEntry): string {
+  const { sagaId: _sagaId, at, from, to, event, step, direction, attempt, error, ...unknown } = entry;
+  const implied = step !== undefined && direction !== undefined && isStepOf(from, step, direction);
+  const readsAsImplied = step === undefined && direction === undefined && attempt !== undefined;
+  if (readsAsImplied || Object.keys(unknown).length > 0) {
+    const { sagaId: _, ...full } = entry;
+    return JSON.stringify(full);
+  }
+  const short: Record<string, unknown> = { at, f: from, t: to, e: event };
+  if (step !== undefined && !(implied && attempt !== undefined)) short.s = step;
+  if (direction !== undefined && !(implied && attempt !== undefined)) short.d = direction;
+  if (attempt !== undefined) short.a = attempt;
+  if (error !== undefined) short.error = error;
+  return JSON.stringify(short);
+}
+
+/**
+ * Decodes one stored log line, short or full (see {@link encodeLogEntry}). A line that is not a
+ * log entry does not make the whole log unreadable: it becomes an entry with event
+ * {@link UNREADABLE_LOG_ENTRY} that says what was wrong.
  */
 export function decodeLogEntry(sagaId: string, index: number, json: string): TransitionEntry {
   try {
     const value: unknown = JSON.parse(json);
-    if (logEntry.safeParse(value).success) return { sagaId, ...(value as Omit<TransitionEntry, 'sagaId'>) };
+    if (typeof value === 'object' && value !== null && 'f' in value) {
+      // Checked, then read as stored: the schema's output would drop what it does not list (error.terminal).
+      if (shortEntry.safeParse(value).success) return fromShort(sagaId, value as ShortEntry);
+    } else if (longEntry.safeParse(value).success) {
+      return { sagaId, ...(value as Omit<TransitionEntry, 'sagaId'>) };
+    }
   } catch {
     // Reported below like any other malformed line.
   }
   return unreadableLogEntry(sagaId, `log entry ${index} is not a transition entry: ${quote(json)}`);
+}
+
+type ShortEntry = z.infer<typeof shortEntry> & Pick<TransitionEntry, 'error'>;
+
+function fromShort(sagaId: string, short: ShortEntry): TransitionEntry {
+  const entry: TransitionEntry = { sagaId, at: short.at, from: short.f, to: short.t, event: short.e };
+  const implied = short.s === undefined && short.d === undefined && short.a !== undefined ? stepOf(short.f) : undefined;
+  const step = short.s ?? implied?.step;
+  const direction = short.d ?? implied?.direction;
+  if (step !== undefined) entry.step = step;
+  if (direction !== undefined) entry.direction = direction;
+  if (short.a !== undefined) entry.attempt = short.a;
+  if (short.error !== undefined) entry.error = short.error;
+  return entry;
+}
+
+/** The step and direction a state path runs: `Pending.x` runs x, `Compensating.x` compensates it. */
+function stepOf(path: string): { step: string; direction: 'run' | 'compensate' } | undefined {
+  const dot = path.indexOf('.');
+  if (dot < 0 || dot === path.length - 1) return undefined;
+  const top = path.slice(0, dot);
+  const direction = top === SagaStates.Pending ? 'run' : top === SagaStates.Compensating ? 'compensate' : undefined;
+  return direction && { step: path.slice(dot + 1), direction };
+}
+
+function isStepOf(path: string, step: string, direction: string): boolean {
+  const of = stepOf(path);
+  return of !== undefined && of.step === step && of.direction === direction;
 }
 
 /** The entry that stands in for a log that could not be read at all (or one line of it). */

@@ -71,6 +71,7 @@ function suggest(prefix: string): string {
  * | `xsaga:quarantined`          | zset   | quarantined sagaIds, scored by when                        |
  * | `xsaga:names`                | set    | every saga name stored (what `stats` counts by)            |
  * | `xsaga:bull:<queue>:...`     | (BullMQ) | the step and outcome queues (see {@link bullMqPrefix})   |
+ * | `xsaga:settled`              | pubsub | a channel, not a key: the sagaId of each saga a save settles |
  *
  * Every key of a prefix, BullMQ's included, starts with `<prefix>:`, and a prefix cannot contain
  * `:` ({@link PREFIX_PATTERN}): so no prefix's keys fall under another's, and a Redis ACL user limited
@@ -103,6 +104,13 @@ export interface RedisKeys {
   readonly quarantined: string;
   /** Set of every saga name ever stored under the prefix (what `stats` counts by). */
   readonly names: string;
+  /**
+   * Pub/sub channel (not a key) on which the save script publishes the sagaId of every saga whose
+   * save leaves it settled (`Completed`, `Failed`, `Escalated`): what `engine.waitFor` listens to.
+   * One channel per prefix, so one subscription serves every waiter of a process, and it falls under
+   * the same `<prefix>:` pattern as the keys (ACL `&<prefix>:*`).
+   */
+  readonly settled: string;
   /**
    * Leading parts that the Lua scripts complete themselves, for keys they only learn while running
    * (the saga an idempotency key points to, the state a saga leaves, the idempotency key of a saga
@@ -140,6 +148,7 @@ export function createRedisKeys(prefix: string = DEFAULT_REDIS_PREFIX): RedisKey
     quarantine: (sagaId) => `${prefix}:quarantine:{${sagaId}}`,
     quarantined: `${prefix}:quarantined`,
     names: `${prefix}:names`,
+    settled: `${prefix}:settled`,
     scriptParts: parts,
   };
 }

@@ -18,6 +18,8 @@ export const ScriptCode = {
   LogCorrupt: -4,
   /** An index key (every saga, a state, a name) is not a sorted set: the whole prefix needs repair. */
   IndexCorrupt: -5,
+  /** The Redis user may not PUBLISH on the settle channel (an ACL without `&<prefix>:*`). */
+  PublishDenied: -6,
 } as const;
 
 /** One of the {@link ScriptCode} values. */
@@ -37,6 +39,10 @@ export function scriptError(code: ScriptCode, sagaId: string, expectedRevision: 
     case ScriptCode.IndexCorrupt:
       return new StoreError(
         `Redis key "${detail}" is not a sorted set, so saga "${sagaId}" cannot be indexed; it was changed outside xsaga: delete or repair it`,
+      );
+    case ScriptCode.PublishDenied:
+      return new StoreError(
+        `saga "${sagaId}" was not saved: its Redis user may not PUBLISH on channel "${detail}", which tells engine.waitFor that a saga settled. Grant the prefix's channels and the two commands: ACL SETUSER <user> &<prefix>:* +publish +subscribe (see "Tenants and Redis ACLs" in the README)`,
       );
   }
 }
@@ -133,8 +139,10 @@ const SAVE_SAGA = `--[[
   saveSaga: compare-and-set of a saga's snapshot. If the stored revision equals the expected one,
   writes state, snapshot, updatedAt and revision + 1, appends the log entry, moves the saga between
   state indexes and, for a final state under retention, sets a TTL on the saga, its log and its
-  idempotency key. Index members of expired sagas are removed later, lazily, by list. Every check
-  comes before the first write.
+  idempotency key. Index members of expired sagas are removed later, lazily, by list. When the new
+  state is settled (the caller passes a channel), publishes the sagaId on that channel; a waiter
+  reading the saga when the message arrives sees this save, as a script runs whole. Every check
+  (the user's permission to publish included) comes before the first write.
 
   Input:
     KEYS[1] saga hash
@@ -145,6 +153,8 @@ const SAVE_SAGA = `--[[
     ARGV[3] state                ARGV[8]  TTL in seconds to set (final state under retention), '0' = none
     ARGV[4] snapshot (JSON)      ARGV[9]  state index key up to the state name
     ARGV[5] updatedAt (ms)       ARGV[10] idempotency key up to '<name>:<key>'
+                                 ARGV[11] channel to publish ARGV[1] on (the new state is settled),
+                                          '' = publish nothing
 
   Output:
     n   the new revision (>= 2)
@@ -153,6 +163,10 @@ const SAVE_SAGA = `--[[
     -3  the saga key is not a hash, or its revision, state or createdAt is unreadable
     -4  the log key is not a list
     -5  a state index key is not a sorted set
+    -6  the caller's ACL does not allow PUBLISH on ARGV[11]; nothing was written
+
+  Events:
+    PUBLISH ARGV[11] ARGV[1]   after the writes, when ARGV[11] is not ''
 ]]
 ${LUA_HELPERS}
 local sagaType = typeOf(KEYS[1])
@@ -168,6 +182,9 @@ if ARGV[7] == '1' then
 end
 local moves = current[2] ~= ARGV[3]
 if moves and not (indexable(ARGV[9] .. current[2]) and indexable(ARGV[9] .. ARGV[3])) then return -5 end
+-- A denied PUBLISH would raise an error after the writes, leaving them done but reported as failed.
+local publishes = ARGV[11] ~= ''
+if publishes and not redis.acl_check_cmd('PUBLISH', ARGV[11], ARGV[1]) then return -6 end
 
 local revision = stored + 1
 redis.call('HSET', KEYS[1], 'state', ARGV[3], 'snapshot', ARGV[4], 'revision', tostring(revision),
@@ -186,6 +203,7 @@ if ttl > 0 then
   redis.call('EXPIRE', KEYS[2], ttl)
   if current[5] then redis.call('EXPIRE', ARGV[10] .. current[4] .. ':' .. current[5], ttl) end
 end
+if publishes then redis.call('PUBLISH', ARGV[11], ARGV[1]) end
 return revision
 `;
 
@@ -282,6 +300,7 @@ export type SaveSagaArgs = [
   ttlSeconds: number,
   stateKeyPart: string,
   idempotencyKeyPart: string,
+  settledChannel: string,
 ];
 
 /** Arguments of the quarantine script, in ARGV order (see its contract header). */

@@ -1,8 +1,8 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { RecordCorruptError } from '../errors.ts';
-import { FINAL_STATES, SagaStates } from '../machines/states.ts';
+import { RecordCorruptError, StoreError } from '../errors.ts';
+import { FINAL_STATES, SagaStates, SETTLED_STATES } from '../machines/states.ts';
 import { pageSizeOf } from './list-query.ts';
-import { decodeLogEntry, unreadableLogEntry } from './record-schema.ts';
+import { decodeLogEntry, encodeLogEntry, unreadableLogEntry } from './record-schema.ts';
 import { decodeCursor, encodeCursor, type IndexPosition, isAfter } from './redis-cursor.ts';
 import { createRedisKeys, type RedisKeys } from './redis-keys.ts';
 import { decodeRedisRecord, encodeSnapshot } from './redis-record.ts';
@@ -16,6 +16,7 @@ import type {
   SagaStats,
   SagaStore,
   SagaUpdate,
+  SettleListener,
   TransitionEntry,
 } from './saga-store.ts';
 
@@ -69,6 +70,11 @@ export class RedisStore implements SagaStore {
   readonly #log: boolean;
   /** TTL for sagas in a final state; 0 keeps them forever. */
   readonly #finalTtlSeconds: number;
+  /** Told of settled sagas by the one subscriber connection ({@link RedisStore.onSettled}). */
+  readonly #settleListeners = new Set<SettleListener>();
+  /** The subscription of the settle channel, made by the first `onSettled`. */
+  #settleFeed: Promise<void> | undefined;
+  #subscriber: Redis | undefined;
   #closed = false;
 
   constructor(options: RedisStoreOptions = {}) {
@@ -104,7 +110,7 @@ export class RedisStore implements SagaStore {
         record.updatedAt,
         idempotencyKey === undefined ? '0' : '1',
         idempotencyKey ?? '',
-        encodeEntry(entry),
+        encodeLogEntry(entry),
         this.#log ? '1' : '0',
         this.#ttlFor(record.state),
         keys.scriptParts.saga,
@@ -125,15 +131,18 @@ export class RedisStore implements SagaStore {
         update.state,
         encodeSnapshot(update.snapshot),
         update.updatedAt,
-        encodeEntry(entry),
+        encodeLogEntry(entry),
         this.#log ? '1' : '0',
         this.#ttlFor(update.state),
         this.#keys.scriptParts.state,
         this.#keys.scriptParts.idempotency,
+        SETTLED_STATES.includes(update.state) ? this.#keys.settled : '',
       ],
     );
-    if (isScriptCode(reply))
-      throw scriptError(reply, sagaId, expectedRevision, `${this.#keys.scriptParts.state}<state>`);
+    if (isScriptCode(reply)) {
+      const detail = reply === ScriptCode.PublishDenied ? this.#keys.settled : `${this.#keys.scriptParts.state}<state>`;
+      throw scriptError(reply, sagaId, expectedRevision, detail);
+    }
     return reply;
   }
 
@@ -213,7 +222,7 @@ export class RedisStore implements SagaStore {
       [
         sagaId,
         entry.at,
-        encodeEntry(entry),
+        encodeLogEntry(entry),
         this.#log ? '1' : '0',
         keys.scriptParts.state,
         keys.name(''),
@@ -263,11 +272,78 @@ export class RedisStore implements SagaStore {
     }
   }
 
-  /** Quits the connection if the store opened it; a shared connection stays open. */
+  /**
+   * Tells `listener` of every saga a save settles, by pub/sub on the prefix's settle channel (see
+   * `RedisKeys.settled`; the save script publishes). The first call opens the store's one subscriber
+   * connection, a `duplicate()` of its connection; every later call shares it, and `close()` ends it.
+   * After a reconnect the channel is subscribed again and every listener is told to `resync`, since
+   * what was published meanwhile is lost. Rejects (and the next call tries again) if the channel
+   * cannot be subscribed: a Redis user needs `&<prefix>:*` and `+subscribe`.
+   */
+  async onSettled(listener: SettleListener): Promise<() => Promise<void>> {
+    if (this.#closed) throw new StoreError('the saga store is closed: it cannot tell of settled sagas any more');
+    this.#settleListeners.add(listener);
+    try {
+      this.#settleFeed ??= this.#subscribe();
+      await this.#settleFeed;
+    } catch (error) {
+      this.#settleListeners.delete(listener);
+      throw error;
+    }
+    return async () => {
+      this.#settleListeners.delete(listener);
+    };
+  }
+
+  /** Quits the connection if the store opened it (a shared connection stays open), and the subscriber. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#settleListeners.clear();
+    this.#subscriber?.disconnect();
     if (this.#ownsConnection) await this.#redis.quit();
+  }
+
+  /** Opens the subscriber connection and subscribes; on failure, drops it so that the next call retries. */
+  async #subscribe(): Promise<void> {
+    const channel = this.#keys.settled;
+    // Subscribing again after a reconnect is done here, not by ioredis, so that the listeners re-read
+    // once the channel is subscribed again, not before (a save in between would be missed).
+    const subscriber = this.#redis.duplicate({ autoResubscribe: false });
+    this.#subscriber = subscriber;
+    // ioredis reconnects by itself; without a listener every failed attempt would be an unhandled error.
+    subscriber.on('error', () => undefined);
+    subscriber.on('message', (from: string, sagaId: string) => {
+      if (from !== channel) return;
+      for (const listener of [...this.#settleListeners]) listener.settled(sagaId);
+    });
+    let subscribed = false;
+    subscriber.on('ready', () => {
+      if (!subscribed) return;
+      subscriber.subscribe(channel).then(
+        () => {
+          for (const listener of [...this.#settleListeners]) listener.resync();
+        },
+        (error: unknown) => {
+          // A connection lost again is followed by another 'ready'; a refusal (NOPERM) is not.
+          if (this.#closed || subscriber.status !== 'ready') return;
+          for (const listener of [...this.#settleListeners]) listener.resync(error);
+        },
+      );
+    });
+    try {
+      await subscriber.subscribe(channel);
+      subscribed = true;
+    } catch (error) {
+      this.#settleFeed = undefined;
+      this.#subscriber = undefined;
+      subscriber.disconnect();
+      if (!(error instanceof Error && error.message.startsWith('NOPERM'))) throw error;
+      throw new StoreError(
+        `the Redis user may not SUBSCRIBE to channel "${channel}", where saves announce settled sagas to engine.waitFor: ACL SETUSER <user> &<prefix>:* +publish +subscribe (see "Tenants and Redis ACLs" in the README)`,
+        { cause: error },
+      );
+    }
   }
 
   #ttlFor(state: SagaRecord['state']): number {
@@ -317,15 +393,6 @@ function retentionSeconds(retention: RedisStoreOptions['retention']): number {
     throw new TypeError(`retention.finalTtlSeconds must be a whole number of seconds >= 1, got ${seconds}`);
   }
   return seconds;
-}
-
-/**
- * A log entry as stored: JSON without the sagaId, which the key already names (a third of a small
- * entry's bytes, on every transition of every saga).
- */
-function encodeEntry(entry: TransitionEntry): string {
-  const { sagaId: _sagaId, ...rest } = entry;
-  return JSON.stringify(rest);
 }
 
 function corruptOnly(error: unknown): RecordCorruptError {

@@ -2,7 +2,7 @@ import type { RecordCorruptError } from '../errors.ts';
 import type { Direction, ErrorInfo } from '../machines/events.ts';
 import type { SagaState } from '../machines/states.ts';
 
-/** One stored saga: its persisted XState snapshot plus what the indexes need. */
+/** One stored saga: its snapshot plus what the indexes need. */
 export interface SagaRecord {
   sagaId: string;
   /** Definition name and version the saga was started with. */
@@ -10,7 +10,7 @@ export interface SagaRecord {
   version: number;
   /** Top-level state, kept beside the snapshot so listing needs no snapshot parsing. */
   state: SagaState;
-  /** The actor's persisted snapshot (`actor.getPersistedSnapshot()`), JSON-serialisable. */
+  /** The saga's snapshot as the engine gives it (see `engine/compact-snapshot.ts`), JSON-serialisable. */
   snapshot: unknown;
   /** Compare-and-set version: 1 after create, +1 on each save. Never moves backwards. */
   revision: number;
@@ -84,6 +84,25 @@ export interface CreateResult {
 }
 
 /**
+ * Told by a store's {@link SagaStore.onSettled} of sagas that became settled. Called from the store's
+ * event handling: it must not throw, and should only start work (a read), not wait for it.
+ */
+export interface SettleListener {
+  /**
+   * A save left the saga in a settled state (`Completed`, `Failed`, `Escalated`), in any process.
+   * Called after the save is readable; it may come more than once for one saga (a resumed saga
+   * settles again), and may name sagas nobody here waits for.
+   */
+  settled(sagaId: string): void;
+  /**
+   * Notices may have been missed: the store's subscription dropped and is in place again, so every
+   * saga waited for must be read once more. With `error`, subscribing again failed (an ACL changed,
+   * say), and no notice comes until a later reconnect succeeds.
+   */
+  resync(error?: unknown): void;
+}
+
+/**
  * Where sagas live. Implementations: MemoryStore (embedded default) and RedisStore; both pass the
  * contract suite in `test/contracts/saga-store.contract.ts`.
  */
@@ -126,6 +145,17 @@ export interface SagaStore {
   stats(): Promise<SagaStats>;
   /** Ids of quarantined sagas, oldest first. */
   listQuarantined(): Promise<string[]>;
+  /**
+   * Optional: tells `listener` of every saga that a save (by any process sharing the store) leaves
+   * settled. Resolves once the subscription is in place, so a save that settles a saga after that
+   * is announced, and one before it is seen by a read made after it: `engine.waitFor` subscribes
+   * first and reads second, and misses nothing. Resolves with a function that removes the listener.
+   * `create` announces nothing: the engine creates every saga in `Started`. A store without
+   * `onSettled` is polled by `waitFor` (every 500 ms). MemoryStore tells its listeners in process;
+   * RedisStore subscribes to one pub/sub channel on one connection of its own, opened on the first
+   * call and closed by `close()`.
+   */
+  onSettled?(listener: SettleListener): Promise<() => Promise<void>>;
   /** Releases connections the store opened itself. */
   close(): Promise<void>;
 }

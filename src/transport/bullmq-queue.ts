@@ -86,21 +86,17 @@ export class BullMqQueue implements StepQueue {
   }
 
   async enqueue(job: StepJob, options: EnqueueOptions = {}): Promise<void> {
-    const existing = options.reattach ? await Job.fromId<StepJobData>(this.#steps, job.id) : undefined;
-    if (existing) {
-      // Re-attaching to a job that already finished: hand its outcome to this process's handler
-      // rather than publishing another outcome job. The finished job stays until the outcome is
-      // acked, so a crash here loses nothing (the next re-attach finds it again), and however
-      // often a saga is re-attached, no job is ever added for it: re-dispatch is bounded.
-      const outcome = await finishedOutcome(existing);
-      if (outcome) this.#deliverLocally(outcome);
-      return;
-    }
+    if (options.reattach && (await this.#attached(job.id))) return;
     await this.#steps.add(`${job.sagaName}.${job.step}.${job.direction}`, job, {
       jobId: job.id,
       attempts: job.policy.attempts,
       backoff: { type: 'xsaga' },
-      removeOnComplete: false,
+      // No removeOnComplete here: the worker decides. One that applied the outcome to the saga
+      // itself removes the job as it completes (nothing will ask for it again: the saga moved
+      // on); one that published the outcome keeps it until an engine has applied it and acks it
+      // (BullMQ dedupes ids only while the job exists). A failed job is kept: a failed
+      // compensation is a dead letter, and one BullMQ failed by itself (stalled too often) is how
+      // its deadline learns that no outcome was ever reported.
       removeOnFail: false,
     });
     if (this.#deadlineGraceMs !== false) {
@@ -130,16 +126,41 @@ export class BullMqQueue implements StepQueue {
   }
 
   async ack(jobId: string): Promise<void> {
-    // The worker publishes the outcome before BullMQ marks its job completed, so the job can still
-    // be locked for a moment when the outcome is applied: try again briefly. A job a worker keeps
-    // holding (a stalled re-run) stays, and so does its deadline, which then finds it finished.
+    // The worker publishes the outcome before BullMQ marks its job completed (and removes it), so
+    // the job can still be locked for a moment when the outcome is applied: try again briefly. A
+    // job a worker keeps holding (a stalled re-run) stays, and so does its deadline, which then
+    // finds it finished.
     for (let attempt = 0; attempt < ACK_TRIES; attempt++) {
-      if ((await this.#steps.remove(jobId)) === 1) {
-        if (this.#deadlineGraceMs !== false) await this.#outcomes.remove(deadlineJobId(jobId));
+      const removed = (await this.#steps.remove(jobId)) === 1;
+      if (removed || (await this.#steps.getJobState(jobId)) === 'unknown') {
+        await this.forgetDeadline(jobId);
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, ACK_RETRY_MS));
     }
+  }
+
+  /**
+   * Drops the deadline of a step job whose outcome was applied (by the worker that ran it, before
+   * its job completed): the job needs no watching any more.
+   */
+  async forgetDeadline(jobId: string): Promise<void> {
+    if (this.#deadlineGraceMs !== false) await this.#outcomes.remove(deadlineJobId(jobId));
+  }
+
+  /**
+   * Whether a re-attaching saga's job is already taken care of: it exists (waiting, running or
+   * delayed for a retry), or it finished and its outcome is handed to this process's handler.
+   * Otherwise the job has to be added (its enqueue failed, or the queue lost it), which the
+   * deterministic id keeps to one job. However often a saga is re-attached, no outcome job is added
+   * for it: re-dispatch is bounded.
+   */
+  async #attached(jobId: string): Promise<boolean> {
+    const existing = await Job.fromId<StepJobData>(this.#steps, jobId);
+    if (!existing) return false;
+    const outcome = await finishedOutcome(existing);
+    if (outcome) this.#deliverLocally(outcome);
+    return true;
   }
 
   /**

@@ -574,5 +574,62 @@ export function describeSagaStoreContract(name: string, makeStore: MakeSagaStore
         expect(await store.listQuarantined()).toEqual([]);
       });
     });
+
+    describe('onSettled (optional: without it engine.waitFor polls)', () => {
+      it('tells of each save that leaves a saga settled, once the save can be read, and of no other save', async (ctx) => {
+        if (!store.onSettled) return ctx.skip();
+        const [saga, other] = await createMany(store, 2);
+        if (!saga || !other) throw new Error('createMany made too few sagas');
+        const heard: string[] = [];
+        const off = await store.onSettled({ settled: (sagaId) => heard.push(sagaId), resync: () => undefined });
+        const save = async (sagaId: string, revision: number, state: SagaState) => {
+          await store.save(
+            { sagaId, expectedRevision: revision, state, snapshot: { state }, updatedAt: T0 + revision },
+            moveEntry(sagaId, state),
+          );
+        };
+
+        await save(saga.sagaId, 1, 'Pending');
+        await save(saga.sagaId, 2, 'Escalated');
+        await until(() => heard.length === 1);
+        expect((await store.load(saga.sagaId))?.state).toBe('Escalated');
+        // Resumed, then settled again: told again.
+        await save(saga.sagaId, 3, 'Compensating');
+        await save(saga.sagaId, 4, 'Failed');
+        await save(other.sagaId, 1, 'Completed');
+        await until(() => heard.length === 3);
+        // In order, so nothing of the unsettling saves can still come after the last notice.
+        expect(heard).toEqual([saga.sagaId, saga.sagaId, other.sagaId]);
+        await off();
+      });
+
+      it('tells every listener, and no longer one that was removed', async (ctx) => {
+        if (!store.onSettled) return ctx.skip();
+        const [saga] = await createMany(store, 1);
+        if (!saga) throw new Error('createMany made too few sagas');
+        const first: string[] = [];
+        const second: string[] = [];
+        const offFirst = await store.onSettled({ settled: (sagaId) => first.push(sagaId), resync: () => undefined });
+        const offSecond = await store.onSettled({ settled: (sagaId) => second.push(sagaId), resync: () => undefined });
+        await offFirst();
+
+        await store.save(
+          { sagaId: saga.sagaId, expectedRevision: 1, state: 'Completed', snapshot: {}, updatedAt: T0 },
+          moveEntry(saga.sagaId, 'Completed'),
+        );
+        await until(() => second.length === 1);
+        expect(first).toEqual([]);
+        await offSecond();
+      });
+    });
   });
+}
+
+/** Waits until `check` holds (notices arrive after the save that causes them), at most 5 s. */
+async function until(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met within 5 s');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }

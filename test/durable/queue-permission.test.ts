@@ -18,7 +18,18 @@ describe('an enqueue refused by Redis (NOPERM) after the saga was saved', () => 
     const storeKeys = ['saga:*', 'log:*', 'idem:*', 'all', 'state:*', 'name:*', 'names', 'quarantine*'].map(
       (pattern) => `~${prefix}:${pattern}`,
     );
-    await admin.call('ACL', 'SETUSER', 'store-only', 'on', '>secret', 'resetkeys', ...storeKeys, '+@all');
+    // The store's channel too: its save script announces settled sagas there, and waitFor subscribes.
+    await admin.call(
+      'ACL',
+      'SETUSER',
+      'store-only',
+      'on',
+      '>secret',
+      'resetkeys',
+      ...storeKeys,
+      `&${prefix}:*`,
+      '+@all',
+    );
   });
   afterAll(async () => {
     await admin.quit();

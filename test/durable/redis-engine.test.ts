@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Participants, trip, tripHandlers } from '../../examples/trip-booking/saga.ts';
+import { readStoredSnapshot } from '../../src/engine/compact-snapshot.ts';
 import { type CompensationContext, createEngine, type Engine, type StepContext } from '../../src/index.ts';
 import { withInstantRetries } from '../../src/testing/index.ts';
 import { dropPrefix, REDIS_URL } from './redis-helpers.ts';
@@ -63,6 +65,84 @@ describe('engine on Redis + BullMQ', () => {
     const final = await b.engine.waitFor(sagaId, { timeoutMs: 20_000 });
     expect(final.state).toBe('Completed');
     expect(participants.log.filter((l) => l.startsWith('booked'))).toHaveLength(4);
+  });
+
+  it('stores value and context only, and short log lines', async () => {
+    const participants = new Participants();
+    const { engine, prefix } = open(participants);
+    const { sagaId } = await engine.start(trip, { tripId: 'r-5', cardDeclined: false });
+    await engine.waitFor(sagaId, { timeoutMs: 20_000 });
+    const redis = new Redis(REDIS_URL);
+    try {
+      const stored = JSON.parse((await redis.hget(`${prefix}:saga:{${sagaId}}`, 'snapshot')) as string);
+      expect(Object.keys(stored)).toEqual(['v', 'c']);
+      expect(stored.v).toBe('Completed');
+      const log = await redis.lrange(`${prefix}:log:{${sagaId}}`, 0, -1);
+      expect(JSON.parse(log[2] as string)).toEqual({
+        at: expect.any(Number),
+        f: 'Pending.reserveFlight',
+        t: 'Pending.reserveHotel',
+        e: 'step.done',
+        a: 1,
+      });
+    } finally {
+      await redis.quit();
+    }
+  });
+
+  it('finishes a saga whose record and log the previous version wrote (persisted snapshot, full log lines)', async () => {
+    const participants = new Participants();
+    const a = open(participants, undefined, false);
+    const { sagaId } = await a.engine.start(trip, { tripId: 'r-4', cardDeclined: false });
+    await a.engine.close();
+    opened.splice(0, 1);
+    const redis = new Redis(REDIS_URL);
+    try {
+      // Rewrite the record as the version before the compact snapshot stored it.
+      const sagaKey = `${a.prefix}:saga:{${sagaId}}`;
+      const logKey = `${a.prefix}:log:{${sagaId}}`;
+      const data = readStoredSnapshot(sagaId, JSON.parse((await redis.hget(sagaKey, 'snapshot')) as string));
+      expect(data?.value).toEqual({ Pending: 'reserveFlight' });
+      const persisted = {
+        status: 'active',
+        value: data?.value,
+        historyValue: {},
+        context: data?.context,
+        children: {
+          '0.trip-booking.Pending.reserveFlight': {
+            snapshot: { status: 'active', input: { sagaId, step: 'reserveFlight', direction: 'run', round: 0 } },
+            src: 'stepJob',
+            syncSnapshot: false,
+          },
+        },
+      };
+      await redis.hset(sagaKey, 'snapshot', JSON.stringify(persisted));
+      const lines = await redis.lrange(logKey, 0, -1);
+      const full = lines.map((line) => {
+        const { f, t, e, ...rest } = JSON.parse(line);
+        return JSON.stringify({ ...rest, from: f, to: t, event: e });
+      });
+      await redis.del(logKey);
+      await redis.rpush(logKey, ...full);
+
+      const b = open(participants, a.prefix);
+      const final = await b.engine.waitFor(sagaId, { timeoutMs: 20_000 });
+      expect(final.state).toBe('Completed');
+      expect(final.history.map((h) => h.to)).toEqual([
+        'Started',
+        'Pending.reserveFlight',
+        'Pending.reserveHotel',
+        'Pending.reserveCar',
+        'Pending.chargePayment',
+        'Completed',
+      ]);
+      expect(final.history[2]).toMatchObject({ step: 'reserveFlight', direction: 'run', attempt: 1 });
+      expect(participants.log.filter((l) => l.startsWith('booked'))).toHaveLength(4);
+      const stored = JSON.parse((await redis.hget(sagaKey, 'snapshot')) as string);
+      expect(Object.keys(stored)).toEqual(['v', 'c']);
+    } finally {
+      await redis.quit();
+    }
   });
 
   it('keeps reverse compensation order at every failure index on Redis + BullMQ', async () => {

@@ -1,8 +1,9 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Participants, trip, tripHandlers } from '../../examples/trip-booking/saga.ts';
-import { createEngine, createWorker, type Engine, type StepHandler, type StepWorker } from '../../src/index.ts';
+import { createEngine, createWorker, type StepHandler } from '../../src/index.ts';
 import { createRedisKeys } from '../../src/persistence/redis-keys.ts';
+import { createRedisStore } from '../../src/persistence/redis-store.ts';
 import { OwnRedis } from './redis-server.ts';
 
 const PASSWORD = 'tenant-secret';
@@ -13,8 +14,10 @@ const PASSWORD = 'tenant-secret';
  * tenant see or disturb the rest of the server:
  *
  * - `~<prefix>:*`: every key of the tenant, the store's and BullMQ's (`<prefix>:bull:*`) alike, and
- *   no other tenant's (a prefix cannot contain `:`). `resetchannels`: neither xsaga nor BullMQ uses
- *   pub/sub.
+ *   no other tenant's (a prefix cannot contain `:`).
+ * - `resetchannels &<prefix>:*` and `+publish +subscribe`: the one pub/sub channel xsaga uses,
+ *   `<prefix>:settled` (the save script publishes each settled saga; `engine.waitFor` subscribes).
+ *   BullMQ uses none. Not `+@pubsub`: PUBSUB CHANNELS would list every tenant's channels.
  * - `+@read +@write`: what the Lua scripts of the store and BullMQ call (Redis checks each command and
  *   key a script touches against the caller's ACL); `-@dangerous` then drops the keyless ones that
  *   reach every tenant (FLUSHALL, FLUSHDB, KEYS, SWAPDB, ...).
@@ -30,6 +33,7 @@ function tenantAclRule(prefix: string): string[] {
     `>${PASSWORD}`,
     `~${prefix}:*`,
     'resetchannels',
+    `&${prefix}:*`,
     '-@all',
     '+@read',
     '+@write',
@@ -38,6 +42,8 @@ function tenantAclRule(prefix: string): string[] {
     '+evalsha',
     '+info',
     '+client|setname',
+    '+publish',
+    '+subscribe',
     '-scan',
     '-randomkey',
     '-dbsize',
@@ -66,7 +72,8 @@ describe('tenants separated by Redis ACLs, one key pattern each', () => {
   let server: OwnRedis;
   let admin: Redis;
   const users = new Map<Tenant, Redis>();
-  const running: Array<{ engine: Engine; worker: StepWorker }> = [];
+  /** What each test started (workers, engines, stores), closed in order after the last test. */
+  const running: Array<() => Promise<void>> = [];
   const sagaOf = new Map<Tenant, string>();
 
   const urlOf = (tenant: Tenant) => `redis://${tenant}:${PASSWORD}@127.0.0.1:${server.port}`;
@@ -81,10 +88,7 @@ describe('tenants separated by Redis ACLs, one key pattern each', () => {
     }
   });
   afterAll(async () => {
-    for (const { engine, worker } of running) {
-      await worker.close();
-      await engine.close();
-    }
+    for (const close of running) await close();
     for (const user of users.values()) user.disconnect();
     admin?.disconnect();
     await server?.stop();
@@ -115,11 +119,24 @@ describe('tenants separated by Redis ACLs, one key pattern each', () => {
         handlers: { [trip.name]: { ...handlers, reserveFlight: flaky } },
         onError: (error) => errors.push(`${tenant} worker: ${String(error)}`),
       });
-      running.push({ engine, worker });
+      running.push(
+        () => worker.close(),
+        () => engine.close(),
+      );
+      // A process that only waits, on a store of its own: told by the save that settles the saga.
+      const waiterStore = createRedisStore({ connection: urlOf(tenant), prefix: tenant });
+      const waiter = createEngine({ store: waiterStore, sagas: [trip] });
+      running.push(
+        () => waiter.close(),
+        () => waiterStore.close(),
+      );
 
       const completed = await engine.start(trip, { tripId: `${tenant}-1` });
+      const watched = waiter.waitFor(completed.sagaId, { timeoutMs: 20_000 });
       const rolledBack = await engine.start(trip, { tripId: `${tenant}-2`, cardDeclined: true });
       expect((await engine.waitFor(completed.sagaId, { timeoutMs: 20_000 })).state).toBe('Completed');
+      expect((await watched).state).toBe('Completed');
+      expect(await admin.call('PUBSUB', 'NUMSUB', `${tenant}:settled`)).toEqual([`${tenant}:settled`, 2]);
       expect((await engine.waitFor(rolledBack.sagaId, { timeoutMs: 20_000 })).state).toBe('Failed');
       expect((await engine.list({ state: 'Completed' })).items.map((v) => v.sagaId)).toEqual([completed.sagaId]);
       sagaOf.set(tenant, completed.sagaId);
@@ -165,5 +182,25 @@ describe('tenants separated by Redis ACLs, one key pattern each', () => {
     await expect(user.flushall()).rejects.toThrow(noPerm);
     // And its own keys it reads.
     expect(await user.zrange(createRedisKeys(tenant).all, 0, -1)).toContain(sagaOf.get(tenant));
+  });
+
+  it.each(TENANTS)("refuses tenant %s the other tenant's settle channel, and listing channels", async (tenant) => {
+    const user = users.get(tenant) as Redis;
+    const theirs = createRedisKeys(other(tenant)).settled;
+    const noPerm = /NOPERM/;
+    const subscriber = user.duplicate();
+    try {
+      await expect(subscriber.subscribe(theirs)).rejects.toThrow(noPerm);
+      await expect(subscriber.psubscribe('*')).rejects.toThrow(noPerm);
+      await expect(user.publish(theirs, 'forged-saga')).rejects.toThrow(noPerm);
+      await expect(user.eval(`return redis.call('publish', '${theirs}', 'forged-saga')`, 0)).rejects.toThrow(
+        /can't run this command|channel/,
+      );
+      await expect(user.call('PUBSUB', 'CHANNELS')).rejects.toThrow(noPerm);
+      // Its own channel it may use.
+      expect(await subscriber.subscribe(createRedisKeys(tenant).settled)).toBe(1);
+    } finally {
+      subscriber.disconnect();
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { readStoredSnapshot } from '../../src/engine/compact-snapshot.ts';
 import type { Engine, HandlerRegistry, SagaRecord, SagaUpdate, StepContext, TransitionEntry } from '../../src/index.ts';
 import { createEngine, defineSaga, InProcessQueue, MemoryStore, TerminalError } from '../../src/index.ts';
 import { TestClock } from '../../src/testing/test-clock.ts';
@@ -263,6 +264,56 @@ describe('restoring a saga into a new engine', () => {
     expect(view.state).toBe('Completed');
     // One saga was re-attached; it must not be counted again when it shows up as Pending.
     expect(recovered).toBe(1);
+  });
+});
+
+describe('stored snapshots: value and context only, older records still load', () => {
+  it('stores the state value and the context, not XState persisted snapshot', async () => {
+    const store = new JsonStore();
+    const { sagaId } = await dieAt(store, 'c.run');
+    const stored = (await store.load(sagaId))?.snapshot as { v: unknown; c: Record<string, unknown> };
+    expect(Object.keys(stored)).toEqual(['v', 'c']);
+    expect(stored.v).toEqual({ Pending: 'c' });
+    expect(stored.c).not.toHaveProperty('sagaId');
+  });
+
+  it('continues a record holding XState persisted snapshot, as versions before the compact one wrote it', async () => {
+    const store = new JsonStore();
+    const { sagaId, first } = await dieAt(store, 'c.run');
+    const record = (await store.load(sagaId)) as SagaRecord;
+    const data = readStoredSnapshot(sagaId, record.snapshot);
+    if (!data) throw new Error('unreadable snapshot');
+    // What `actor.getPersistedSnapshot()` stored: the running step job is a child, with its input.
+    const legacy = {
+      status: 'active',
+      value: { Pending: 'c' },
+      historyValue: {},
+      context: data.context,
+      children: {
+        '0.restorable.Pending.c': {
+          snapshot: { status: 'active', input: { sagaId, step: 'c', direction: 'run', round: 0 } },
+          src: 'stepJob',
+          syncSnapshot: false,
+        },
+      },
+    };
+    expect(data.context.sagaId).toBe(sagaId);
+    const update = { sagaId, expectedRevision: record.revision, state: record.state, updatedAt: record.updatedAt };
+    await store.save(
+      { ...update, snapshot: legacy },
+      { sagaId, at: 0, from: 'Pending.c', to: 'Pending.c', event: 'test' },
+    );
+
+    const second = processHandlers();
+    const engineB = engineOn(store, second.handlers, { sagas: [saga] });
+    expect(await engineB.recover()).toBe(1);
+    const view = await engineB.waitFor(sagaId);
+
+    expect(first.calls).toEqual(['a.run', 'b.run', 'c.run']);
+    expect(second.calls).toEqual(['c.run', 'd.run']);
+    expect(view.steps.map((s) => s.result)).toEqual(['a@o1', 'b@o1', 'c@o1', 'd@o1']);
+    // Written in the compact shape from its next transition on.
+    expect(Object.keys((await store.load(sagaId))?.snapshot as object)).toEqual(['v', 'c']);
   });
 });
 

@@ -3,7 +3,9 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Participants, trip, tripHandlers } from '../../examples/trip-booking/saga.ts';
-import { createEngine, isSagaError } from '../../src/index.ts';
+import { readStoredSnapshot } from '../../src/engine/compact-snapshot.ts';
+import { persistedSnapshotOf } from '../../src/engine/restore-actor.ts';
+import { buildSagaMachine, createEngine, isSagaError } from '../../src/index.ts';
 import { createRedisStore } from '../../src/persistence/redis-store.ts';
 import { countKeys, dropPrefix, REDIS_URL } from '../durable/redis-helpers.ts';
 
@@ -39,28 +41,64 @@ const badValue = fc.oneof(
   fc.string({ maxLength: 40 }),
 );
 
-/** A snapshot path to replace, and what to put there (valid JSON of a wrong shape, mostly). */
-const snapshotEdit = fc.record({
-  path: fc.constantFrom(
-    ['value'],
-    ['status'],
-    ['context'],
-    ['context', 'sagaId'],
-    ['context', 'steps'],
-    ['context', 'steps', 'reserveFlight'],
-    ['context', 'steps', 'reserveFlight', 'status'],
-    ['context', 'steps', 'reserveFlight', 'attempts'],
-    ['context', 'completed'],
-    ['context', 'compensated'],
-    ['context', 'rounds'],
-    ['context', 'cancelRequested'],
-    ['context', 'failure'],
-    ['context', 'escalation'],
-    ['children'],
-    ['historyValue'],
-  ),
-  value: fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constantFrom(Number.NaN, -1, 1e308, '', [], {}, null)),
-});
+/** Paths of the compact snapshot the engine writes (`{ v, c }`, see compact-snapshot.ts). */
+const COMPACT_PATHS: ReadonlyArray<readonly string[]> = [
+  ['v'],
+  ['c'],
+  ['c', 'input'],
+  ['c', 'sagaId'],
+  ['c', 'steps'],
+  ['c', 'steps', 'reserveFlight'],
+  ['c', 'steps', 'reserveFlight', 'status'],
+  ['c', 'steps', 'reserveFlight', 'attempts'],
+  ['c', 'steps', 'reserveFlight', 'compensationAttempts'],
+  ['c', 'completed'],
+  ['c', 'compensated'],
+  ['c', 'skipped'],
+  ['c', 'rounds'],
+  ['c', 'rounds', 'reserveFlight'],
+  ['c', 'cancelRequested'],
+  ['c', 'failure'],
+  ['c', 'escalation'],
+  ['status'],
+  ['children'],
+];
+
+/** Paths of XState's persisted snapshot, which records written before the compact shape hold. */
+const PERSISTED_PATHS: ReadonlyArray<readonly string[]> = [
+  ['value'],
+  ['status'],
+  ['context'],
+  ['context', 'sagaId'],
+  ['context', 'steps'],
+  ['context', 'steps', 'reserveFlight'],
+  ['context', 'steps', 'reserveFlight', 'status'],
+  ['context', 'steps', 'reserveFlight', 'attempts'],
+  ['context', 'completed'],
+  ['context', 'compensated'],
+  ['context', 'rounds'],
+  ['context', 'cancelRequested'],
+  ['context', 'failure'],
+  ['context', 'escalation'],
+  ['children'],
+  ['historyValue'],
+  ['v'],
+];
+
+const snapshotValue = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.constantFrom(Number.NaN, -1, 1e308, '', [], {}, null));
+
+/**
+ * A snapshot path to replace, and what to put there (valid JSON of a wrong shape, mostly): in the
+ * compact snapshot as stored, or after turning it into the persisted snapshot an older version wrote.
+ */
+const snapshotEdit = fc.oneof(
+  fc.record({ shape: fc.constant('compact' as const), path: fc.constantFrom(...COMPACT_PATHS), value: snapshotValue }),
+  fc.record({
+    shape: fc.constant('persisted' as const),
+    path: fc.constantFrom(...PERSISTED_PATHS),
+    value: snapshotValue,
+  }),
+);
 
 const corruption = fc.oneof(
   fc.record({ kind: fc.constant('field' as const), field: fc.constantFrom(...HASH_FIELDS), value: badValue }),
@@ -102,7 +140,12 @@ async function corrupt(redis: Redis, prefix: string, sagaId: string, c: Corrupti
       await redis.hdel(sagaKey, c.field);
       return;
     case 'snapshot': {
-      const snapshot = JSON.parse((await redis.hget(sagaKey, 'snapshot')) as string);
+      let snapshot: Record<string, unknown> = JSON.parse((await redis.hget(sagaKey, 'snapshot')) as string);
+      if (c.edit.shape === 'persisted') {
+        const data = readStoredSnapshot(sagaId, snapshot);
+        if (!data) throw new Error(`the stored snapshot of ${sagaId} is unreadable before the edit`);
+        snapshot = JSON.parse(JSON.stringify(persistedSnapshotOf(buildSagaMachine(trip), data.value, data.context)));
+      }
       setPath(snapshot, c.edit.path, c.edit.value);
       await redis.hset(sagaKey, 'snapshot', JSON.stringify(snapshot));
       return;

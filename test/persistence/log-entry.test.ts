@@ -1,0 +1,116 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decodeLogEntry, encodeLogEntry, UNREADABLE_LOG_ENTRY } from '../../src/persistence/record-schema.ts';
+import type { TransitionEntry } from '../../src/persistence/saga-store.ts';
+
+const AT = 1_796_135_471_886;
+
+/** Entries of every shape the interface allows, with state paths that do and do not name the step. */
+const entry: fc.Arbitrary<TransitionEntry> = fc
+  .record(
+    {
+      at: fc.integer({ min: 0, max: 4_000_000_000_000 }),
+      from: fc.oneof(
+        fc.constantFrom('', 'Started', 'Pending.a', 'Pending.b', 'Compensating.a', 'Completed', 'Pending.', '.a'),
+        fc.string({ maxLength: 12 }),
+      ),
+      to: fc.oneof(
+        fc.constantFrom('Pending.b', 'Compensating.a', 'Failed', 'Quarantined'),
+        fc.string({ maxLength: 12 }),
+      ),
+      event: fc.oneof(fc.constantFrom('step.done', 'step.failed', 'saga.start', 'saga.created'), fc.string()),
+      step: fc.oneof(fc.constantFrom('a', 'b'), fc.string({ maxLength: 8 })),
+      direction: fc.constantFrom('run' as const, 'compensate' as const),
+      attempt: fc.integer({ min: 0, max: 10 }),
+      error: fc.record(
+        { name: fc.string(), message: fc.string(), code: fc.string(), terminal: fc.boolean() },
+        { requiredKeys: ['name', 'message'] },
+      ),
+    },
+    { requiredKeys: ['at', 'from', 'to', 'event'] },
+  )
+  // Through JSON: plain objects, as an entry is when it reaches the store.
+  .map((fields) => JSON.parse(JSON.stringify({ sagaId: 'saga-1', ...fields })) as TransitionEntry);
+
+describe('stored log entries', () => {
+  it('read back exactly as written, whatever fields an entry has', () => {
+    fc.assert(
+      fc.property(entry, (e) => {
+        expect(decodeLogEntry('saga-1', 0, encodeLogEntry(e))).toStrictEqual(e);
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('leave out the sagaId, and the step and direction a step outcome leaves from', () => {
+    const done: TransitionEntry = {
+      sagaId: 'saga-1',
+      at: AT,
+      from: 'Pending.reserveFlight',
+      to: 'Pending.reserveHotel',
+      event: 'step.done',
+      step: 'reserveFlight',
+      direction: 'run',
+      attempt: 1,
+    };
+    expect(encodeLogEntry(done)).toBe(
+      `{"at":${AT},"f":"Pending.reserveFlight","t":"Pending.reserveHotel","e":"step.done","a":1}`,
+    );
+    const undo: TransitionEntry = {
+      ...done,
+      from: 'Compensating.reserveFlight',
+      to: 'Failed',
+      direction: 'compensate',
+    };
+    expect(encodeLogEntry(undo)).toBe(
+      `{"at":${AT},"f":"Compensating.reserveFlight","t":"Failed","e":"step.done","a":1}`,
+    );
+    expect(decodeLogEntry('saga-1', 0, encodeLogEntry(undo))).toStrictEqual(undo);
+  });
+
+  it('name the step when the state it leaves from does not', () => {
+    const cancelled: TransitionEntry = {
+      sagaId: 'saga-1',
+      at: AT,
+      from: 'Pending.b',
+      to: 'Compensating.a',
+      event: 'step.done',
+      step: 'a',
+      direction: 'run',
+      attempt: 2,
+    };
+    expect(JSON.parse(encodeLogEntry(cancelled))).toMatchObject({ s: 'a', d: 'run', a: 2 });
+  });
+
+  it('still read the full entries of logs written before the short form', () => {
+    const line =
+      '{"at":1796135471886,"from":"Pending.reserveFlight","to":"Pending.reserveHotel","event":"step.done","step":"reserveFlight","direction":"run","attempt":1}';
+    expect(decodeLogEntry('saga-1', 3, line)).toStrictEqual({
+      sagaId: 'saga-1',
+      at: 1_796_135_471_886,
+      from: 'Pending.reserveFlight',
+      to: 'Pending.reserveHotel',
+      event: 'step.done',
+      step: 'reserveFlight',
+      direction: 'run',
+      attempt: 1,
+    });
+  });
+
+  it('keep an entry with a field the short form does not know in full', () => {
+    const extra = { sagaId: 'saga-1', at: AT, from: '', to: 'Started', event: 'saga.created', note: 'x' };
+    expect(JSON.parse(encodeLogEntry(extra as TransitionEntry))).toEqual({
+      at: AT,
+      from: '',
+      to: 'Started',
+      event: 'saga.created',
+      note: 'x',
+    });
+  });
+
+  it('show a line that is neither form as an unreadable entry', () => {
+    for (const line of ['{"at":1,"f":2,"t":"","e":""}', '{"at":1,"from":"","to":""}', '[]', '{']) {
+      expect(decodeLogEntry('saga-1', 0, line).event).toBe(UNREADABLE_LOG_ENTRY);
+    }
+  });
+});
