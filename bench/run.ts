@@ -1,9 +1,10 @@
 /**
- * xsaga benchmark suite: `npm run bench` (full) or `npm run bench -- --quick` (N/5, < 3 minutes).
+ * xsaga benchmark suite: `npm run bench` (full) or `npm run bench -- --quick` (N/5, < 4 minutes).
  *
- * Starts its own redis-server (free port, no persistence), runs each scenario with every
- * comparison interleaved round by round, prints a table per scenario with `ratio a/b: x` lines,
- * writes bench/results/latest.json, and stops the server by PID (also on error or Ctrl-C).
+ * Starts its own redis-server (free port, no persistence; scenario 10 starts a second one with AOF
+ * everysec for its own runs), runs each scenario with every comparison interleaved round by round,
+ * prints a table per scenario with `ratio a/b: x` lines, writes bench/results/latest.json, and stops
+ * the servers by PID (also on error or Ctrl-C).
  *
  * Options: --quick, --rounds=N (default 3, at least 3), --only=id[,id] (scenario ids below).
  */
@@ -11,19 +12,32 @@ import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { BenchContext } from './lib/context.ts';
+import { countClientCommands } from './lib/process-counters.ts';
 import { startRedisServer } from './lib/redis-server.ts';
 import type { Scenario, ScenarioReport } from './lib/report.ts';
 import { spread } from './lib/stats.ts';
 import { renderScenario } from './lib/table.ts';
 import { compensation } from './scenarios/compensation.ts';
 import { durableVsRaw } from './scenarios/durable-vs-raw.ts';
+import { durableVsRawAof } from './scenarios/durable-vs-raw-aof.ts';
 import { embedded } from './scenarios/embedded.ts';
 import { instrumentation } from './scenarios/instrumentation.ts';
 import { parked } from './scenarios/parked.ts';
 import { recovery } from './scenarios/recovery.ts';
 import { redisFootprint } from './scenarios/redis-footprint.ts';
+import { workerScaling } from './scenarios/worker-scaling.ts';
 
-const SCENARIOS: Scenario[] = [durableVsRaw, embedded, compensation, parked, redisFootprint, recovery, instrumentation];
+const SCENARIOS: Scenario[] = [
+  durableVsRaw,
+  durableVsRawAof,
+  workerScaling,
+  embedded,
+  compensation,
+  parked,
+  redisFootprint,
+  recovery,
+  instrumentation,
+];
 
 function parseArgs(argv: string[]) {
   const quick = argv.includes('--quick');
@@ -41,6 +55,8 @@ function parseArgs(argv: string[]) {
 async function main(): Promise<number> {
   const { quick, rounds, only } = parseArgs(process.argv.slice(2));
   const began = Date.now();
+  // Client commands of the engine and producers in this process (scenarios 1-3, 10, 11).
+  countClientCommands();
   const server = await startRedisServer();
   const stopOnSignal = (signal: NodeJS.Signals) => {
     process.stderr.write(`\n${signal}: stopping redis-server (pid ${server.pid}) and children\n`);

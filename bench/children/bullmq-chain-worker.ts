@@ -3,13 +3,16 @@
  * returns (the cheapest honest job chain), and tells the benchmark when a chain's last job completed.
  *
  * Env: REDIS_URL, BENCH_PREFIX (BullMQ prefix), BENCH_CONCURRENCY, BENCH_CHAIN_LENGTH.
+ * IPC in: read-counters (answered with counters: client commands and CPU of this process).
  */
 import { type Job, Queue, Worker } from 'bullmq';
 import { CHAIN_JOB_OPTIONS, CHAIN_QUEUE, type ChainJob } from '../lib/chain.ts';
 import { failChild, readyUntilStopped, requireEnv, tell } from '../lib/child.ts';
 import { bullConnection } from '../lib/context.ts';
+import { answerCounterRequests } from '../lib/process-counters.ts';
 
 try {
+  answerCounterRequests();
   const connection = bullConnection(requireEnv('REDIS_URL'));
   const prefix = requireEnv('BENCH_PREFIX');
   const concurrency = Number(requireEnv('BENCH_CONCURRENCY'));

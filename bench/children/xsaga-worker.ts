@@ -1,20 +1,38 @@
 /**
- * The xsaga step worker process of the durable scenarios: createWorker with the no-op handlers.
+ * The xsaga step worker process of the durable scenarios: createWorker with the no-op handlers and
+ * the bench saga's definition (so it applies the outcomes of the steps it runs itself).
  *
- * Env: REDIS_URL, BENCH_PREFIX (the xsaga prefix, the same as the engine's), BENCH_CONCURRENCY.
+ * Env: REDIS_URL, BENCH_PREFIX (the xsaga prefix, the same as the engine's), BENCH_CONCURRENCY;
+ * BENCH_PROGRESS=1: sends `steps-run { count }` every 10 ms (forward step handlers that returned);
+ * BENCH_WORKER_SAGAS=0: no `sagas` (every outcome is published for the engines to apply);
+ * BENCH_LOG=0, BENCH_RETENTION_S: the engine's store settings, which a worker given `sagas` needs too.
+ * IPC in: read-counters (answered with counters: client commands and CPU of this process).
  */
 import { createWorker } from '../../src/index.ts';
-import { failChild, readyUntilStopped, requireEnv } from '../lib/child.ts';
-import { registry } from '../lib/saga.ts';
+import { failChild, readyUntilStopped, requireEnv, tell } from '../lib/child.ts';
+import { answerCounterRequests } from '../lib/process-counters.ts';
+import { benchTrip, makeNoopHandlers, registry } from '../lib/saga.ts';
 
 try {
+  answerCounterRequests();
+  let stepsRun = 0;
+  const progress =
+    process.env.BENCH_PROGRESS === '1'
+      ? setInterval(() => tell({ type: 'steps-run', count: stepsRun }), 10)
+      : undefined;
   const worker = createWorker({
     connection: requireEnv('REDIS_URL'),
     prefix: requireEnv('BENCH_PREFIX'),
-    handlers: registry,
+    handlers: progress ? { [benchTrip.name]: makeNoopHandlers(() => stepsRun++) } : registry,
+    sagas: process.env.BENCH_WORKER_SAGAS === '0' ? [] : [benchTrip],
     concurrency: Number(requireEnv('BENCH_CONCURRENCY')),
+    ...(process.env.BENCH_LOG === '0' ? { log: false } : {}),
+    ...(process.env.BENCH_RETENTION_S ? { retention: { finalTtlSeconds: Number(process.env.BENCH_RETENTION_S) } } : {}),
   });
-  readyUntilStopped(() => worker.close());
+  readyUntilStopped(async () => {
+    clearInterval(progress);
+    await worker.close();
+  });
 } catch (error) {
   failChild(error);
 }

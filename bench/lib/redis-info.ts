@@ -10,11 +10,18 @@ export interface ServerCounters {
   cpuMs: number;
   /** Bytes Redis received from clients (`total_net_input_bytes`). */
   netInputBytes: number;
+  /** Size of the append-only file (`aof_current_size`); 0 with AOF off. */
+  aofBytes: number;
 }
 
-/** Reads `INFO commandstats` and `INFO cpu`. */
+/** Reads `INFO commandstats`, `INFO cpu`, `INFO stats` and `INFO persistence`. */
 export async function readCounters(redis: Redis): Promise<ServerCounters> {
-  const [stats, cpu, general] = await Promise.all([redis.info('commandstats'), redis.info('cpu'), redis.info('stats')]);
+  const [stats, cpu, general, persistence] = await Promise.all([
+    redis.info('commandstats'),
+    redis.info('cpu'),
+    redis.info('stats'),
+    redis.info('persistence'),
+  ]);
   const commands: CommandCounts = new Map();
   for (const match of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
     commands.set(match[1] as string, Number(match[2]));
@@ -24,6 +31,7 @@ export async function readCounters(redis: Redis): Promise<ServerCounters> {
     commands,
     cpuMs: (field(cpu, 'used_cpu_user') + field(cpu, 'used_cpu_sys')) * 1000,
     netInputBytes: field(general, 'total_net_input_bytes'),
+    aofBytes: field(persistence, 'aof_current_size'),
   };
 }
 
@@ -37,11 +45,23 @@ export interface CounterDelta {
   cpuMsPerUnit: number;
   /** Bytes sent to Redis per unit. */
   netInputBytesPerUnit: number;
+  /** Bytes appended to the AOF per unit (0 with AOF off; meaningless if a rewrite ran in between). */
+  aofBytesPerUnit: number;
   /** The most frequent commands, per unit. */
   top: Array<{ command: string; perUnit: number }>;
 }
 
-const PROBES = new Set(['info', 'ping', 'scan', 'memory', 'zcard', 'select', 'client|setname', 'client|setinfo']);
+/** Commands of the benchmark's own probes, left out of every count. */
+export const PROBES: ReadonlySet<string> = new Set([
+  'info',
+  'ping',
+  'scan',
+  'memory',
+  'zcard',
+  'select',
+  'client|setname',
+  'client|setinfo',
+]);
 
 /** The delta of two snapshots divided by `units`. */
 export function counterDelta(before: ServerCounters, after: ServerCounters, units: number, topN = 12): CounterDelta {
@@ -60,6 +80,7 @@ export function counterDelta(before: ServerCounters, after: ServerCounters, unit
     scriptsPerUnit: scripts / units,
     cpuMsPerUnit: (after.cpuMs - before.cpuMs) / units,
     netInputBytesPerUnit: (after.netInputBytes - before.netInputBytes) / units,
+    aofBytesPerUnit: (after.aofBytes - before.aofBytes) / units,
     top: deltas.slice(0, topN).map((d) => ({ command: d.command, perUnit: d.calls / units })),
   };
 }

@@ -28,14 +28,29 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Options of {@link startRedisServer}. */
+export interface RedisServerOptions {
+  /**
+   * `'everysec'`: an append-only file fsynced once a second (`--appendonly yes --appendfsync everysec`),
+   * the usual durable production setting, with automatic rewrites off (`--auto-aof-rewrite-percentage 0`)
+   * so that no rewrite forks inside a measured run: call {@link rewriteAof} between runs instead.
+   * Default: no persistence at all.
+   */
+  aof?: 'everysec';
+}
+
 /**
- * Starts `redis-server` on a free port with persistence off (`--save "" --appendonly no`), in a
- * temporary directory, and waits until it answers PING. A process exit handler kills it by PID, so
- * an error or Ctrl-C in the benchmark does not leave it running.
+ * Starts `redis-server` on a free port, by default with persistence off (`--save "" --appendonly no`),
+ * in a temporary directory, and waits until it answers PING. A process exit handler kills it by PID,
+ * so an error or Ctrl-C in the benchmark does not leave it running.
  */
-export async function startRedisServer(): Promise<RedisServer> {
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'xsaga-bench-redis-'));
+  const persistence =
+    options.aof === 'everysec'
+      ? ['--appendonly', 'yes', '--appendfsync', 'everysec', '--auto-aof-rewrite-percentage', '0']
+      : ['--appendonly', 'no'];
   const child: ChildProcess = spawn(
     'redis-server',
     [
@@ -45,8 +60,7 @@ export async function startRedisServer(): Promise<RedisServer> {
       '127.0.0.1',
       '--save',
       '',
-      '--appendonly',
-      'no',
+      ...persistence,
       '--dir',
       dir,
       '--daemonize',
@@ -122,4 +136,25 @@ export async function startRedisServer(): Promise<RedisServer> {
       return stopping;
     },
   };
+}
+
+/**
+ * Compacts the append-only file of a server started with `aof` (BGREWRITEAOF) and waits until the
+ * rewrite is done, so that every measured run starts from a small file and no rewrite runs inside it.
+ * Does nothing on a server without AOF.
+ */
+export async function rewriteAof(redis: Redis, timeoutMs = 60_000): Promise<void> {
+  const field = (info: string, name: string) => new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1];
+  if (field(await redis.info('persistence'), 'aof_enabled') !== '1') return;
+  await redis.bgrewriteaof();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const info = await redis.info('persistence');
+    if (field(info, 'aof_rewrite_in_progress') === '0' && field(info, 'aof_rewrite_scheduled') === '0') {
+      if (field(info, 'aof_last_bgrewrite_status') !== 'ok') throw new Error('BGREWRITEAOF failed');
+      return;
+    }
+    if (Date.now() > deadline) throw new Error(`BGREWRITEAOF did not finish within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

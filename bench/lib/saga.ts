@@ -32,19 +32,35 @@ export const STEPS = benchTrip.steps.map((step) => step.name);
 
 const noop = async () => ({});
 
-/** No-op handlers: every step returns at once; step 4 throws a TerminalError when the card is declined. */
-export const noopHandlers = defineHandlers(benchTrip, {
-  reserveFlight: { run: noop, compensate: noop },
-  reserveHotel: { run: noop, compensate: noop },
-  reserveCar: { run: noop, compensate: noop },
-  chargePayment: {
-    run: async (ctx) => {
-      if (ctx.input.cardDeclined) throw new TerminalError('card declined');
-      return {};
+/**
+ * No-op handlers: every step returns at once; step 4 throws a TerminalError when the card is declined.
+ * `onRunDone` is called when a forward step's handler has returned (how the recovery scenario's worker
+ * counts progress whoever applies the outcomes).
+ */
+export function makeNoopHandlers(onRunDone?: () => void) {
+  const run = onRunDone
+    ? async () => {
+        onRunDone();
+        return {};
+      }
+    : noop;
+  return defineHandlers(benchTrip, {
+    reserveFlight: { run, compensate: noop },
+    reserveHotel: { run, compensate: noop },
+    reserveCar: { run, compensate: noop },
+    chargePayment: {
+      run: async (ctx) => {
+        if (ctx.input.cardDeclined) throw new TerminalError('card declined');
+        onRunDone?.();
+        return {};
+      },
+      compensate: noop,
     },
-    compensate: noop,
-  },
-});
+  });
+}
+
+/** The no-op handlers, counting nothing. */
+export const noopHandlers = makeNoopHandlers();
 
 /** The handler registry an engine or worker takes. */
 export const registry = { [benchTrip.name]: noopHandlers };

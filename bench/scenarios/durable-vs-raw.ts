@@ -29,6 +29,9 @@ export const durableVsRaw: Scenario = {
       ctx.log(`round ${round}/${ctx.rounds}: xsaga durable, ${n} sagas`);
       durable.push(await durableTrial(ctx, { sagas: n, warmup, inFlight: IN_FLIGHT, concurrency: CONCURRENCY }));
     }
+    // Client commands: a script call counts once, the commands it runs do not (lib/process-counters.ts).
+    const perStep = (runs: Array<RawChainResult | DurableResult>) =>
+      runs.map((r) => r.processes.clientCommandsPerUnit / STEPS);
     const rows: Row[] = [
       { metric: 'raw BullMQ jobs/s', unit: 'jobs/s', values: raw.map((r) => r.jobsPerSec) },
       { metric: 'raw BullMQ chains/s', unit: 'chains/s', values: raw.map((r) => r.chainsPerSec) },
@@ -53,6 +56,8 @@ export const durableVsRaw: Scenario = {
         unit: 'bytes',
         values: durable.map((r) => r.redis.netInputBytesPerUnit),
       },
+      { metric: 'raw BullMQ client commands/job', unit: 'cmds', values: perStep(raw) },
+      { metric: 'durable client commands/step', unit: 'cmds', values: perStep(durable) },
     ];
     const sagasPerSec = durable.map((r) => r.sagasPerSec);
     const chainsPerSec = raw.map((r) => r.chainsPerSec);
@@ -85,6 +90,12 @@ export const durableVsRaw: Scenario = {
           raw.map((r) => r.redis.cpuMsPerUnit),
         ),
       },
+      {
+        name: 'redis-commands-per-step durable/raw-bullmq',
+        value: ratioOfMedians(perStep(durable), perStep(raw)),
+        perRound: pairedRatios(perStep(durable), perStep(raw)),
+        target: { op: '<=', value: 2 },
+      },
     ];
     const lastDurable = durable[durable.length - 1];
     const lastRaw = raw[raw.length - 1];
@@ -98,6 +109,7 @@ export const durableVsRaw: Scenario = {
       ratios,
       notes: [
         'Commands include those run inside Lua scripts and MULTI (INFO commandstats counts both).',
+        'Client commands/job and /step: what the ioredis clients of the bench process and the worker sent, an EVALSHA counted once and the commands its script runs not at all (Redis 7.0 has no such counter: see lib/process-counters.ts); a job is one link of a raw chain, a step one of the 4 forward steps of a saga. Target: aim <= 2x.',
         `top commands per chain (raw, last round): ${top(lastRaw)}`,
         `top commands per saga (durable, last round): ${top(lastDurable)}`,
       ],

@@ -3,6 +3,7 @@ import { createEngine, type EngineOptions } from '../../src/index.ts';
 import { nextMessage, spawnChild, stopChild } from '../lib/child.ts';
 import { type BenchContext, dropBenchKeys, uniquePrefix, withRedis } from '../lib/context.ts';
 import { runPool, withTimeout } from '../lib/pool.ts';
+import { type RunDelta, readRunCounters, runDelta } from '../lib/process-counters.ts';
 import { type CounterDelta, counterDelta, readCounters } from '../lib/redis-info.ts';
 import { benchTrip } from '../lib/saga.ts';
 import { percentile } from '../lib/stats.ts';
@@ -12,8 +13,10 @@ export interface DurableOptions {
   sagas: number;
   warmup: number;
   inFlight: number;
-  /** Concurrency of the one worker process. */
+  /** Concurrency of each worker process. */
   concurrency: number;
+  /** Worker processes (createWorker), all on the same Redis and prefix. Default 1. */
+  workers?: number;
   /** Step 4 throws a TerminalError: three compensations. */
   cardDeclined?: boolean;
   /** createEngine({ redis: { log } }); default true. */
@@ -34,18 +37,30 @@ export interface DurableResult {
   p50Ms: number;
   p99Ms: number;
   redis: CounterDelta;
+  /** Client commands (a script call counted once) and CPU of this process (the engine) and the workers. */
+  processes: RunDelta;
 }
 
 /**
- * Scenario 2 (and 5, 7), one run: `sagas` four-step sagas on Redis + BullMQ, `inFlight` at once,
- * each timed from `engine.start` to `engine.waitFor`. The engine runs in this process with no
- * handlers; the steps run in ONE worker process (createWorker, no-op handlers).
+ * Scenario 2 (and 5, 7, 10, 11), one run: `sagas` four-step sagas on Redis + BullMQ, `inFlight` at
+ * once, each timed from `engine.start` to `engine.waitFor`. The engine runs in this process with no
+ * handlers; the steps run in `workers` worker processes (default ONE; createWorker with the no-op
+ * handlers and the saga definition).
  */
 export async function durableTrial(ctx: BenchContext, options: DurableOptions): Promise<DurableResult> {
   const prefix = uniquePrefix('dur');
-  const worker = spawnChild('xsaga-worker', {
-    env: { REDIS_URL: ctx.redisUrl, BENCH_PREFIX: prefix, BENCH_CONCURRENCY: String(options.concurrency) },
-  });
+  // The worker saves the sagas it advances: it gets the engine's store settings (log, retention).
+  const workers = Array.from({ length: options.workers ?? 1 }, () =>
+    spawnChild('xsaga-worker', {
+      env: {
+        REDIS_URL: ctx.redisUrl,
+        BENCH_PREFIX: prefix,
+        BENCH_CONCURRENCY: String(options.concurrency),
+        ...(options.log === false ? { BENCH_LOG: '0' } : {}),
+        ...(options.retention ? { BENCH_RETENTION_S: String(options.retention.finalTtlSeconds) } : {}),
+      },
+    }),
+  );
   const engine = createEngine({
     redis: {
       ...options.redis,
@@ -68,13 +83,13 @@ export async function durableTrial(ctx: BenchContext, options: DurableOptions): 
       if (view.state !== expected) throw new Error(`saga ${sagaId} ended ${view.state}, expected ${expected}`);
     });
   try {
-    await nextMessage(worker, 'ready', 30_000);
+    await Promise.all(workers.map((worker) => nextMessage(worker, 'ready', 30_000)));
     await withTimeout(120_000, 'durable warm-up', runSagas(options.warmup));
     return await withRedis(ctx.redisUrl, async (redis) => {
       await options.beforeRun?.(redis, prefix);
-      const before = await readCounters(redis);
+      const [before, processesBefore] = await Promise.all([readCounters(redis), readRunCounters(workers)]);
       const run = await withTimeout(600_000, 'durable sagas', runSagas(options.sagas));
-      const after = await readCounters(redis);
+      const [after, processesAfter] = await Promise.all([readCounters(redis), readRunCounters(workers)]);
       await options.afterRun?.(redis, prefix);
       if (errors.length > 0)
         throw new Error(`engine reported ${errors.length} background errors: ${String(errors[0])}`);
@@ -83,11 +98,12 @@ export async function durableTrial(ctx: BenchContext, options: DurableOptions): 
         p50Ms: percentile(run.latencies, 50),
         p99Ms: percentile(run.latencies, 99),
         redis: counterDelta(before, after, options.sagas),
+        processes: runDelta(processesBefore, processesAfter, options.sagas, run.elapsedMs),
       };
     });
   } finally {
     await engine.close();
-    await stopChild(worker);
+    await Promise.all(workers.map((worker) => stopChild(worker)));
     await withRedis(ctx.redisUrl, (redis) => dropBenchKeys(redis, prefix));
   }
 }

@@ -1,8 +1,10 @@
 import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { CHAIN_JOB_OPTIONS, CHAIN_QUEUE, type ChainJob } from '../lib/chain.ts';
 import { type ChildMessage, nextMessage, spawnChild, stopChild } from '../lib/child.ts';
 import { type BenchContext, bullConnection, uniquePrefix, withRedis } from '../lib/context.ts';
 import { runPool, withTimeout } from '../lib/pool.ts';
+import { type RunDelta, readRunCounters, runDelta } from '../lib/process-counters.ts';
 import { type CounterDelta, counterDelta, readCounters } from '../lib/redis-info.ts';
 import { dropPrefix } from '../lib/redis-keys.ts';
 import { percentile } from '../lib/stats.ts';
@@ -14,6 +16,10 @@ export interface RawChainOptions {
   inFlight: number;
   concurrency: number;
   length: number;
+  /** Called after the warm-up, before the measured chains (e.g. to compact the AOF). */
+  beforeRun?: (redis: Redis) => Promise<void>;
+  /** Called once every measured chain is done, before keys are deleted. */
+  afterRun?: (redis: Redis) => Promise<void>;
 }
 
 /** What one raw-chain run measured. */
@@ -23,6 +29,8 @@ export interface RawChainResult {
   p50Ms: number;
   p99Ms: number;
   redis: CounterDelta;
+  /** Client commands (a script call counted once) and CPU of this process and the worker child. */
+  processes: RunDelta;
 }
 
 /**
@@ -63,9 +71,11 @@ export async function rawBullmqTrial(ctx: BenchContext, options: RawChainOptions
     await nextMessage(worker, 'ready', 30_000);
     await withTimeout(60_000, 'raw BullMQ warm-up', runChains(options.warmup));
     return await withRedis(ctx.redisUrl, async (redis) => {
-      const before = await readCounters(redis);
+      await options.beforeRun?.(redis);
+      const [before, processesBefore] = await Promise.all([readCounters(redis), readRunCounters([worker])]);
       const run = await withTimeout(300_000, 'raw BullMQ chains', runChains(options.chains));
-      const after = await readCounters(redis);
+      const [after, processesAfter] = await Promise.all([readCounters(redis), readRunCounters([worker])]);
+      await options.afterRun?.(redis);
       const seconds = run.elapsedMs / 1000;
       return {
         jobsPerSec: (options.chains * options.length) / seconds,
@@ -73,6 +83,7 @@ export async function rawBullmqTrial(ctx: BenchContext, options: RawChainOptions
         p50Ms: percentile(run.latencies, 50),
         p99Ms: percentile(run.latencies, 99),
         redis: counterDelta(before, after, options.chains),
+        processes: runDelta(processesBefore, processesAfter, options.chains, run.elapsedMs),
       };
     });
   } finally {

@@ -155,6 +155,7 @@ export const redisFootprint: Scenario = {
         'BullMQ events streams are capped (~10,000 entries per queue): a fixed cost that N amortises, not per saga.',
         'Step jobs are removed when their outcome is acked and outcome jobs on completion, so finished sagas leave no job hashes.',
         'With retention the saga hash and log expire; the index zsets keep the sagaId until list() prunes it lazily.',
+        'Log off and retention: the worker runs without `sagas` (the engine applies the outcomes with its store options), as createWorker takes no log/retention yet (TODO in scenarios/durable.ts).',
       ],
     };
   },
