@@ -25,6 +25,18 @@ export function guardStore(store: SagaStore): SagaStore {
     history: (sagaId) => store.history(sagaId).catch(fail(() => `read the log of saga "${sagaId}"`)),
     quarantine: (sagaId, entry) => store.quarantine(sagaId, entry).catch(fail(() => `quarantine saga "${sagaId}"`)),
     stats: () => store.stats().catch(fail(() => 'count sagas')),
+    ...(store.claimDueTimers && store.settleTimer
+      ? {
+          claimDueTimers: (now: number, leaseEnd: number, limit: number) =>
+            (store.claimDueTimers as NonNullable<SagaStore['claimDueTimers']>)
+              .call(store, now, leaseEnd, limit)
+              .catch(fail(() => 'claim due timers')),
+          settleTimer: (id: string, leaseEnd: number, dueAt?: number) =>
+            (store.settleTimer as NonNullable<SagaStore['settleTimer']>)
+              .call(store, id, leaseEnd, dueAt)
+              .catch(fail(() => `settle timer "${id}"`)),
+        }
+      : {}),
     listQuarantined: () => store.listQuarantined().catch(fail(() => 'list quarantined sagas')),
     ...(onSettled && {
       onSettled: (listener) =>
@@ -55,6 +67,15 @@ export function guardQueue(queue: StepQueue): StepQueue {
           ),
         ),
     consume: (handler) => queue.consume(handler),
+    ...(queue.deadlineOf ? { deadlineOf: queue.deadlineOf.bind(queue) } : {}),
+    ...(queue.expire
+      ? {
+          expire: (jobId: string) =>
+            (queue.expire as NonNullable<StepQueue['expire']>)
+              .call(queue, jobId)
+              .catch(fail(() => `look up step job "${jobId}" at its deadline`)),
+        }
+      : {}),
     ack: (jobId) => queue.ack(jobId).catch(fail(() => `acknowledge job "${jobId}"`)),
     close: () => queue.close(),
   };

@@ -15,7 +15,7 @@ import { InProcessQueue } from '../transport/in-process-queue.ts';
 import type { StepQueue } from '../transport/step-queue.ts';
 import { runStepWorker, type StepWorker } from './create-worker.ts';
 import type { HandlerRegistry } from './handlers.ts';
-import { SagaEngine } from './saga-engine.ts';
+import { SagaEngine, TIMER_SWEEP_MS } from './saga-engine.ts';
 import { createStepRunner } from './step-runner.ts';
 
 /** Options of {@link createEngine}. */
@@ -162,6 +162,8 @@ function createRedisEngine(options: EngineOptions, redis: NonNullable<EngineOpti
     ...(options.logger ? { logger: options.logger } : {}),
     ...(redis.deadlineGraceMs !== undefined ? { deadlineGraceMs: redis.deadlineGraceMs } : {}),
     ...(redis.lockDurationMs !== undefined ? { lockDurationMs: redis.lockDurationMs } : {}),
+    // Step deadlines live in the store's timer set, written by the save that dispatches the step.
+    deadlines: 'timers',
   });
   let worker: StepWorker | undefined;
   const engine = new SagaEngine({
@@ -171,6 +173,7 @@ function createRedisEngine(options: EngineOptions, redis: NonNullable<EngineOpti
     ownsStore: true,
     ownsQueue: true,
     onClose: async () => worker?.close(),
+    sweepTimersEveryMs: TIMER_SWEEP_MS,
   });
   created = engine;
   // The co-hosted worker advances sagas through this very engine: one event path, one cache, and

@@ -13,7 +13,7 @@ import { toError, toErrorInfo } from '../transport/error-info.ts';
 import { OutageReporter, warnOnLogger } from '../transport/outage-reporter.ts';
 import type { AttemptRunner, StepOutcome } from '../transport/step-queue.ts';
 import type { HandlerRegistry } from './handlers.ts';
-import { SagaEngine } from './saga-engine.ts';
+import { SagaEngine, TIMER_SWEEP_MS } from './saga-engine.ts';
 import { createStepRunner } from './step-runner.ts';
 
 /** Options of {@link createWorker}. */
@@ -243,6 +243,7 @@ function createApplier(
     ...(options.connection !== undefined ? { connection: options.connection } : {}),
     ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
     ...(options.deadlineGraceMs !== undefined ? { deadlineGraceMs: options.deadlineGraceMs } : {}),
+    deadlines: 'timers',
     onError: parts.onError,
     logger: parts.logger,
   });
@@ -260,6 +261,7 @@ function createApplier(
     instrumentation: parts.instrumentation,
     stuck: false,
     consumeOutcomes: false,
+    sweepTimersEveryMs: TIMER_SWEEP_MS,
   });
   engine.on('error', parts.onError);
   return { engine, queue };

@@ -31,9 +31,16 @@ import { type Instrumentation, isTraceCarrier, type TraceCarrier } from '../obse
 import { defaultLogger, type Logger } from '../observability/logger.ts';
 import { type InspectOption, SagaInspection } from '../observability/saga-inspection.ts';
 import { StuckDetector } from '../observability/stuck-detector.ts';
-import type { SagaQuery, SagaRecord, SagaStats, SagaStore, TransitionEntry } from '../persistence/saga-store.ts';
+import type {
+  SagaQuery,
+  SagaRecord,
+  SagaStats,
+  SagaStore,
+  SagaTimer,
+  TransitionEntry,
+} from '../persistence/saga-store.ts';
 import { toErrorInfo } from '../transport/error-info.ts';
-import { stepJobId } from '../transport/job-id.ts';
+import { parseStepJobId, stepJobId } from '../transport/job-id.ts';
 import type { StepOutcome, StepQueue } from '../transport/step-queue.ts';
 import { guardQueue, guardStore } from './backend-guard.ts';
 import { buildStepJob } from './build-step-job.ts';
@@ -71,6 +78,11 @@ export interface SagaEngineParts {
   instrumentation?: Instrumentation | undefined;
   /** Stuck-saga detection (see StuckDetector), or false. */
   stuck?: { checkIntervalMs: number; afterMs: number } | false;
+  /**
+   * Sweep the store's timer set this often (ms), delivering due timers (step deadlines) through the
+   * event path; absent: no sweeping (an embedded engine, the CLI's one-command engine).
+   */
+  sweepTimersEveryMs?: number;
   /**
    * Whether this engine consumes the queue's outcomes (default true). A step worker that applies
    * the outcomes of the steps it runs itself (see createWorker's `sagas`) hosts an engine that
@@ -133,6 +145,12 @@ export interface SagaViewPage {
 }
 
 const SAGA_ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
+/** How long a claimed timer is this process's before another may take it; also a held job's recheck. */
+const TIMER_LEASE_MS = 30_000;
+/** Timers claimed per sweep. */
+const TIMER_BATCH = 100;
+/** How often a Redis engine (and a worker that advances sagas) sweeps the timer set. */
+export const TIMER_SWEEP_MS = 1_000;
 const CONFLICT_RETRIES = 5;
 
 /**
@@ -164,6 +182,8 @@ export class SagaEngine {
   readonly #stuck: StuckDetector | undefined;
   readonly #detach: (() => void) | undefined;
   #closed = false;
+  #sweeping = false;
+  #sweeper: ReturnType<typeof setInterval> | undefined;
 
   constructor(parts: SagaEngineParts) {
     this.#store = guardStore(parts.store);
@@ -193,6 +213,11 @@ export class SagaEngine {
     if (parts.consumeOutcomes !== false) this.#queue.consume((outcome) => this.#applyOutcome(outcome));
     this.#detach = this.#instrumentation?.attach?.({ stats: () => this.stats() });
     this.#stuck?.start();
+    if (parts.sweepTimersEveryMs !== undefined && this.#store.claimDueTimers) {
+      // Real time, like the stuck detector: the due times themselves come from the engine clock.
+      this.#sweeper = setInterval(() => void this.#sweepTimers(), parts.sweepTimersEveryMs);
+      this.#sweeper.unref();
+    }
   }
 
   /**
@@ -449,6 +474,7 @@ export class SagaEngine {
     if (this.#closed) return;
     this.#closed = true;
     this.#stuck?.stop();
+    clearInterval(this.#sweeper);
     await this.#lock.drain();
     for (const host of this.#hosts.values()) host.actor.stop();
     this.#hosts.clear();
@@ -582,6 +608,7 @@ export class SagaEngine {
       const requests = this.#take(sagaId);
       const state = topLevelState(after.value);
       const entry = transitionEntry(sagaId, this.#clock.now(), before.value, after.value, event);
+      const timer = this.#timerFor(host, requests, before.value, after.value, entry.at);
       try {
         host.revision = await this.#store.save(
           {
@@ -590,6 +617,7 @@ export class SagaEngine {
             state,
             snapshot: toStoredSnapshot(after),
             updatedAt: entry.at,
+            ...(timer === undefined ? {} : { timer }),
           },
           entry,
         );
@@ -612,8 +640,75 @@ export class SagaEngine {
     }
   }
 
+  /**
+   * The saga's timer after a transition, saved with it: the deadline of the step job the
+   * transition dispatches (when the queue has deadlines), none when it leaves its step for a state
+   * without a job, or unchanged (undefined) when it stays in its step. Only queues whose workers can
+   * die with a job in hand (BullMQ) have deadlines; the embedded path computes nothing here.
+   */
+  #timerFor(
+    host: Host,
+    requests: StepJobRequest[],
+    from: unknown,
+    to: unknown,
+    now: number,
+  ): SagaTimer | null | undefined {
+    const deadlineOf = this.#queue.deadlineOf;
+    if (!deadlineOf) return undefined;
+    const request = requests[0];
+    if (!request) return JSON.stringify(from) === JSON.stringify(to) ? undefined : null;
+    const job = buildStepJob(host.saga.definition, host.actor.getSnapshot().context, request);
+    const ms = job ? deadlineOf.call(this.#queue, job) : undefined;
+    return job && ms !== undefined ? { id: job.id, dueAt: now + ms } : null;
+  }
+
+  /**
+   * One sweep of the store's timer set: claims the timers that are due (so no other process takes
+   * them; a process that dies loses its claim when the lease ends) and delivers each through the
+   * one event path. Every engine and every worker that advances sagas sweeps, so a dead process's
+   * timers fire in another.
+   */
+  async #sweepTimers(): Promise<void> {
+    const { claimDueTimers, settleTimer } = this.#store;
+    if (this.#sweeping || this.#closed || !claimDueTimers || !settleTimer) return;
+    this.#sweeping = true;
+    try {
+      const now = this.#clock.now();
+      const leaseEnd = now + TIMER_LEASE_MS;
+      const due = await claimDueTimers.call(this.#store, now, leaseEnd, TIMER_BATCH);
+      for (const id of due) {
+        if (this.#closed) return;
+        await this.#onTimer(id, leaseEnd).catch((error: unknown) => this.#events.emit('error', error));
+      }
+    } catch (error) {
+      this.#events.emit('error', error);
+    } finally {
+      this.#sweeping = false;
+    }
+  }
+
+  /** A step job's deadline came: time the job out if no live worker holds it (see DeadlineVerdict). */
+  async #onTimer(jobId: string, leaseEnd: number): Promise<void> {
+    const settle = (dueAt?: number) => this.#store.settleTimer?.(jobId, leaseEnd, dueAt);
+    const verdict = (await this.#queue.expire?.(jobId)) ?? { kind: 'missing' as const };
+    if (verdict.kind === 'held') return settle(this.#clock.now() + verdict.recheckInMs);
+    if (verdict.kind === 'timedOut') await this.applyStepOutcome(verdict.outcome);
+    if (verdict.kind === 'missing') {
+      // Applied and gone (a save then replaced this timer: settling below changes nothing), or
+      // never enqueued while the saga still waits for it: re-attach, which enqueues it, and watch
+      // it again.
+      const job = parseStepJobId(jobId);
+      if (job && (await this.awaitsJob(job))) {
+        await this.#lock.run(job.sagaId, () => this.#reattach(job.sagaId, true));
+        return settle(this.#clock.now() + TIMER_LEASE_MS);
+      }
+    }
+    return settle();
+  }
+
   /** Hydrates a saga (recovery) and re-attaches it to the job of the state it is in. */
-  async #reattach(sagaId: string): Promise<void> {
+  async #reattach(sagaId: string, fresh = false): Promise<void> {
+    if (fresh) this.#evict(sagaId);
     const { host, restored } = await this.#hydrate(sagaId);
     if (restored) await this.#dispatch(host, restored, true);
   }

@@ -71,6 +71,7 @@ function suggest(prefix: string): string {
  * | `xsaga:quarantined`          | zset   | quarantined sagaIds, scored by when                        |
  * | `xsaga:names`                | set    | every saga name stored (what `stats` counts by)            |
  * | `xsaga:bull:<queue>:...`     | (BullMQ) | the step and outcome queues (see {@link bullMqPrefix})   |
+ * | `xsaga:timers`               | zset   | timers: the step-job deadline of each saga in a step, by due time |
  * | `xsaga:settled`              | pubsub | a channel, not a key: the sagaId of each saga a save settles |
  *
  * Every key of a prefix, BullMQ's included, starts with `<prefix>:`, and a prefix cannot contain
@@ -112,6 +113,11 @@ export interface RedisKeys {
    */
   readonly settled: string;
   /**
+   * Sorted set of due timers (member: the step job id whose deadline it is; score: due time in
+   * ms), written by the save script and swept by every engine and worker process.
+   */
+  readonly timers: string;
+  /**
    * Leading parts that the Lua scripts complete themselves, for keys they only learn while running
    * (the saga an idempotency key points to, the state a saga leaves, the idempotency key of a saga
    * that reaches a final state). Each key above is `part + rest` (plus `}` for the saga hash).
@@ -149,6 +155,7 @@ export function createRedisKeys(prefix: string = DEFAULT_REDIS_PREFIX): RedisKey
     quarantined: `${prefix}:quarantined`,
     names: `${prefix}:names`,
     settled: `${prefix}:settled`,
+    timers: `${prefix}:timers`,
     scriptParts: parts,
   };
 }

@@ -144,9 +144,14 @@ const SAVE_SAGA = `--[[
   reading the saga when the message arrives sees this save, as a script runs whole. Every check
   (the user's permission to publish included) comes before the first write.
 
+  The saga's timer (the deadline of its step job) is kept in the timer set, its member named by the
+  hash field 'timer': ARGV[12] 'set' replaces it with member ARGV[13] due at ARGV[14], 'clear'
+  removes it, 'keep' leaves it (a transition that stays in its step keeps that step's deadline).
+
   Input:
     KEYS[1] saga hash
     KEYS[2] saga log list
+    KEYS[3] timer set (sorted set: member = timer id, score = due time in ms)
 
     ARGV[1] sagaId               ARGV[6]  log entry (JSON)
     ARGV[2] expected revision    ARGV[7]  '1' to append to the log list, '0' to keep no log
@@ -155,6 +160,9 @@ const SAVE_SAGA = `--[[
     ARGV[5] updatedAt (ms)       ARGV[10] idempotency key up to '<name>:<key>'
                                  ARGV[11] channel to publish ARGV[1] on (the new state is settled),
                                           '' = publish nothing
+    ARGV[12] timer: 'set', 'clear' or 'keep'
+    ARGV[13] timer member (with 'set')
+    ARGV[14] timer due time in ms (with 'set')
 
   Output:
     n   the new revision (>= 2)
@@ -162,7 +170,7 @@ const SAVE_SAGA = `--[[
     -2  conflict: the stored revision is not the expected one; nothing was written
     -3  the saga key is not a hash, or its revision, state or createdAt is unreadable
     -4  the log key is not a list
-    -5  a state index key is not a sorted set
+    -5  a state index key (or the timer set) is not a sorted set
     -6  the caller's ACL does not allow PUBLISH on ARGV[11]; nothing was written
 
   Events:
@@ -172,7 +180,7 @@ ${LUA_HELPERS}
 local sagaType = typeOf(KEYS[1])
 if sagaType == 'none' then return -1 end
 if sagaType ~= 'hash' then return -3 end
-local current = redis.call('HMGET', KEYS[1], 'revision', 'state', 'createdAt', 'name', 'idempotencyKey')
+local current = redis.call('HMGET', KEYS[1], 'revision', 'state', 'createdAt', 'name', 'idempotencyKey', 'timer')
 local stored = tonumber(current[1])
 if not stored or not current[2] or not tonumber(current[3]) then return -3 end
 if stored ~= tonumber(ARGV[2]) then return -2 end
@@ -182,6 +190,8 @@ if ARGV[7] == '1' then
 end
 local moves = current[2] ~= ARGV[3]
 if moves and not (indexable(ARGV[9] .. current[2]) and indexable(ARGV[9] .. ARGV[3])) then return -5 end
+local timer = ARGV[12]
+if timer ~= 'keep' and not indexable(KEYS[3]) then return -5 end
 -- A denied PUBLISH would raise an error after the writes, leaving them done but reported as failed.
 local publishes = ARGV[11] ~= ''
 if publishes and not redis.acl_check_cmd('PUBLISH', ARGV[11], ARGV[1]) then return -6 end
@@ -195,6 +205,15 @@ end
 if moves then
   redis.call('ZREM', ARGV[9] .. current[2], ARGV[1])
   redis.call('ZADD', ARGV[9] .. ARGV[3], current[3], ARGV[1])
+end
+if timer ~= 'keep' then
+  if current[6] and current[6] ~= ARGV[13] then redis.call('ZREM', KEYS[3], current[6]) end
+  if timer == 'set' then
+    redis.call('ZADD', KEYS[3], ARGV[14], ARGV[13])
+    redis.call('HSET', KEYS[1], 'timer', ARGV[13])
+  elseif current[6] then
+    redis.call('HDEL', KEYS[1], 'timer')
+  end
 end
 
 local ttl = tonumber(ARGV[8])
@@ -232,6 +251,44 @@ if sagaType == 'hash' and ARGV[2] ~= '' then
 end
 if sagaType ~= 'none' then return 0 end
 return redis.call('ZREM', KEYS[1], ARGV[1])
+`;
+
+const CLAIM_TIMERS = `--[[
+  claimTimers: takes up to ARGV[3] timers due at ARGV[1] or earlier and claims them, atomically, by
+  moving their due time to ARGV[2] (the claim's lease): no other process takes them meanwhile, and
+  if the claiming process dies they come due again when the lease ends.
+
+  Input:
+    KEYS[1] timer set
+    ARGV[1] now (ms)    ARGV[2] lease end (ms)    ARGV[3] how many at most
+
+  Output: the claimed timer members (possibly empty)
+]]
+${LUA_HELPERS}
+if typeOf(KEYS[1]) ~= 'zset' then return {} end
+local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[3]))
+for _, member in ipairs(due) do redis.call('ZADD', KEYS[1], ARGV[2], member) end
+return due
+`;
+
+const SETTLE_TIMER = `--[[
+  settleTimer: the process that claimed a timer is done with it: removes it, or moves it to a new due
+  time, but only if it still holds the claim (its due time is still the lease end it claimed with).
+  A save that replaced or removed the timer meanwhile wins.
+
+  Input:
+    KEYS[1] timer set
+    ARGV[1] timer member    ARGV[2] the lease end it was claimed with (ms)
+    ARGV[3] new due time (ms), or '' to remove it
+
+  Output:
+    1  removed or moved
+    0  the claim was lost (the timer changed meanwhile); nothing changed
+]]
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == '' then redis.call('ZREM', KEYS[1], ARGV[1]) else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
+return 1
 `;
 
 const QUARANTINE_SAGA = `--[[
@@ -301,6 +358,9 @@ export type SaveSagaArgs = [
   stateKeyPart: string,
   idempotencyKeyPart: string,
   settledChannel: string,
+  timer: 'set' | 'clear' | 'keep',
+  timerMember: string,
+  timerDueAt: number,
 ];
 
 /** Arguments of the quarantine script, in ARGV order (see its contract header). */
@@ -320,7 +380,9 @@ export interface SagaScripts {
     keys: readonly [string, string, string, string, string, string, string],
     args: CreateSagaArgs,
   ): Promise<[1 | 0 | -3 | -5, string[], string]>;
-  saveSaga(keys: readonly [string, string], args: SaveSagaArgs): Promise<number>;
+  saveSaga(keys: readonly [string, string, string], args: SaveSagaArgs): Promise<number>;
+  claimTimers(timers: string, now: number, leaseEnd: number, limit: number): Promise<string[]>;
+  settleTimer(timers: string, member: string, leaseEnd: number, dueAt: number | ''): Promise<0 | 1>;
   pruneIndex(
     index: string,
     sagaKey: string,
@@ -335,6 +397,8 @@ export interface SagaScripts {
 interface WithSagaCommands {
   xsagaCreateSaga(...keysAndArgs: (string | number)[]): Promise<[1 | 0 | -3 | -5, string[], string]>;
   xsagaSaveSaga(...keysAndArgs: (string | number)[]): Promise<number>;
+  xsagaClaimTimers(...keysAndArgs: (string | number)[]): Promise<string[]>;
+  xsagaSettleTimer(...keysAndArgs: (string | number)[]): Promise<0 | 1>;
   xsagaPruneIndex(...keysAndArgs: (string | number)[]): Promise<number>;
   xsagaQuarantineSaga(...keysAndArgs: (string | number)[]): Promise<0 | 1>;
 }
@@ -346,13 +410,17 @@ interface WithSagaCommands {
  */
 export function registerSagaScripts(redis: Redis): SagaScripts {
   redis.defineCommand('xsagaCreateSaga', { numberOfKeys: 7, lua: CREATE_SAGA });
-  redis.defineCommand('xsagaSaveSaga', { numberOfKeys: 2, lua: SAVE_SAGA });
+  redis.defineCommand('xsagaSaveSaga', { numberOfKeys: 3, lua: SAVE_SAGA });
+  redis.defineCommand('xsagaClaimTimers', { numberOfKeys: 1, lua: CLAIM_TIMERS });
+  redis.defineCommand('xsagaSettleTimer', { numberOfKeys: 1, lua: SETTLE_TIMER });
   redis.defineCommand('xsagaPruneIndex', { numberOfKeys: 2, lua: PRUNE_INDEX });
   redis.defineCommand('xsagaQuarantineSaga', { numberOfKeys: 5, lua: QUARANTINE_SAGA });
   const commands = redis as unknown as WithSagaCommands;
   return {
     createSaga: (keys, args) => commands.xsagaCreateSaga(...keys, ...args),
     saveSaga: (keys, args) => commands.xsagaSaveSaga(...keys, ...args),
+    claimTimers: (timers, now, leaseEnd, limit) => commands.xsagaClaimTimers(timers, now, leaseEnd, limit),
+    settleTimer: (timers, member, leaseEnd, dueAt) => commands.xsagaSettleTimer(timers, member, leaseEnd, dueAt),
     pruneIndex: (index, sagaKey, sagaId, field, value) =>
       commands.xsagaPruneIndex(index, sagaKey, sagaId, field, value),
     quarantineSaga: (keys, args) => commands.xsagaQuarantineSaga(...keys, ...args),

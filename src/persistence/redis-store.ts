@@ -124,7 +124,7 @@ export class RedisStore implements SagaStore {
   async save(update: SagaUpdate, entry: TransitionEntry): Promise<number> {
     const { sagaId, expectedRevision } = update;
     const reply = await this.#scripts.saveSaga(
-      [this.#keys.saga(sagaId), this.#keys.log(sagaId)],
+      [this.#keys.saga(sagaId), this.#keys.log(sagaId), this.#keys.timers],
       [
         sagaId,
         expectedRevision,
@@ -137,6 +137,9 @@ export class RedisStore implements SagaStore {
         this.#keys.scriptParts.state,
         this.#keys.scriptParts.idempotency,
         SETTLED_STATES.includes(update.state) ? this.#keys.settled : '',
+        update.timer === undefined ? 'keep' : update.timer === null ? 'clear' : 'set',
+        update.timer?.id ?? '',
+        update.timer?.dueAt ?? 0,
       ],
     );
     if (isScriptCode(reply)) {
@@ -144,6 +147,14 @@ export class RedisStore implements SagaStore {
       throw scriptError(reply, sagaId, expectedRevision, detail);
     }
     return reply;
+  }
+
+  async claimDueTimers(now: number, leaseEnd: number, limit: number): Promise<string[]> {
+    return this.#scripts.claimTimers(this.#keys.timers, now, leaseEnd, limit);
+  }
+
+  async settleTimer(id: string, leaseEnd: number, dueAt?: number): Promise<void> {
+    await this.#scripts.settleTimer(this.#keys.timers, id, leaseEnd, dueAt ?? '');
   }
 
   async load(sagaId: string): Promise<SagaRecord | undefined> {

@@ -45,6 +45,17 @@ export interface SagaUpdate {
   state: SagaState;
   snapshot: unknown;
   updatedAt: number;
+  /**
+   * The saga's timer (its step job's deadline), for stores that keep timers: an object replaces
+   * it, `null` removes it, absent leaves it as it is (a transition that stays in its step).
+   */
+  timer?: SagaTimer | null;
+}
+
+/** A durable timer of a saga: the deadline of its step job `id`, due at `dueAt` (ms since the epoch). */
+export interface SagaTimer {
+  id: string;
+  dueAt: number;
 }
 
 /** Filter and page of `list`. */
@@ -141,6 +152,17 @@ export interface SagaStore {
    * error) to its log. Returns false (and changes nothing) for an unknown or already quarantined saga.
    */
   quarantine(sagaId: string, entry: TransitionEntry): Promise<boolean>;
+  /**
+   * Stores that keep timers (RedisStore): claims up to `limit` timers due at `now` or earlier until
+   * `leaseEnd` (no other process takes them meanwhile; a claimer that dies loses them when the
+   * lease ends) and returns their ids.
+   */
+  claimDueTimers?(now: number, leaseEnd: number, limit: number): Promise<string[]>;
+  /**
+   * Done with a claimed timer: removes it (`dueAt` undefined) or moves it to `dueAt`, unless a save
+   * replaced or removed it since the claim.
+   */
+  settleTimer?(id: string, leaseEnd: number, dueAt?: number): Promise<void>;
   /** Counts by state and by name, served from the indexes (no record is read). */
   stats(): Promise<SagaStats>;
   /** Ids of quarantined sagas, oldest first. */

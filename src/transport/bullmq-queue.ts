@@ -4,7 +4,7 @@ import { defaultLogger, type Logger } from '../observability/logger.ts';
 import { type BullMqOptions, outcomeJobId, resolveBullMq } from './bullmq-names.ts';
 import { OutageReporter, warnOnLogger } from './outage-reporter.ts';
 import { deadlineOutcome, stepDeadlineMs } from './step-deadline.ts';
-import type { EnqueueOptions, OutcomeHandler, StepJob, StepOutcome, StepQueue } from './step-queue.ts';
+import type { DeadlineVerdict, EnqueueOptions, OutcomeHandler, StepJob, StepOutcome, StepQueue } from './step-queue.ts';
 
 /** Options of {@link BullMqQueue}. */
 export interface BullMqQueueOptions extends BullMqOptions {
@@ -16,6 +16,13 @@ export interface BullMqQueueOptions extends BullMqOptions {
    * saga whose workers all vanished still compensates. Default 30 000 ms; `false` turns them off.
    */
   deadlineGraceMs?: number | false;
+  /**
+   * Where step deadlines live: `'jobs'` (default), a delayed BullMQ job per step on the outcome
+   * queue that this queue's consumer handles; `'timers'`, the store's timer set, written by the
+   * save that dispatches the step and swept by every engine and worker process (what
+   * `createEngine({ redis })` and `createWorker({ sagas })` use: no job per deadline).
+   */
+  deadlines?: 'jobs' | 'timers';
   /**
    * Where the Redis errors of this queue's connections go, thinned out by OutageReporter: the first
    * error of an outage and nothing more until a connection is back; any other error once, and again
@@ -62,6 +69,7 @@ export class BullMqQueue implements StepQueue {
   readonly #options: ReturnType<typeof resolveBullMq>;
   readonly #outcomeConcurrency: number;
   readonly #deadlineGraceMs: number | false;
+  readonly #deadlineJobs: boolean;
   readonly #outage: OutageReporter;
   #consumer: Worker | undefined;
   #handler: OutcomeHandler | undefined;
@@ -83,6 +91,7 @@ export class BullMqQueue implements StepQueue {
     this.#outage.watch(this.#outcomes);
     this.#outcomeConcurrency = options.outcomeConcurrency ?? 32;
     this.#deadlineGraceMs = options.deadlineGraceMs ?? 30_000;
+    this.#deadlineJobs = options.deadlines !== 'timers' && this.#deadlineGraceMs !== false;
   }
 
   async enqueue(job: StepJob, options: EnqueueOptions = {}): Promise<void> {
@@ -99,7 +108,7 @@ export class BullMqQueue implements StepQueue {
       // its deadline learns that no outcome was ever reported.
       removeOnFail: false,
     });
-    if (this.#deadlineGraceMs !== false) {
+    if (this.#deadlineJobs && this.#deadlineGraceMs !== false) {
       const deadlineMs = stepDeadlineMs(job.policy, this.#deadlineGraceMs);
       await this.#addDeadline({ stepJobId: job.id, deadlineMs }, deadlineMs);
     }
@@ -145,7 +154,34 @@ export class BullMqQueue implements StepQueue {
    * its job completed): the job needs no watching any more.
    */
   async forgetDeadline(jobId: string): Promise<void> {
-    if (this.#deadlineGraceMs !== false) await this.#outcomes.remove(deadlineJobId(jobId));
+    if (this.#deadlineJobs) await this.#outcomes.remove(deadlineJobId(jobId));
+  }
+
+  deadlineOf(job: StepJob): number | undefined {
+    return this.#deadlineGraceMs === false ? undefined : stepDeadlineMs(job.policy, this.#deadlineGraceMs);
+  }
+
+  /**
+   * A step job's deadline (kept in the store's timer set) passed. A job no worker holds (waiting,
+   * delayed, or active with an expired lock: its worker died) is removed and timed out; one a live
+   * worker holds is `held`; a finished one's outcome is on its way; a missing one was applied or
+   * never enqueued (the engine re-attaches the saga if it still waits for it).
+   */
+  async expire(jobId: string): Promise<DeadlineVerdict> {
+    const job = await Job.fromId<StepJobData>(this.#steps, jobId);
+    if (!job) return { kind: 'missing' };
+    const state = await job.getState();
+    if (state === 'completed') return { kind: 'finished' };
+    if (state === 'failed') {
+      // Failed by BullMQ itself (stalled too often) rather than by a processor, which keeps the
+      // outcome on the job: report one now.
+      return job.data.outcome ? { kind: 'finished' } : { kind: 'timedOut', outcome: stalledOutcome(job) };
+    }
+    if ((await this.#steps.remove(jobId)) === 0) {
+      return { kind: 'held', recheckInMs: this.#deadlineGraceMs === false ? 30_000 : this.#deadlineGraceMs };
+    }
+    const deadlineMs = this.deadlineOf(job.data) ?? 0;
+    return { kind: 'timedOut', outcome: deadlineOutcome(job.data, job.attemptsMade, deadlineMs) };
   }
 
   /**

@@ -20,3 +20,13 @@ export function stepJobId(sagaId: string, step: string, direction: Direction, ro
 export function idempotencyKeyOf(sagaId: string, step: string, direction: Direction): string {
   return [sagaId, step, direction].join(SEPARATOR);
 }
+
+/** The parts of a step job id made by {@link stepJobId}, or undefined for another string. */
+export function parseStepJobId(
+  jobId: string,
+): { sagaId: string; step: string; direction: Direction; round: number } | undefined {
+  const [sagaId, step, direction, round, ...rest] = jobId.split(SEPARATOR);
+  if (!sagaId || !step || (direction !== 'run' && direction !== 'compensate') || rest.length > 0) return undefined;
+  if (round !== undefined && !/^r[1-9][0-9]*$/.test(round)) return undefined;
+  return { sagaId, step, direction, round: round === undefined ? 0 : Number(round.slice(1)) };
+}

@@ -68,9 +68,29 @@ export interface StepQueue {
   consume(handler: OutcomeHandler): void;
   /** The outcome of `jobId` was applied to its saga: the queue may forget the job. */
   ack(jobId: string): Promise<void>;
+  /**
+   * Queues whose workers may die with a job in hand (BullMQ): how long `job` may take in all (every
+   * attempt, backoff and a grace), for the engine to keep as its deadline in the store's timer set;
+   * undefined when deadlines are off.
+   */
+  deadlineOf?(job: StepJob): number | undefined;
+  /** A job's deadline passed (see {@link DeadlineVerdict}); a timed-out job is removed first. */
+  expire?(jobId: string): Promise<DeadlineVerdict>;
   /** Stops taking and running jobs. */
   close(): Promise<void>;
 }
+
+/**
+ * What a step job's passed deadline found (see `StepQueue.expire`): the job is gone (its outcome
+ * was applied, or it was never enqueued), a live worker still holds it (look again in
+ * `recheckInMs`), it finished and its
+ * outcome is on its way, or no one holds it and it was failed for good with `outcome`.
+ */
+export type DeadlineVerdict =
+  | { kind: 'missing' }
+  | { kind: 'held'; recheckInMs: number }
+  | { kind: 'finished' }
+  | { kind: 'timedOut'; outcome: StepOutcome };
 
 /** Runs one attempt of a job: resolves with the handler's result or rejects with its error. */
 export type AttemptRunner = (job: StepJob, attempt: number) => Promise<unknown>;

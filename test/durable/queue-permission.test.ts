@@ -15,7 +15,7 @@ describe('an enqueue refused by Redis (NOPERM) after the saga was saved', () => 
   beforeAll(async () => {
     server = await OwnRedis.start();
     admin = new Redis(server.url);
-    const storeKeys = ['saga:*', 'log:*', 'idem:*', 'all', 'state:*', 'name:*', 'names', 'quarantine*'].map(
+    const storeKeys = ['saga:*', 'log:*', 'idem:*', 'all', 'state:*', 'name:*', 'names', 'timers', 'quarantine*'].map(
       (pattern) => `~${prefix}:${pattern}`,
     );
     // The store's channel too: its save script announces settled sagas there, and waitFor subscribes.
