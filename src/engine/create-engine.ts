@@ -151,6 +151,7 @@ function createRedisEngine(options: EngineOptions, redis: NonNullable<EngineOpti
   const store = createRedisStore({
     ...(redis.connection !== undefined ? { connection: redis.connection } : {}),
     prefix,
+    onError,
     ...(redis.retention ? { retention: redis.retention } : {}),
     ...(redis.log !== undefined ? { log: redis.log } : {}),
   });

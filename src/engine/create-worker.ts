@@ -5,12 +5,12 @@ import { HandlerMissingError, SagaError } from '../errors.ts';
 import { SagaEvents, type StepDoneEvent, type StepFailedEvent } from '../machines/events.ts';
 import { combineInstrumentation, type Instrumentation } from '../observability/instrumentation.ts';
 import { defaultLogger, type Logger } from '../observability/logger.ts';
+import { OutageReporter, warnOnLogger } from '../observability/outage-reporter.ts';
 import { createRedisStore, type RedisStoreOptions } from '../persistence/redis-store.ts';
 import { backoffDelay } from '../transport/backoff.ts';
 import { type BullMqOptions, resolveBullMq } from '../transport/bullmq-names.ts';
 import { BullMqQueue, publishOutcome, type StepJobData } from '../transport/bullmq-queue.ts';
 import { toError, toErrorInfo } from '../transport/error-info.ts';
-import { OutageReporter, warnOnLogger } from '../transport/outage-reporter.ts';
 import type { AttemptRunner, StepOutcome } from '../transport/step-queue.ts';
 import type { HandlerRegistry } from './handlers.ts';
 import { SagaEngine, TIMER_SWEEP_MS } from './saga-engine.ts';
@@ -238,6 +238,7 @@ function createApplier(
     ...(options.prefix !== undefined ? { prefix: options.prefix } : {}),
     ...(options.retention ? { retention: options.retention } : {}),
     ...(options.log !== undefined ? { log: options.log } : {}),
+    onError: parts.onError,
   });
   const queue = new BullMqQueue({
     ...(options.connection !== undefined ? { connection: options.connection } : {}),

@@ -1,6 +1,8 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { RecordCorruptError, StoreError } from '../errors.ts';
 import { FINAL_STATES, SagaStates, SETTLED_STATES } from '../machines/states.ts';
+import { defaultLogger, type Logger } from '../observability/logger.ts';
+import { OutageReporter, warnOnLogger } from '../observability/outage-reporter.ts';
 import { pageSizeOf } from './list-query.ts';
 import { decodeLogEntry, encodeLogEntry, unreadableLogEntry } from './record-schema.ts';
 import { decodeCursor, encodeCursor, type IndexPosition, isAfter } from './redis-cursor.ts';
@@ -22,6 +24,15 @@ import type {
 
 /** Options of {@link createRedisStore}. */
 export interface RedisStoreOptions {
+  /**
+   * Where the errors of the connections this store opened go (its own, and the subscriber of
+   * `waitFor`), once per outage (see OutageReporter): the commands that fail meanwhile also fail
+   * to their callers. `createEngine({ redis })` reports them on the engine's `error` event.
+   * Default: a `warn` line on `logger`.
+   */
+  onError?: (error: unknown) => void;
+  /** Where this store logs (under `child({ component: 'store' })`). Default: warn and error on stderr. */
+  logger?: Logger;
   /**
    * Where Redis is. A connected `Redis` instance is shared: the store uses it and `close()` leaves
    * it open. A URL or `RedisOptions` makes a connection the store owns and `close()` quits.
@@ -68,6 +79,7 @@ export class RedisStore implements SagaStore {
   readonly #keys: RedisKeys;
   readonly #scripts: SagaScripts;
   readonly #log: boolean;
+  readonly #outage: OutageReporter;
   /** TTL for sagas in a final state; 0 keeps them forever. */
   readonly #finalTtlSeconds: number;
   /** Told of settled sagas by the one subscriber connection ({@link RedisStore.onSettled}). */
@@ -81,7 +93,10 @@ export class RedisStore implements SagaStore {
     this.#keys = createRedisKeys(options.prefix);
     this.#finalTtlSeconds = retentionSeconds(options.retention);
     this.#log = options.log ?? true;
-    const { redis, owned } = openConnection(options.connection);
+    this.#outage = new OutageReporter(
+      options.onError ?? warnOnLogger((options.logger ?? defaultLogger()).child({ component: 'store' })),
+    );
+    const { redis, owned } = openConnection(options.connection, this.#outage);
     this.#redis = redis;
     this.#ownsConnection = owned;
     this.#scripts = registerSagaScripts(redis);
@@ -322,8 +337,9 @@ export class RedisStore implements SagaStore {
     // once the channel is subscribed again, not before (a save in between would be missed).
     const subscriber = this.#redis.duplicate({ autoResubscribe: false });
     this.#subscriber = subscriber;
-    // ioredis reconnects by itself; without a listener every failed attempt would be an unhandled error.
-    subscriber.on('error', () => undefined);
+    // ioredis reconnects by itself; each outage is reported once (an unhandled `error` would print
+    // every failed attempt).
+    watchConnection(subscriber, this.#outage);
     subscriber.on('message', (from: string, sagaId: string) => {
       if (from !== channel) return;
       for (const listener of [...this.#settleListeners]) listener.settled(sagaId);
@@ -369,7 +385,16 @@ export class RedisStore implements SagaStore {
   }
 }
 
-function openConnection(connection: RedisStoreOptions['connection']): { redis: Redis; owned: boolean } {
+/** Reports a connection's errors through `outage`: the first of an outage, then nothing until it is ready again. */
+function watchConnection(redis: Redis, outage: OutageReporter): void {
+  redis.on('error', (error: unknown) => outage.error(error));
+  redis.on('ready', () => outage.ready());
+}
+
+function openConnection(
+  connection: RedisStoreOptions['connection'],
+  outage: OutageReporter,
+): { redis: Redis; owned: boolean } {
   const shared = isRedis(connection);
   const redis = shared
     ? connection
@@ -384,9 +409,9 @@ function openConnection(connection: RedisStoreOptions['connection']): { redis: R
       `RedisStore does not support ioredis keyPrefix ("${redis.options.keyPrefix}"): its Lua scripts build keys themselves; use the store's prefix option instead`,
     );
   }
-  // ioredis reconnects by itself and commands wait for it; without a listener every failed
-  // reconnect attempt would be printed as an unhandled error.
-  if (!shared) redis.on('error', () => undefined);
+  // ioredis reconnects by itself and commands wait for it; a shared connection's errors are its
+  // owner's to handle.
+  if (!shared) watchConnection(redis, outage);
   return { redis, owned: !shared };
 }
 

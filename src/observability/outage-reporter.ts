@@ -1,5 +1,5 @@
 import { type Clock, systemClock } from '../clock.ts';
-import type { Logger } from '../observability/logger.ts';
+import type { Logger } from './logger.ts';
 
 /**
  * Node's socket error codes for "Redis cannot be reached". ioredis reconnects by itself after each of
