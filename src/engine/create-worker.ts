@@ -2,7 +2,6 @@ import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { type Clock, type Random, systemClock } from '../clock.ts';
 import type { AnySagaDefinition } from '../definition/types.ts';
 import { HandlerMissingError, SagaError } from '../errors.ts';
-import { SagaEvents, type StepDoneEvent, type StepFailedEvent } from '../machines/events.ts';
 import { combineInstrumentation, type Instrumentation } from '../observability/instrumentation.ts';
 import { defaultLogger, type Logger } from '../observability/logger.ts';
 import { OutageReporter, warnOnLogger } from '../observability/outage-reporter.ts';
@@ -11,6 +10,7 @@ import { backoffDelay } from '../transport/backoff.ts';
 import { type BullMqOptions, resolveBullMq } from '../transport/bullmq-names.ts';
 import { BullMqQueue, publishOutcome, type StepJobData } from '../transport/bullmq-queue.ts';
 import { toError, toErrorInfo } from '../transport/error-info.ts';
+import { stepOutcome } from '../transport/step-outcome.ts';
 import type { AttemptRunner, StepOutcome } from '../transport/step-queue.ts';
 import type { HandlerRegistry } from './handlers.ts';
 import { SagaEngine, TIMER_SWEEP_MS } from './saga-engine.ts';
@@ -159,13 +159,8 @@ export function runStepWorker(options: WorkerOptions, applierGiven: StepApplier 
       return undefined;
     }
     const attempt = job.attemptsMade + 1;
-    const base = { step: data.step, direction: data.direction, round: data.round, attempts: attempt };
-    // The saga's trace context goes back with the outcome, for the engine to pass on to the next step.
-    const trace = data.trace ? { trace: data.trace } : {};
     try {
-      const result = await runAttempt(data, attempt);
-      const event: StepDoneEvent = { type: SagaEvents.stepDone, ...base, result };
-      const outcome = { jobId: data.id, sagaId: data.sagaId, event, ...trace };
+      const outcome = stepOutcome(data, attempt, { result: await runAttempt(data, attempt) });
       await handOn(outcome);
       return outcome;
     } catch (thrown) {
@@ -174,8 +169,7 @@ export function runStepWorker(options: WorkerOptions, applierGiven: StepApplier 
       const error = toError(thrown);
       const info = toErrorInfo(error);
       if (!info.terminal && attempt < data.policy.attempts) throw error;
-      const event: StepFailedEvent = { type: SagaEvents.stepFailed, ...base, error: info };
-      const outcome = { jobId: data.id, sagaId: data.sagaId, event, ...trace };
+      const outcome = stepOutcome(data, attempt, { error: info });
       // Kept on the job so a saga re-attaching to it later gets the same outcome.
       await job.updateData({ ...data, outcome });
       const applied = await handOn(outcome);
@@ -183,7 +177,7 @@ export function runStepWorker(options: WorkerOptions, applierGiven: StepApplier 
       // and completes, which removes it. A failed compensation stays in BullMQ's failed set as a
       // dead letter until a person resumes or resolves the saga; so does a failure left for the engines.
       if (applied && data.direction === 'run') return outcome;
-      throw new UnrecoverableError(event.error.message);
+      throw new UnrecoverableError(info.message);
     }
   };
 

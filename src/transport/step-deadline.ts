@@ -1,5 +1,5 @@
 import type { AttemptPolicy } from '../definition/types.ts';
-import { SagaEvents } from '../machines/events.ts';
+import { stepOutcome } from './step-outcome.ts';
 import type { StepJob, StepOutcome } from './step-queue.ts';
 
 /**
@@ -18,22 +18,13 @@ export function stepDeadlineMs(policy: AttemptPolicy, graceMs: number): number {
 
 /** The outcome reported for a step job whose deadline passed with no worker holding it. */
 export function deadlineOutcome(job: StepJob, attempts: number, deadlineMs: number, reason?: string): StepOutcome {
-  return {
-    jobId: job.id,
-    sagaId: job.sagaId,
-    event: {
-      type: SagaEvents.stepFailed,
-      step: job.step,
-      direction: job.direction,
-      round: job.round,
-      attempts,
-      error: {
-        name: 'StepTimeoutError',
-        code: 'STEP_TIMEOUT',
-        message:
-          reason ??
-          `no worker finished ${job.direction} of step "${job.step}" within its deadline of ${deadlineMs} ms (all attempts, backoff and grace); is any worker running?`,
-      },
+  return stepOutcome(job, attempts, {
+    error: {
+      name: 'StepTimeoutError',
+      code: 'STEP_TIMEOUT',
+      message:
+        reason ??
+        `no worker finished ${job.direction} of step "${job.step}" within its deadline of ${deadlineMs} ms (all attempts, backoff and grace); is any worker running?`,
     },
-  };
+  });
 }
