@@ -222,3 +222,63 @@ function problemAt(frame: Frame, problem: string, hint: string): JsonProblem {
   for (let at: Frame | undefined = frame; at?.parent !== undefined; at = at.parent) keys.push(at.key);
   return { path: keys.reverse().join('.'), problem, hint };
 }
+
+/** Thrown inside {@link copyJson}'s fast path at anything it does not copy itself. */
+const NOT_PLAIN = Symbol('not plain');
+
+/**
+ * A deep copy of `value` exactly as a JSON round trip makes it (`JSON.parse(JSON.stringify(value))`:
+ * properties holding `undefined` dropped, `-0` turned into `0`), without the text in between: several
+ * times cheaper for the small documents sagas carry, and it leaves no string behind for the garbage
+ * collector. Meant for values the JSON rule already admitted (inputs, step results, step jobs); anything
+ * else (a Date, a hole, a cycle, a `__proto__` key) takes the real round trip, so the answer is always
+ * the round trip's, errors included. `undefined` is returned as is.
+ *
+ * @example
+ * ```ts
+ * copyJson({ a: 1, b: undefined, c: [-0] }); // { a: 1, c: [0] }
+ * ```
+ */
+export function copyJson<T>(value: T): T {
+  if (value === undefined) return value;
+  try {
+    return copyPlain(value, 0) as T;
+  } catch (error) {
+    if (error !== NOT_PLAIN) throw error;
+    return JSON.parse(JSON.stringify(value)) as T;
+  }
+}
+
+function copyPlain(value: unknown, depth: number): unknown {
+  if (typeof value !== 'object') {
+    if (typeof value === 'string' || typeof value === 'boolean') return value;
+    if (typeof value === 'number' && Number.isFinite(value)) return value === 0 ? 0 : value;
+    throw NOT_PLAIN;
+  }
+  if (value === null) return null;
+  if (depth >= MAX_JSON_DEPTH) throw NOT_PLAIN;
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype === Array.prototype && Array.isArray(value)) {
+    const array = value as unknown[];
+    const copy = new Array<unknown>(array.length);
+    for (let index = 0; index < array.length; index++) {
+      const element = array[index];
+      if (element === undefined) throw NOT_PLAIN;
+      copy[index] = copyPlain(element, depth + 1);
+    }
+    return copy;
+  }
+  if (prototype !== Object.prototype && prototype !== null) throw NOT_PLAIN;
+  const object = value as Record<string, unknown>;
+  if (typeof object.toJSON === 'function') throw NOT_PLAIN;
+  const copy: Record<string, unknown> = {};
+  // for-in rather than Object.keys: no array per object. Inherited keys are skipped, as JSON does.
+  for (const key in object) {
+    if (!Object.hasOwn(object, key)) continue;
+    const field = object[key];
+    if (field === undefined) continue;
+    if (key === '__proto__') throw NOT_PLAIN;
+    copy[key] = typeof field === 'string' || typeof field === 'boolean' ? field : copyPlain(field, depth + 1);
+  }
+  return copy;
+}

@@ -50,10 +50,14 @@ export interface StoredSnapshot {
 
 /** The stored form of a snapshot: what the engine hands its store. */
 export function toStoredSnapshot({ value, context }: SagaSnapshotData): StoredSnapshot {
+  // Runs on every transition: for-in loops, no arrays of keys or entries.
   const c: Record<string, unknown> = {};
-  for (const [key, field] of Object.entries(context)) {
+  const fields = context as unknown as Record<string, unknown>;
+  for (const key in fields) {
+    if (!Object.hasOwn(fields, key)) continue;
+    const field = fields[key];
     if (key === 'sagaId' || field === undefined || isInitial(key, field)) continue;
-    c[key] = key === 'steps' ? mapValues(field as SagaContext['steps'], storedStep) : field;
+    c[key] = key === 'steps' ? storedSteps(field as SagaContext['steps']) : field;
   }
   return { v: value, c: c as unknown as StoredContext };
 }
@@ -83,8 +87,9 @@ export function readStoredSnapshot(sagaId: string, snapshot: unknown): SagaSnaps
 
 function fullContext(sagaId: string, stored: StoredContext): SagaContext {
   const context: Record<string, unknown> = { sagaId };
-  for (const [key, initial] of Object.entries(INITIAL)) context[key] = initial();
-  Object.assign(context, stored, { sagaId });
+  for (const key in INITIAL) context[key] = INITIAL[key as InitialField]();
+  Object.assign(context, stored);
+  context.sagaId = sagaId;
   if (typeof stored.steps === 'object' && stored.steps !== null) context.steps = mapValues(stored.steps, fullStep);
   return context as unknown as SagaContext;
 }
@@ -98,16 +103,46 @@ function isInitial(key: string, value: unknown): boolean {
     case 'cancelRequested':
       return value === false;
     case 'rounds':
-      return typeof value === 'object' && value !== null && Object.keys(value).length === 0;
+      return typeof value === 'object' && value !== null && isEmpty(value);
     default:
       return false;
   }
 }
 
+/** `Object.keys(object).length === 0` without the array. */
+function isEmpty(object: object): boolean {
+  for (const key in object) if (Object.hasOwn(object, key)) return false;
+  return true;
+}
+
+function storedSteps(steps: SagaContext['steps']): Record<string, StoredStep> {
+  const stored: Record<string, StoredStep> = {};
+  for (const name in steps) if (Object.hasOwn(steps, name)) stored[name] = storedStep(steps[name] as StepState);
+  return stored;
+}
+
 function storedStep(step: StepState): StoredStep {
   if (step.attempts !== 0 && step.compensationAttempts !== 0) return step;
+  // Every transition stores every step: the fields a step has are written out (cheaper than
+  // copying key by key), unless the step holds a key this list does not know.
+  let keys = 0;
+  for (const key in step) if (Object.hasOwn(step, key)) keys++;
+  const hasResult = 'result' in step;
+  const hasError = 'error' in step;
+  const known = 'status' in step && 'attempts' in step && 'compensationAttempts' in step;
+  if (known && keys === 3 + (hasResult ? 1 : 0) + (hasError ? 1 : 0)) {
+    const stored: StoredStep = { status: step.status };
+    if (step.attempts !== 0) stored.attempts = step.attempts;
+    if (step.compensationAttempts !== 0) stored.compensationAttempts = step.compensationAttempts;
+    if (hasResult) stored.result = step.result;
+    if (hasError) stored.error = step.error;
+    return stored;
+  }
   const stored: Record<string, unknown> = {};
-  for (const [key, field] of Object.entries(step)) {
+  const fields = step as unknown as Record<string, unknown>;
+  for (const key in fields) {
+    if (!Object.hasOwn(fields, key)) continue;
+    const field = fields[key];
     if (field === 0 && (key === 'attempts' || key === 'compensationAttempts')) continue;
     stored[key] = field;
   }
@@ -121,6 +156,6 @@ function fullStep(step: StoredStep): StepState {
 
 function mapValues<A, B>(record: Record<string, A>, fn: (value: A) => B): Record<string, B> {
   const out: Record<string, B> = {};
-  for (const [key, value] of Object.entries(record)) out[key] = fn(value);
+  for (const key in record) if (Object.hasOwn(record, key)) out[key] = fn(record[key] as A);
   return out;
 }

@@ -9,15 +9,18 @@ export class KeyedLock {
   run<T>(key: string, task: () => Promise<T>): Promise<T> {
     const previous = this.#tails.get(key) ?? Promise.resolve();
     const result = previous.then(task, task);
-    const tail = result.then(
-      () => undefined,
-      () => undefined,
+    // The tail settles when the task does, whichever way, and forgets the key if no task queued
+    // behind it: one promise per task besides its result.
+    const tail: Promise<void> = result.then(
+      () => this.#forget(key, tail),
+      () => this.#forget(key, tail),
     );
     this.#tails.set(key, tail);
-    void tail.then(() => {
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
-    });
     return result;
+  }
+
+  #forget(key: string, tail: Promise<void>): void {
+    if (this.#tails.get(key) === tail) this.#tails.delete(key);
   }
 
   /** Resolves when every task queued so far has settled. */

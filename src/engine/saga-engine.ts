@@ -14,7 +14,7 @@ import {
   SagaError,
   SagaNotFoundError,
 } from '../errors.ts';
-import { describeJsonProblem, findNonJson } from '../json-value.ts';
+import { copyJson, describeJsonProblem, findNonJson } from '../json-value.ts';
 import type { SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext, StepJobRequest } from '../machines/context.ts';
 import { type SagaEvent, SagaEvents } from '../machines/events.ts';
@@ -268,7 +268,7 @@ export class SagaEngine {
     const actor = createActor(saga.machine, {
       // A copy, as a trip through the store would make: a caller that changes its object after
       // start changes nothing, and the hosted saga sees what a restored one would.
-      input: { sagaId, input: JSON.parse(JSON.stringify(parsed.data ?? null)) },
+      input: { sagaId, input: copyJson(parsed.data ?? null) },
       // The saga id names the actor in inspectors; an inspector sees it only once it is hosted.
       id: sagaId,
       ...(this.#inspection ? { inspect: this.#inspection.observer(sagaId, 'created') } : {}),

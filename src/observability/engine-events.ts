@@ -95,6 +95,8 @@ export function logEngineEvent<K extends keyof EngineEventMap>(
       return;
     }
     case 'transition': {
+      // The hot path: a child logger per transition only when its debug line is written.
+      if (logger.isLevelEnabled?.('debug') === false) return;
       const entry = value as TransitionEntry;
       const bindings = entry.step === undefined ? { sagaId: entry.sagaId } : { sagaId: entry.sagaId, step: entry.step };
       logger

@@ -31,6 +31,12 @@ export interface Logger {
   error: LogFn;
   /** A logger whose every line also carries `bindings` (pino's `child`). */
   child(bindings: Record<string, unknown>): Logger;
+  /**
+   * Whether lines at `level` are written (pino's `isLevelEnabled`). Optional: xsaga asks before it
+   * builds a line it writes often (each transition, at debug), so a logger that drops it costs
+   * nothing; a logger without this method is handed every line.
+   */
+  isLevelEnabled?(level: Exclude<LogLevel, 'silent'>): boolean;
 }
 
 /** The levels of {@link createStderrLogger}, least severe first; `silent` writes nothing. */
@@ -75,6 +81,7 @@ export function createStderrLogger(options: StderrLoggerOptions = {}): Logger {
       warn: at('warn'),
       error: at('error'),
       child: (more) => make({ ...bindings, ...more }),
+      isLevelEnabled: (level) => RANK[level] >= threshold,
     };
   };
   return make({});
@@ -89,6 +96,7 @@ export const silentLogger: Logger = Object.freeze({
   warn: ignore,
   error: ignore,
   child: () => silentLogger,
+  isLevelEnabled: () => false,
 });
 
 let fallback: Logger | undefined;

@@ -1,4 +1,5 @@
 import { ConflictError, SagaNotFoundError } from '../errors.ts';
+import { copyJson } from '../json-value.ts';
 import { SagaStates, SETTLED_STATES } from '../machines/states.ts';
 import { badCursor, pageSizeOf } from './list-query.ts';
 import type {
@@ -14,18 +15,19 @@ import type {
   TransitionEntry,
 } from './saga-store.ts';
 
-/** A record as kept: the snapshot as JSON text, which is also what a Redis store keeps. */
-type Stored = Omit<SagaRecord, 'snapshot'> & { snapshot: string };
+/** A record as kept: its snapshot a private JSON copy (see {@link MemoryStore}). */
+type Stored = SagaRecord;
 
 /**
  * The embedded default store: everything in this process's memory, nothing survives it. Snapshots
- * and log entries are kept as JSON text, so callers can never mutate stored state and a saga
- * behaves exactly as it would after a trip through Redis; serialising is also cheaper than a deep
- * clone on every transition.
+ * and log entries are copied in and out as JSON copies (`copyJson`: exactly what a JSON round trip
+ * makes, without the text), so callers can never mutate stored state and a saga behaves exactly as
+ * it would after a trip through Redis; a JSON copy is also cheaper than writing and parsing JSON
+ * text, or a deep clone, on every transition.
  */
 export class MemoryStore implements SagaStore {
   readonly #sagas = new Map<string, Stored>();
-  readonly #logs = new Map<string, string[]>();
+  readonly #logs = new Map<string, TransitionEntry[]>();
   readonly #idempotency = new Map<string, string>();
   /** Insertion order doubles as creation order, which `list` pages over. */
   readonly #order: string[] = [];
@@ -36,12 +38,13 @@ export class MemoryStore implements SagaStore {
     const existingId = this.#sagas.has(record.sagaId) ? record.sagaId : this.#idempotency.get(idempotencySlot(record));
     const existing = existingId === undefined ? undefined : this.#sagas.get(existingId);
     if (existing) return { record: revive(existing), created: false };
-    const stored: Stored = { ...record, revision: 1, snapshot: JSON.stringify(record.snapshot ?? null) };
+    const stored: Stored = { ...record, revision: 1, snapshot: copyJson(record.snapshot ?? null) };
     this.#sagas.set(record.sagaId, stored);
-    this.#logs.set(record.sagaId, [JSON.stringify(entry)]);
+    this.#logs.set(record.sagaId, [copyJson(entry)]);
     if (record.idempotencyKey !== undefined) this.#idempotency.set(idempotencySlot(record), record.sagaId);
     this.#order.push(record.sagaId);
-    return { record: revive(stored), created: true };
+    // The caller's own record back (what it stored, at revision 1): nothing of the store's is handed out.
+    return { record: { ...record, revision: 1, snapshot: record.snapshot ?? null }, created: true };
   }
 
   async save(update: SagaUpdate, entry: TransitionEntry): Promise<number> {
@@ -49,14 +52,15 @@ export class MemoryStore implements SagaStore {
     if (!current) throw new SagaNotFoundError(update.sagaId);
     if (current.revision !== update.expectedRevision) throw new ConflictError(update.sagaId, update.expectedRevision);
     const revision = current.revision + 1;
-    this.#sagas.set(update.sagaId, {
-      ...current,
-      state: update.state,
-      snapshot: JSON.stringify(update.snapshot ?? null),
-      revision,
-      updatedAt: update.updatedAt,
-    });
-    this.#logs.get(update.sagaId)?.push(JSON.stringify(entry));
+    // Copied before anything changes, so a value JSON cannot hold leaves the record as it was.
+    const snapshot = copyJson(update.snapshot ?? null);
+    const logged = copyJson(entry);
+    // In place: the stored object itself never leaves the store (reads hand out copies).
+    current.state = update.state;
+    current.snapshot = snapshot;
+    current.revision = revision;
+    current.updatedAt = update.updatedAt;
+    this.#logs.get(update.sagaId)?.push(logged);
     if (SETTLED_STATES.includes(update.state)) {
       // After the save returns, as a Redis subscriber hears it: a listener never runs inside a save.
       const listeners = [...this.#settleListeners];
@@ -88,7 +92,7 @@ export class MemoryStore implements SagaStore {
   }
 
   async history(sagaId: string): Promise<TransitionEntry[]> {
-    return (this.#logs.get(sagaId) ?? []).map((json) => JSON.parse(json) as TransitionEntry);
+    return (this.#logs.get(sagaId) ?? []).map((entry) => copyJson(entry));
   }
 
   async quarantine(sagaId: string, entry: TransitionEntry): Promise<boolean> {
@@ -97,7 +101,7 @@ export class MemoryStore implements SagaStore {
     this.#sagas.delete(sagaId);
     this.#order.splice(this.#order.indexOf(sagaId), 1);
     this.#quarantined.set(sagaId, record);
-    this.#logs.get(sagaId)?.push(JSON.stringify(entry));
+    this.#logs.get(sagaId)?.push(copyJson(entry));
     return true;
   }
 
@@ -136,7 +140,7 @@ function positionOf(cursor: unknown): number {
 }
 
 function revive(stored: Stored): SagaRecord {
-  return { ...stored, snapshot: JSON.parse(stored.snapshot) };
+  return { ...stored, snapshot: copyJson(stored.snapshot) };
 }
 
 function idempotencySlot(record: SagaRecord): string {

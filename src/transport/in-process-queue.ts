@@ -1,8 +1,9 @@
 import { type Clock, type Random, systemClock } from '../clock.ts';
-import { SagaEvents } from '../machines/events.ts';
+import { copyJson } from '../json-value.ts';
 import { defaultLogger, type Logger } from '../observability/logger.ts';
 import { backoffDelay } from './backoff.ts';
 import { toErrorInfo } from './error-info.ts';
+import { stepOutcome } from './step-outcome.ts';
 import type { AttemptRunner, OutcomeHandler, StepJob, StepOutcome, StepQueue } from './step-queue.ts';
 
 /** Options of {@link InProcessQueue}. */
@@ -70,7 +71,10 @@ export class InProcessQueue implements StepQueue {
       if (existing.outcome) void this.#deliver(existing.outcome);
       return;
     }
-    const entry: Entry = { job: structuredClone(job) };
+    // A copy, as a trip through Redis would make: the job shares its input and results with the
+    // saga's hosted context, which neither the caller nor a handler may change. Jobs are JSON (the
+    // JSON rule), so a JSON copy is exact, and much cheaper than structuredClone.
+    const entry: Entry = { job: copyJson(job) };
     this.#entries.set(job.id, entry);
     void this.#process(entry);
   }
@@ -110,31 +114,16 @@ export class InProcessQueue implements StepQueue {
     const { attempts, backoff } = job.policy;
     for (let attempt = 1; !this.#closed; attempt++) {
       try {
-        const result = await this.#runAttempt(job, attempt);
-        return this.#outcome(job, { type: SagaEvents.stepDone, result, attempts: attempt });
+        return stepOutcome(job, attempt, { result: await this.#runAttempt(job, attempt) });
       } catch (error) {
         // Described once and safely: a runner given by the caller may throw anything, even a
         // value whose properties throw when read.
         const info = toErrorInfo(error);
-        if (info.terminal === true || attempt >= attempts) {
-          return this.#outcome(job, { type: SagaEvents.stepFailed, error: info, attempts: attempt });
-        }
+        if (info.terminal === true || attempt >= attempts) return stepOutcome(job, attempt, { error: info });
         await this.#sleep(backoffDelay(backoff, attempt, this.#random));
       }
     }
     return undefined;
-  }
-
-  #outcome(
-    job: StepJob,
-    fields:
-      | { type: typeof SagaEvents.stepDone; result: unknown; attempts: number }
-      | { type: typeof SagaEvents.stepFailed; error: ReturnType<typeof toErrorInfo>; attempts: number },
-  ): StepOutcome {
-    const base = { step: job.step, direction: job.direction, round: job.round };
-    const outcome: StepOutcome = { jobId: job.id, sagaId: job.sagaId, event: { ...base, ...fields } };
-    if (job.trace) outcome.trace = job.trace;
-    return outcome;
   }
 
   async #deliver(outcome: StepOutcome): Promise<void> {

@@ -289,6 +289,29 @@ describe('per-attempt timeout', () => {
     });
   });
 
+  it('hands a handler that first reads its signal after the timeout an aborted one, with the same reason', async () => {
+    const saga = sagaWith({ timeoutMs: 50, retry: { attempts: 1 } });
+    let late: AbortSignal | undefined;
+    let abortedWhenRead: boolean | undefined;
+    const { engine, clock } = harness(
+      (ctx) =>
+        new Promise((resolve) => {
+          setTimeout(() => {
+            late = ctx.signal;
+            abortedWhenRead = late.aborted;
+            resolve('too late');
+          }, 0);
+        }),
+    );
+    const { sagaId } = await engine.start(saga, {});
+    await clock.advance(50);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(abortedWhenRead).toBe(true);
+    expect(late?.reason).toBeInstanceOf(StepTimeoutError);
+    const view = await engine.waitFor(sagaId);
+    expect(view.steps[0]?.error?.code).toBe('STEP_TIMEOUT');
+  });
+
   it('does not abort the signal of an attempt that finished in time', async () => {
     const saga = sagaWith({ timeoutMs: 50 });
     const signals: AbortSignal[] = [];

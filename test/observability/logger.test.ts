@@ -114,6 +114,19 @@ describe('createStderrLogger (the default)', () => {
     silentLogger.child({ a: 1 }).error({}, 'nothing');
     expect(out.written).toEqual([]);
   });
+
+  it('says which levels it writes (isLevelEnabled, as pino does), children alike', () => {
+    const info = createStderrLogger({ write: lines().write, level: 'info' });
+    expect(['debug', 'info', 'warn', 'error'].map((level) => info.isLevelEnabled?.(level as 'debug'))).toEqual([
+      false,
+      true,
+      true,
+      true,
+    ]);
+    expect(info.child({ a: 1 }).isLevelEnabled?.('debug')).toBe(false);
+    expect(createStderrLogger({ level: 'silent' }).isLevelEnabled?.('error')).toBe(false);
+    expect(silentLogger.isLevelEnabled?.('error')).toBe(false);
+  });
 });
 
 describe('pino fits the Logger interface', () => {
@@ -158,6 +171,28 @@ describe('pino fits the Logger interface', () => {
 });
 
 describe('what the engine logs', () => {
+  it('no transition line, nor a child logger for one, when the logger says debug is off', async () => {
+    const debug: unknown[] = [];
+    const bindings: unknown[] = [];
+    const quiet: Logger = {
+      debug: (fields) => debug.push(fields),
+      info: () => undefined,
+      warn: () => undefined,
+      error: () => undefined,
+      child: (more) => {
+        bindings.push(more);
+        return quiet;
+      },
+      isLevelEnabled: (level) => level !== 'debug',
+    };
+    const engine = track(createEngine({ handlers: escalating, logger: quiet }));
+    const { sagaId } = await engine.start(saga, { n: 1 });
+    expect((await engine.waitFor(sagaId)).state).toBe('Escalated');
+    expect(debug).toEqual([]);
+    // One child bound to the saga: the escalation's warning; none per transition.
+    expect(bindings.filter((b) => (b as { sagaId?: unknown }).sagaId === sagaId)).toHaveLength(1);
+  });
+
   it('a background error at error level, even with an error listener; the saga goes on', async () => {
     const logger = recordingLogger();
     const engine = track(createEngine({ handlers: escalating, logger }));
