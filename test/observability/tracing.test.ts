@@ -61,6 +61,18 @@ async function inRequest<T>(start: () => Promise<T>): Promise<T> {
   });
 }
 
+/** An embedded engine with tracing on a TestClock (assigned to the suite's `engine`); returns the clock. */
+function tracedEngine(): TestClock {
+  const clock = new TestClock();
+  engine = createEngine({
+    clock,
+    random: () => 0,
+    handlers: { shop: shopHandlers() },
+    instrumentation: createTracing(),
+  });
+  return clock;
+}
+
 describe('tracing of an embedded engine', () => {
   it('makes one saga span under the caller and one span per attempt under it, handlers inside', async () => {
     const clock = new TestClock();
@@ -117,13 +129,7 @@ describe('tracing of an embedded engine', () => {
   });
 
   it('makes compensation spans, and marks the failed attempt and the rolled-back saga as errors', async () => {
-    const clock = new TestClock();
-    engine = createEngine({
-      clock,
-      random: () => 0,
-      handlers: { shop: shopHandlers() },
-      instrumentation: createTracing(),
-    });
+    const clock = tracedEngine();
     const { sagaId } = await engine.start(shop, { refuse: true });
     await clock.runAll();
     expect((await engine.waitFor(sagaId)).state).toBe('Failed');
@@ -144,13 +150,7 @@ describe('tracing of an embedded engine', () => {
   });
 
   it('ends the span of an escalated saga as an error naming the compensation', async () => {
-    const clock = new TestClock();
-    engine = createEngine({
-      clock,
-      random: () => 0,
-      handlers: { shop: shopHandlers() },
-      instrumentation: createTracing(),
-    });
+    const clock = tracedEngine();
     const { sagaId } = await engine.start(shop, { refuse: true, undoFails: true });
     await clock.runAll();
     expect((await engine.waitFor(sagaId)).state).toBe('Escalated');
