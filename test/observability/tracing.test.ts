@@ -61,16 +61,17 @@ async function inRequest<T>(start: () => Promise<T>): Promise<T> {
   });
 }
 
-/** An embedded engine with tracing on a TestClock (assigned to the suite's `engine`); returns the clock. */
-function tracedEngine(): TestClock {
+/** An embedded engine with tracing on a TestClock (also kept as the suite's `engine`, closed after each test). */
+function tracedEngine(): { clock: TestClock; traced: Engine } {
   const clock = new TestClock();
-  engine = createEngine({
+  const traced = createEngine({
     clock,
     random: () => 0,
     handlers: { shop: shopHandlers() },
     instrumentation: createTracing(),
   });
-  return clock;
+  engine = traced;
+  return { clock, traced };
 }
 
 describe('tracing of an embedded engine', () => {
@@ -129,10 +130,10 @@ describe('tracing of an embedded engine', () => {
   });
 
   it('makes compensation spans, and marks the failed attempt and the rolled-back saga as errors', async () => {
-    const clock = tracedEngine();
-    const { sagaId } = await engine.start(shop, { refuse: true });
+    const { clock, traced } = tracedEngine();
+    const { sagaId } = await traced.start(shop, { refuse: true });
     await clock.runAll();
-    expect((await engine.waitFor(sagaId)).state).toBe('Failed');
+    expect((await traced.waitFor(sagaId)).state).toBe('Failed');
 
     const saga = one('saga shop');
     expect(parentOf(saga)).toBeUndefined(); // no caller span: the saga starts the trace
@@ -150,10 +151,10 @@ describe('tracing of an embedded engine', () => {
   });
 
   it('ends the span of an escalated saga as an error naming the compensation', async () => {
-    const clock = tracedEngine();
-    const { sagaId } = await engine.start(shop, { refuse: true, undoFails: true });
+    const { clock, traced } = tracedEngine();
+    const { sagaId } = await traced.start(shop, { refuse: true, undoFails: true });
     await clock.runAll();
-    expect((await engine.waitFor(sagaId)).state).toBe('Escalated');
+    expect((await traced.waitFor(sagaId)).state).toBe('Escalated');
     expect(one('saga shop').status).toEqual({
       code: SpanStatusCode.ERROR,
       message: 'Escalated: compensation of "b" failed: undo of b failed',
