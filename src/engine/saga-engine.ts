@@ -41,7 +41,7 @@ import type {
 } from '../persistence/saga-store.ts';
 import { toErrorInfo } from '../transport/error-info.ts';
 import { parseStepJobId, stepJobId } from '../transport/job-id.ts';
-import type { StepOutcome, StepQueue } from '../transport/step-queue.ts';
+import type { StepJob, StepOutcome, StepQueue } from '../transport/step-queue.ts';
 import { guardQueue, guardStore } from './backend-guard.ts';
 import { buildStepJob } from './build-step-job.ts';
 import { checkHandlers } from './check-handlers.ts';
@@ -608,7 +608,10 @@ export class SagaEngine {
       const requests = this.#take(sagaId);
       const state = topLevelState(after.value);
       const entry = transitionEntry(sagaId, this.#clock.now(), before.value, after.value, event);
-      const timer = this.#timerFor(host, requests, before.value, after.value, entry.at);
+      // Built once: the jobs' ids and deadlines go into the save, the jobs themselves to the queue after it.
+      const jobs = this.#jobsFor(host, requests);
+      const stayed = JSON.stringify(before.value) === JSON.stringify(after.value);
+      const timer = this.#timerFor(jobs, stayed, entry.at);
       try {
         host.revision = await this.#store.save(
           {
@@ -633,9 +636,8 @@ export class SagaEngine {
       this.#announce(host, entry, state);
       // A transition that stayed in the same state (cancel while a step runs) keeps that step's
       // job: a saga restored for this event re-attaches to it, as if it had been hosted all along.
-      const stayed = restored !== undefined && JSON.stringify(before.value) === JSON.stringify(after.value);
-      if (stayed) await this.#dispatch(host, restored, true);
-      await this.#dispatch(host, requests);
+      if (restored && stayed) await this.#dispatch(host, restored, true);
+      await this.#enqueue(host, jobs);
       return { applied: true, state, before: before.context };
     }
   }
@@ -646,20 +648,13 @@ export class SagaEngine {
    * without a job, or unchanged (undefined) when it stays in its step. Only queues whose workers can
    * die with a job in hand (BullMQ) have deadlines; the embedded path computes nothing here.
    */
-  #timerFor(
-    host: Host,
-    requests: StepJobRequest[],
-    from: unknown,
-    to: unknown,
-    now: number,
-  ): SagaTimer | null | undefined {
+  #timerFor(jobs: StepJob[], stayed: boolean, now: number): SagaTimer | null | undefined {
     const deadlineOf = this.#queue.deadlineOf;
     if (!deadlineOf) return undefined;
-    const request = requests[0];
-    if (!request) return JSON.stringify(from) === JSON.stringify(to) ? undefined : null;
-    const job = buildStepJob(host.saga.definition, host.actor.getSnapshot().context, request);
-    const ms = job ? deadlineOf.call(this.#queue, job) : undefined;
-    return job && ms !== undefined ? { id: job.id, dueAt: now + ms } : null;
+    const job = jobs[0];
+    if (!job) return stayed ? undefined : null;
+    const ms = deadlineOf.call(this.#queue, job);
+    return ms === undefined ? null : { id: job.id, dueAt: now + ms };
   }
 
   /**
@@ -791,17 +786,28 @@ export class SagaEngine {
   }
 
   async #dispatch(host: Host, requests: StepJobRequest[], reattach = false): Promise<void> {
-    if (requests.length === 0) return;
+    await this.#enqueue(host, this.#jobsFor(host, requests), reattach);
+  }
+
+  /** The step jobs the saga's current state asked for. */
+  #jobsFor(host: Host, requests: StepJobRequest[]): StepJob[] {
+    if (requests.length === 0) return [];
     const context = host.actor.getSnapshot().context;
+    const jobs: StepJob[] = [];
+    for (const request of requests) {
+      const job = buildStepJob(host.saga.definition, context, request, host.trace);
+      if (job) jobs.push(job);
+    }
+    return jobs;
+  }
+
+  async #enqueue(host: Host, jobs: StepJob[], reattach = false): Promise<void> {
     try {
-      for (const request of requests) {
-        const job = buildStepJob(host.saga.definition, context, request, host.trace);
-        if (job) await this.#queue.enqueue(job, { reattach });
-      }
+      for (const job of jobs) await this.#queue.enqueue(job, { reattach });
     } catch (error) {
       // Saved but not dispatched: drop the hosted actor, so that the next event or command on this
       // saga restores it and re-attaches to (that is, enqueues) the job it is waiting for.
-      this.#evict(context.sagaId);
+      this.#evict(host.actor.getSnapshot().context.sagaId);
       throw error;
     }
   }
