@@ -205,22 +205,13 @@ export class BullMqQueue implements StepQueue {
    * or acked one needs nothing.
    */
   async #onDeadline(data: DeadlineData): Promise<void> {
-    const job = await Job.fromId<StepJobData>(this.#steps, data.stepJobId);
-    if (!job) return;
-    const state = await job.getState();
-    if (state === 'completed') return;
-    if (state === 'failed') {
-      // Failed by BullMQ itself (stalled too often) rather than by our processor: no outcome was
-      // published, so report one now.
-      if (!job.data.outcome) await publishOutcome(this.#outcomes, stalledOutcome(job));
-      return;
+    const verdict = await this.expire(data.stepJobId);
+    if (verdict.kind === 'held') {
+      await this.#addDeadline(data, verdict.recheckInMs, Date.now());
+    } else if (verdict.kind === 'timedOut') {
+      // Published like any outcome (durable, deduped by id) rather than applied here and now.
+      await publishOutcome(this.#outcomes, verdict.outcome);
     }
-    if ((await this.#steps.remove(data.stepJobId)) === 0) {
-      await this.#addDeadline(data, this.#deadlineGraceMs === false ? 0 : this.#deadlineGraceMs, Date.now());
-      return;
-    }
-    // Published like any outcome (durable, deduped by id) rather than applied here and now.
-    await publishOutcome(this.#outcomes, deadlineOutcome(job.data, job.attemptsMade, data.deadlineMs));
   }
 
   /**
@@ -274,10 +265,10 @@ async function finishedOutcome(job: Job<StepJobData>): Promise<StepOutcome | und
 }
 
 /** Adds an outcome job (id derived from the step job, so reporting twice is one job). */
-export async function publishOutcome(outcomes: Queue, outcome: StepOutcome, suffix?: string): Promise<void> {
+export async function publishOutcome(outcomes: Queue, outcome: StepOutcome): Promise<void> {
   const id = outcomeJobId(outcome.jobId);
   await outcomes.add(outcome.event.type === SagaEvents.stepDone ? 'done' : 'failed', outcome, {
-    jobId: suffix === undefined ? id : `${id}~${suffix}`,
+    jobId: id,
     attempts: 20,
     backoff: { type: 'exponential', delay: 100 },
     removeOnComplete: true,
