@@ -128,8 +128,8 @@ const handlers = defineHandlers(trip, {
       if (declined(ctx.sagaId, declineRate)) throw new TerminalError(`card declined for trip ${ctx.input.tripId}`);
       return { chargeId: await call(ctx, 'run', failRate) };
     },
-    compensate: reservation.compensate,
   },
+  sendConfirmation: { run: async (ctx) => void (await call(ctx, 'run', failRate)) },
 });
 
 // A killed worker's jobs are taken over when their lock expires: tests shorten it to recover faster.

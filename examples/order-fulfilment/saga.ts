@@ -1,7 +1,11 @@
 import { z } from 'zod';
 import { defineHandlers, defineSaga, TerminalError } from '../../src/index.ts';
 
-/** Reserve stock, charge, ship; the warehouse is flaky, so every step retries. */
+/**
+ * Reserve stock, charge, hand the parcel to the carrier, notify the warehouse. The warehouse is
+ * flaky, so every step retries. Handing over the parcel is the pivot: a carrier that refuses it
+ * rolls the charge and the reservation back; once it has the parcel, the order goes ahead.
+ */
 export const order = defineSaga({
   name: 'order-fulfilment',
   version: 1,
@@ -12,10 +16,10 @@ export const order = defineSaga({
       retry: { attempts: 4, backoff: { type: 'exponential', delayMs: 20 } },
       compensate: { retry: { attempts: 5, backoff: { type: 'fixed', delayMs: 20 } } },
     },
-    { name: 'chargeCustomer', compensate: true, retry: { attempts: 3, backoff: { type: 'exponential', delayMs: 20 } } },
-    // Sending the notice cannot be undone, and need not be: the next step's failure skips it.
-    { name: 'notifyWarehouse' },
-    { name: 'shipParcel', retry: { attempts: 2, backoff: { type: 'fixed', delayMs: 20 } } },
+    { name: 'chargeCustomer', retry: { attempts: 3, backoff: { type: 'exponential', delayMs: 20 } } },
+    { name: 'shipParcel', kind: 'pivot', retry: { attempts: 2, backoff: { type: 'fixed', delayMs: 20 } } },
+    // Sending the notice cannot be undone, so it comes last, after the point of no return.
+    { name: 'notifyWarehouse', kind: 'noncompensable' },
   ],
 });
 

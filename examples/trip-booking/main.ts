@@ -44,4 +44,4 @@ for (const run of runs) {
 console.log(`\nparticipant ledger: ${participants.log.join('; ')}`);
 console.log(`open bookings left: ${participants.bookings.size} (the successful trip's four)`);
 await engine.close();
-if (!ok || participants.bookings.size !== 4) process.exit(1);
+if (!ok || participants.bookings.size !== 4 || participants.mails.size !== 1) process.exit(1);

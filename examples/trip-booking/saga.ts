@@ -1,11 +1,15 @@
 import { z } from 'zod';
 import { defineHandlers, defineSaga, TerminalError } from '../../src/index.ts';
 
-/** Book a flight, a hotel and a car, then charge the card; undo everything if a step fails for good. */
+/**
+ * Book a flight, a hotel and a car, charge the card, then mail a confirmation. The reservations can
+ * be undone; the charge is the pivot (once the card is charged the trip goes ahead); the mail cannot
+ * be undone, so it comes last. A declined card rolls the reservations back.
+ */
 export const trip = defineSaga({
   name: 'trip-booking',
   version: 1,
-  description: 'Flight, hotel and car, then payment',
+  description: 'Flight, hotel and car, then payment, then a confirmation mail',
   input: z.object({
     tripId: z.string().min(1),
     /** Lets the example show a payment that is declined. */
@@ -14,13 +18,14 @@ export const trip = defineSaga({
   steps: [
     {
       name: 'reserveFlight',
-      compensate: true,
+      kind: 'compensable',
       retry: { attempts: 3, backoff: { type: 'exponential', delayMs: 50 } },
       timeoutMs: 2000,
     },
-    { name: 'reserveHotel', compensate: true },
-    { name: 'reserveCar', compensate: true },
-    { name: 'chargePayment', compensate: true },
+    { name: 'reserveHotel', kind: 'compensable' },
+    { name: 'reserveCar', kind: 'compensable' },
+    { name: 'chargePayment', kind: 'pivot' },
+    { name: 'sendConfirmation', kind: 'noncompensable' },
   ],
 });
 
@@ -32,7 +37,15 @@ export const trip = defineSaga({
 export class Participants {
   readonly bookings = new Map<string, string>();
   readonly log: string[] = [];
+  readonly mails = new Set<string>();
   #sequence = 0;
+
+  /** Mails once per key: a repeated send is a no-op, as with a provider's idempotency key. */
+  mail(key: string, text: string): void {
+    if (this.mails.has(key)) return;
+    this.mails.add(key);
+    this.log.push(`mailed ${text}`);
+  }
 
   book(kind: string, key: string): string {
     const existing = this.bookings.get(key);
@@ -68,7 +81,9 @@ export function tripHandlers(participants: Participants) {
         if (ctx.input.cardDeclined) throw new TerminalError(`card declined for trip ${ctx.input.tripId}`);
         return { chargeId: participants.book('charge', ctx.idempotencyKey) };
       },
-      compensate: async (ctx) => participants.cancel((ctx.result as { chargeId: string }).chargeId),
+    },
+    sendConfirmation: {
+      run: async (ctx) => participants.mail(ctx.idempotencyKey, `confirmation of trip ${ctx.input.tripId}`),
     },
   });
 }

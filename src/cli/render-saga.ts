@@ -86,6 +86,9 @@ function describeFailure(failure: SagaFailure): string {
 }
 
 function describeEscalation(escalation: SagaEscalation): string {
+  if (escalation.direction === 'run') {
+    return `forward failure: step ${escalation.step} (after the pivot) failed: ${describeErrorInfo(escalation.error)}; resume retries it, resolve finishes the saga`;
+  }
   return (
     `compensation of ${escalation.step} failed: ${describeErrorInfo(escalation.error)}; ` +
     `uncompensated: ${escalation.uncompensated.join(', ') || 'none'}`

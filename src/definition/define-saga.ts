@@ -3,6 +3,7 @@ import { DefinitionError } from '../errors.ts';
 import { DEFAULT_COMPENSATION_POLICY, DEFAULT_RUN_POLICY } from './defaults.ts';
 import { describeIssues, issuePath } from './issue-path.ts';
 import { sagaConfigSchema } from './schema.ts';
+import { pivotOf } from './step-kinds.ts';
 import type { AttemptPolicy, RetryPolicy, SagaConfig, SagaDefinition, StepConfig, StepDefinition } from './types.ts';
 
 /**
@@ -15,8 +16,9 @@ import type { AttemptPolicy, RetryPolicy, SagaConfig, SagaDefinition, StepConfig
  *   name: 'trip-booking', version: 1,
  *   input: z.object({ tripId: z.string() }),
  *   steps: [
- *     { name: 'reserveFlight', compensate: true, retry: { attempts: 3 } },
- *     { name: 'chargePayment', compensate: true },
+ *     { name: 'reserveFlight', retry: { attempts: 3 } }, // compensable, the default kind
+ *     { name: 'chargePayment', kind: 'pivot' },
+ *     { name: 'sendConfirmation', kind: 'noncompensable' },
  *   ],
  * });
  * ```
@@ -46,18 +48,20 @@ export function defineSaga<
     description: parsed.data.description,
     input: config.input,
     steps: Object.freeze(steps),
+    pivot: pivotOf(steps)?.name,
     ...(parsed.data.stuckAfterMs !== undefined ? { stuckAfterMs: parsed.data.stuckAfterMs } : {}),
   }) as SagaDefinition<TName, z.output<TSchema>, TSteps[number]['name'], z.input<TSchema>>;
 }
 
 function resolveStep(step: StepConfig, index: number): StepDefinition {
+  const kind = step.kind ?? 'compensable';
   const run = resolvePolicy(DEFAULT_RUN_POLICY, step.retry, step.timeoutMs);
   const options = typeof step.compensate === 'object' ? step.compensate : {};
   const compensation =
-    step.compensate === undefined || step.compensate === false
-      ? undefined
-      : resolvePolicy(DEFAULT_COMPENSATION_POLICY, options.retry, options.timeoutMs ?? step.timeoutMs);
-  return { name: step.name, index, run, compensation };
+    kind === 'compensable'
+      ? resolvePolicy(DEFAULT_COMPENSATION_POLICY, options.retry, options.timeoutMs ?? step.timeoutMs)
+      : undefined;
+  return { name: step.name, index, kind, run, compensation };
 }
 
 function resolvePolicy(

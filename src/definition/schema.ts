@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MAX_ATTEMPTS, MAX_DURATION_MS } from './defaults.ts';
+import { checkStepOrder, STEP_KINDS } from './step-kinds.ts';
 
 /**
  * Names end up in XState state ids, BullMQ job ids and Redis keys: no dots (state paths), no colons
@@ -37,6 +38,7 @@ const compensationSchema = z.strictObject({
 
 const stepSchema = z.strictObject({
   name,
+  kind: z.enum(STEP_KINDS).optional(),
   compensate: z.union([z.boolean(), compensationSchema]).optional(),
   retry: retrySchema.optional(),
   timeoutMs: timeout.optional(),
@@ -68,4 +70,8 @@ export const sagaConfigSchema = z
       }
       seen.set(step.name, index);
     });
+    const kinded = config.steps.map((step) => ({ ...step, kind: step.kind ?? 'compensable' }));
+    for (const problem of checkStepOrder(kinded)) {
+      ctx.addIssue({ code: 'custom', path: ['steps', problem.index, problem.field], message: problem.message });
+    }
   });

@@ -28,11 +28,30 @@ export interface CompensationOptions {
   timeoutMs?: number;
 }
 
+/**
+ * What a step is to the saga's rollback, checked when the saga is defined. A saga's steps follow
+ * `(compensable | query)* pivot? (retryable | query)* noncompensable?`.
+ *
+ * - `compensable` (the default): undone by its `compensate` handler when the saga rolls back.
+ * - `pivot`: the point of no return; once it completes the saga only goes forward. At most one.
+ * - `retryable`: after the pivot; idempotent and expected to succeed eventually. A failure for good
+ *   escalates (a forward failure), never rolls back.
+ * - `noncompensable`: cannot be undone (an email, a Slack message); last only. Without a pivot it
+ *   acts as the pivot.
+ * - `query`: reads only, nothing to undo; anywhere.
+ */
+export type StepKind = 'compensable' | 'pivot' | 'retryable' | 'noncompensable' | 'query';
+
 /** One step as written in a definition. */
 export interface StepConfig<TName extends string = string> {
   /** Unique within the saga: letters, digits, `_` and `-`, starting with a letter. */
   name: TName;
-  /** Whether the step is undone when a later step fails. `true` uses the default compensation policy. */
+  /** What the step is to the saga's rollback (see {@link StepKind}). Default `compensable`. */
+  kind?: StepKind;
+  /**
+   * Policy of a compensable step's compensation; `true` (or leaving it out) uses the default one.
+   * Only compensable steps have one: `false` is refused, with the kind to declare instead.
+   */
   compensate?: boolean | CompensationOptions;
   /** Retry policy of the forward run. Default: 3 attempts, exponential from 100 ms. */
   retry?: RetryPolicy;
@@ -71,9 +90,10 @@ export interface AttemptPolicy {
 export interface StepDefinition<TName extends string = string> {
   readonly name: TName;
   readonly index: number;
+  readonly kind: StepKind;
   /** Policy of the forward run. */
   readonly run: AttemptPolicy;
-  /** Policy of the compensation, or `undefined` when the step is not compensated. */
+  /** Policy of the compensation: set for `compensable` steps, `undefined` for every other kind. */
   readonly compensation: AttemptPolicy | undefined;
 }
 
@@ -94,6 +114,11 @@ export interface SagaDefinition<
   /** Parses what `engine.start` accepts (`TInputIn`) into what handlers see (`TInput`). */
   readonly input: z.ZodType<TInput, TInputIn>;
   readonly steps: readonly StepDefinition<TStepName>[];
+  /**
+   * The step after whose completion the saga never rolls back: the `pivot` step, else a last
+   * `noncompensable` step; `undefined` when every step can be rolled back.
+   */
+  readonly pivot: TStepName | undefined;
   /** Stuck-saga threshold of this saga; undefined for the engine's default. */
   readonly stuckAfterMs?: number;
 }

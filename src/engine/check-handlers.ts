@@ -3,8 +3,9 @@ import { HandlerMissingError } from '../errors.ts';
 import type { HandlerRegistry } from './handlers.ts';
 
 /**
- * Refuses to drive a saga whose handlers are incomplete: every step needs `run`, and every
- * compensable step needs `compensate`. Checked before anything is stored, so a saga never starts
+ * Refuses to drive a saga whose handlers are incomplete or misleading: every step needs `run`,
+ * every compensable step needs `compensate`, and no other kind of step may have one (it would
+ * never run). Checked before anything is stored, so a saga never starts
  * only to fail at its third step for want of code.
  */
 export function checkHandlers(definition: AnySagaDefinition, registry: HandlerRegistry): void {
@@ -15,16 +16,25 @@ export function checkHandlers(definition: AnySagaDefinition, registry: HandlerRe
     );
   }
   const missing: string[] = [];
+  // A compensate handler on a step that is never compensated is a promise xsaga would not keep.
+  const needless: string[] = [];
   for (const step of definition.steps) {
     const handler = handlers[step.name];
     if (typeof handler?.run !== 'function') missing.push(`${step.name}.run`);
     if (step.compensation && typeof handler?.compensate !== 'function') missing.push(`${step.name}.compensate`);
+    if (!step.compensation && handler?.compensate !== undefined) needless.push(`${step.name} (${step.kind})`);
   }
   const known = new Set(definition.steps.map((s) => s.name));
   const unknown = Object.keys(handlers).filter((name) => !known.has(name));
-  if (missing.length > 0 || unknown.length > 0) {
+  if (missing.length > 0 || unknown.length > 0 || needless.length > 0) {
     const parts = [
       missing.length > 0 ? `missing ${missing.join(', ')}` : '',
+      missing.some((name) => name.endsWith('.compensate'))
+        ? "a step is compensable unless it declares another kind: give it a compensate handler, or declare kind 'query', 'pivot', 'retryable' or 'noncompensable'"
+        : '',
+      needless.length > 0
+        ? `compensate handlers on steps that are never compensated: ${needless.join(', ')} (remove them, or make the step kind 'compensable')`
+        : '',
       unknown.length > 0 ? `handlers for unknown steps ${unknown.join(', ')}` : '',
     ].filter(Boolean);
     throw new HandlerMissingError(`saga "${definition.name}" handlers are incomplete: ${parts.join('; ')}`);

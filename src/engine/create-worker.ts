@@ -13,7 +13,7 @@ import { toError, toErrorInfo } from '../transport/error-info.ts';
 import { stepOutcome } from '../transport/step-outcome.ts';
 import type { AttemptRunner, StepOutcome } from '../transport/step-queue.ts';
 import type { HandlerRegistry } from './handlers.ts';
-import { SagaEngine, TIMER_SWEEP_MS } from './saga-engine.ts';
+import { SagaEngine, type StepOutcomeApplied, TIMER_SWEEP_MS } from './saga-engine.ts';
 import { createStepRunner } from './step-runner.ts';
 
 /** Options of {@link createWorker}. */
@@ -132,15 +132,15 @@ export function runStepWorker(options: WorkerOptions, applierGiven: StepApplier 
   /**
    * Hands a final outcome on: applied to its saga here when this worker has the saga's definition
    * (then the job's deadline is dropped: nothing needs to watch it), else published as an outcome
-   * job for the engines. Returns whether it was applied here.
+   * job for the engines. Returns what applying it here did, or undefined when it was published.
    */
-  const handOn = async (outcome: StepOutcome): Promise<boolean> => {
+  const handOn = async (outcome: StepOutcome): Promise<StepOutcomeApplied | undefined> => {
     if (applier) {
       try {
         // Applied, found stale (the saga moved on) or gone (deleted, quarantined): handled here.
-        await applier.engine.applyStepOutcome(outcome);
+        const applied = await applier.engine.applyStepOutcome(outcome);
         await applier.queue.forgetDeadline(outcome.jobId);
-        return true;
+        return applied;
       } catch (error) {
         // Not applied here (a saga this worker was not given the definition of, the store failed...):
         // the engines apply it from the outcome queue, as they would for a worker without sagas.
@@ -148,7 +148,7 @@ export function runStepWorker(options: WorkerOptions, applierGiven: StepApplier 
       }
     }
     await publishOutcome(outcomes, outcome);
-    return false;
+    return undefined;
   };
 
   const processor = async (job: Job<StepJobData>): Promise<StepOutcome | undefined> => {
@@ -173,10 +173,11 @@ export function runStepWorker(options: WorkerOptions, applierGiven: StepApplier 
       // Kept on the job so a saga re-attaching to it later gets the same outcome.
       await job.updateData({ ...data, outcome });
       const applied = await handOn(outcome);
-      // A forward step's failure is now the saga's (it compensates): the job has served its purpose
-      // and completes, which removes it. A failed compensation stays in BullMQ's failed set as a
-      // dead letter until a person resumes or resolves the saga; so does a failure left for the engines.
-      if (applied && data.direction === 'run') return outcome;
+      // A failure the saga took over (it compensates) has served its purpose: the job completes,
+      // which removes it. One that escalated the saga (a failed compensation, a forward failure
+      // after the pivot) stays in BullMQ's failed set as a dead letter until a person resumes or
+      // resolves the saga; so does a failure left for the engines.
+      if (applied !== undefined && applied !== 'escalated') return outcome;
       throw new UnrecoverableError(info.message);
     }
   };

@@ -109,6 +109,7 @@ function fitsSteps(saga: RegisteredSaga, context: SagaContext): boolean {
     [context.completed, context.compensated, context.skipped].every(
       (list) => Array.isArray(list) && list.every(known),
     ) &&
-    Object.keys(context.rounds ?? {}).every(known)
+    Object.keys(context.rounds ?? {}).every(known) &&
+    Object.keys(context.runRounds ?? {}).every(known)
   );
 }

@@ -15,7 +15,7 @@ import {
   SagaNotFoundError,
 } from '../errors.ts';
 import { copyJson, describeJsonProblem, findNonJson } from '../json-value.ts';
-import type { SagaMachine } from '../machines/build-saga-machine.ts';
+import { jobRound, type SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext, StepJobRequest } from '../machines/context.ts';
 import { type SagaEvent, SagaEvents } from '../machines/events.ts';
 import {
@@ -92,7 +92,7 @@ export interface SagaEngineParts {
 }
 
 /** What applying a step outcome in the process that ran the step did (see `applyStepOutcome`). */
-export type StepOutcomeApplied = 'applied' | 'stale' | 'gone';
+export type StepOutcomeApplied = 'applied' | 'escalated' | 'stale' | 'gone';
 
 /** Options of `engine.start`. */
 export interface StartOptions {
@@ -380,6 +380,8 @@ export class SagaEngine {
   /**
    * Cancels a saga: in `Started` it fails at once; in `Pending` the step in flight finishes first,
    * then every completed step is compensated and the saga ends `Failed` with reason `cancelled`.
+   * Once the pivot step has started, the saga can only go forward: cancel is refused with
+   * `INVALID_STATE`.
    * Cancelling a saga already cancelled or compensating changes nothing and succeeds; a settled one
    * is refused with `INVALID_STATE`. Decided against the saved state: a cancel that loses a race
    * with the last step's completion throws rather than reporting a cancel that did not happen.
@@ -391,6 +393,11 @@ export class SagaEngine {
     const rollingBack =
       result.state === SagaStates.Compensating ||
       (result.state === SagaStates.Pending && result.before.cancelRequested);
+    if (result.state === SagaStates.Pending && !rollingBack) {
+      throw new InvalidStateError(
+        `saga "${sagaId}" has reached its pivot step, after which it can only go forward: it cannot be cancelled`,
+      );
+    }
     if (!rollingBack) {
       throw new InvalidStateError(
         `saga "${sagaId}" is ${result.state}; only Started or Pending sagas can be cancelled`,
@@ -399,7 +406,8 @@ export class SagaEngine {
   }
 
   /**
-   * Retries the compensations left by an escalation, from the one that ran out of retries. Throws
+   * Retries what an escalation stopped at: the compensations left, from the one that ran out of
+   * retries; or, for a forward failure after the pivot, that step's run and the steps after it. Throws
    * `INVALID_STATE` unless the saga is Escalated when the command is applied.
    */
   async resume(sagaId: string): Promise<void> {
@@ -407,7 +415,8 @@ export class SagaEngine {
   }
 
   /**
-   * Records that a person fixed an escalation by hand: the saga ends `Failed`, the note kept.
+   * Records that a person fixed an escalation by hand, the note kept: a stuck rollback ends `Failed`,
+   * a forward failure after the pivot ends `Completed` (the person finished the saga).
    * Throws `INVALID_STATE` unless the saga is Escalated when the command is applied (so of a
    * `resume` and a `resolve` racing, exactly one takes effect and the other says so).
    */
@@ -493,17 +502,17 @@ export class SagaEngine {
     }
     const escalation = result.before.escalation;
     if (escalation) {
-      // The failed compensation job was kept as a dead letter until a person acted.
-      const round = result.before.rounds[escalation.step] ?? 0;
-      await this.#queue.ack(stepJobId(sagaId, escalation.step, 'compensate', round));
+      // The failed job was kept as a dead letter until a person acted.
+      const direction = escalation.direction ?? 'compensate';
+      const round = jobRound(result.before, escalation.step, direction);
+      await this.#queue.ack(stepJobId(sagaId, escalation.step, direction, round));
     }
   }
 
   async #applyOutcome(outcome: StepOutcome): Promise<void> {
     if (this.#closed) return;
-    await this.applyStepOutcome(outcome);
-    const deadLetter = outcome.event.type === SagaEvents.stepFailed && outcome.event.direction === 'compensate';
-    if (!deadLetter) await this.#queue.ack(outcome.jobId);
+    // The failed job that escalated a saga is kept as a dead letter until a person resumes or resolves it.
+    if ((await this.applyStepOutcome(outcome)) !== 'escalated') await this.#queue.ack(outcome.jobId);
   }
 
   /**
@@ -522,7 +531,8 @@ export class SagaEngine {
         outcome.event,
         isTraceCarrier(outcome.trace) ? outcome.trace : undefined,
       );
-      return result.applied ? 'applied' : 'stale';
+      if (!result.applied) return 'stale';
+      return result.state === SagaStates.Escalated ? 'escalated' : 'applied';
     } catch (error) {
       if (error instanceof SagaNotFoundError || error instanceof RecordCorruptError) return 'gone';
       throw error;
@@ -546,7 +556,7 @@ export class SagaEngine {
         const snapshot = host.actor.getSnapshot();
         const state = topLevelState(snapshot.value);
         const direction = state === SagaStates.Pending ? 'run' : state === SagaStates.Compensating ? 'compensate' : '';
-        const round = direction === 'compensate' ? (snapshot.context.rounds[job.step] ?? 0) : 0;
+        const round = direction === '' ? 0 : jobRound(snapshot.context, job.step, direction);
         if (activeStep(snapshot.value) === job.step && direction === job.direction && round === job.round) return true;
         // Moved on. The process that applied this job's outcome may have died between its save and
         // the enqueue of the next job: re-attach the saga to the job of the state it is in now.

@@ -50,10 +50,18 @@ const contextFields = {
   skipped: z.array(stepName),
   cancelRequested: z.boolean(),
   rounds: z.record(stepName, count),
+  runRounds: z.record(stepName, count).optional(),
   failure: z
     .object({ reason: z.enum(['failed', 'cancelled']), step: stepName.optional(), error: errorInfo.optional() })
     .optional(),
-  escalation: z.object({ step: stepName, error: errorInfo, uncompensated: z.array(stepName) }).optional(),
+  escalation: z
+    .object({
+      direction: z.enum(['run', 'compensate']).optional(),
+      step: stepName,
+      error: errorInfo,
+      uncompensated: z.array(stepName),
+    })
+    .optional(),
   resolution: z.object({ note: z.string(), uncompensated: z.array(stepName) }).optional(),
 };
 

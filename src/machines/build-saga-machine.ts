@@ -10,19 +10,39 @@ import { SagaStates } from './states.ts';
  */
 export const stepJobPlaceholder = fromCallback<SagaEvent, StepJobRequest>(() => undefined);
 
+/**
+ * The substate of `Compensating` that picks the next compensation from the context. Its name cannot
+ * be a step name (those start with a letter, see NAME_PATTERN).
+ */
+export const NEXT_COMPENSATION = '_next';
+
 type Args = { context: SagaContext; event: SagaEvent };
 
 /** A typed `assign` for updaters built outside `setup()`, which is how a generated machine is made. */
 const update = (fn: (args: Args) => Partial<SagaContext>) =>
   assign<SagaContext, SagaEvent, undefined, SagaEvent, never>(fn);
 
+const patchStep = (context: SagaContext, name: string, patch: Partial<StepState>) => ({
+  ...context.steps,
+  [name]: { ...(context.steps[name] as StepState), ...patch },
+});
+
+/** The job round the machine expects outcomes of: raised by each `resume` of that direction. */
+export const jobRound = (context: SagaContext, step: string, direction: Direction) =>
+  (direction === 'run' ? context.runRounds?.[step] : context.rounds[step]) ?? 0;
+
 /**
  * Builds the XState v5 machine of a saga definition. Pure: no I/O, no clock.
  *
  * Top-level states are the saga's public status (`Started`, `Pending`, `Compensating`, `Completed`,
  * `Failed`, `Escalated`); `Pending` has one substate per step and `Compensating` one per compensable
- * step. Steps run one after another, so which steps are completed in any state is known statically:
- * every rollback target is wired at build time and the graph stays finite.
+ * step. Rollback order is data: `Compensating` enters through {@link NEXT_COMPENSATION}, which picks
+ * the newest completed, not yet compensated step from `context.completed` (the order steps really
+ * completed in), so the graph stays finite and a diagram still shows every compensation.
+ *
+ * The pivot (see `SagaDefinition.pivot`) splits the steps: a step up to it that fails for good
+ * rolls the saga back; a step after it escalates as a forward failure, and `cancel` is refused once
+ * the pivot has started, because nothing from there on can be undone.
  *
  * @example
  * ```ts
@@ -35,23 +55,28 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
   const id = definition.name;
   const top = (state: string) => `#${id}.${state}`;
   const compensable = steps.filter((s) => s.compensation !== undefined);
+  const compensates = new Set(compensable.map((s) => s.name));
+  const pivotIndex = steps.find((s) => s.name === definition.pivot)?.index ?? Number.POSITIVE_INFINITY;
+  const forwardOnly = steps.filter((s) => s.index > pivotIndex);
 
-  /** Newest compensable step with index <= `index`, or undefined. */
-  const lastCompensableUpTo = (index: number) => [...compensable].reverse().find((s) => s.index <= index);
-
-  /** Where rollback goes when steps 0..`index` are completed: the newest compensation, or Failed. */
-  const rollbackTarget = (index: number) => {
-    const target = lastCompensableUpTo(index);
-    return target ? `${top(SagaStates.Compensating)}.${target.name}` : top(SagaStates.Failed);
+  /** The newest completed step with a compensation that has not been undone yet. */
+  const nextCompensation = (context: SagaContext): string | undefined => {
+    for (let i = context.completed.length - 1; i >= 0; i--) {
+      const name = context.completed[i] as string;
+      if (compensates.has(name) && context.steps[name]?.status === 'completed') return name;
+    }
+    return undefined;
   };
 
-  /** Marks completed steps with index in (low, high) as skipped, newest first. */
-  const skipBetween = (low: number, high: number) =>
+  /** Marks the completed steps newer than `until` that rollback passes over (no compensation) as skipped. */
+  const skipPassedOver = (until?: string) =>
     update(({ context }) => {
-      const passed = steps
-        .filter((s) => s.index > low && s.index < high && context.steps[s.name]?.status === 'completed')
-        .map((s) => s.name)
-        .reverse();
+      const passed: string[] = [];
+      for (let i = context.completed.length - 1; i >= 0; i--) {
+        const name = context.completed[i] as string;
+        if (name === until) break;
+        if (context.steps[name]?.status === 'completed' && !compensates.has(name)) passed.push(name);
+      }
       if (passed.length === 0) return {};
       const next = { ...context.steps };
       for (const name of passed) next[name] = { ...(next[name] as StepState), status: 'skipped' };
@@ -60,16 +85,11 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
 
   const isFor =
     (step: StepDefinition, direction: Direction) =>
-    ({ context, event }: { context: SagaContext; event: SagaEvent }) => {
-      if (event.type !== SagaEvents.stepDone && event.type !== SagaEvents.stepFailed) return false;
-      if (event.step !== step.name || event.direction !== direction) return false;
-      return direction === 'run' || event.round === (context.rounds[step.name] ?? 0);
-    };
-
-  const patchStep = (context: SagaContext, name: string, patch: Partial<StepState>) => ({
-    ...context.steps,
-    [name]: { ...(context.steps[name] as StepState), ...patch },
-  });
+    ({ context, event }: Args) =>
+      (event.type === SagaEvents.stepDone || event.type === SagaEvents.stepFailed) &&
+      event.step === step.name &&
+      event.direction === direction &&
+      event.round === jobRound(context, step.name, direction);
 
   const jobInput =
     (step: StepDefinition, direction: Direction) =>
@@ -77,7 +97,7 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
       sagaId: context.sagaId,
       step: step.name,
       direction,
-      round: direction === 'run' ? 0 : (context.rounds[step.name] ?? 0),
+      round: jobRound(context, step.name, direction),
     });
 
   const markRunCompleted = (step: StepDefinition) =>
@@ -102,6 +122,16 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
       };
     });
 
+  /** A step after the pivot failed for good: the saga cannot go back, so a person decides. */
+  const markForwardFailure = (step: StepDefinition) =>
+    update(({ context, event }) => {
+      const e = event as StepFailedEvent;
+      return {
+        steps: patchStep(context, step.name, { status: 'failed', attempts: e.attempts, error: e.error }),
+        escalation: { direction: 'run' as const, step: step.name, error: e.error, uncompensated: [] },
+      };
+    });
+
   const markCancelled = (step?: StepDefinition) =>
     update(() => ({
       failure: step ? { reason: 'cancelled' as const, step: step.name } : { reason: 'cancelled' as const },
@@ -111,6 +141,9 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
     steps.map((step) => {
       const next = steps[step.index + 1];
       const forward = next ? next.name : top(SagaStates.Completed);
+      const cancellable = step.index < pivotIndex;
+      const rollsBack = step.index <= pivotIndex;
+      const done = { guard: isFor(step, 'run'), target: forward, actions: markRunCompleted(step) };
       return [
         step.name,
         {
@@ -119,24 +152,29 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
           })),
           invoke: { src: 'stepJob' as const, input: jobInput(step, 'run') },
           on: {
-            [SagaEvents.stepDone]: [
-              {
-                guard: ({ context, event }: { context: SagaContext; event: SagaEvent }) =>
-                  context.cancelRequested && isFor(step, 'run')({ context, event }),
-                target: rollbackTarget(step.index),
-                actions: [
-                  markRunCompleted(step),
-                  markCancelled(),
-                  skipBetween(lastCompensableUpTo(step.index)?.index ?? -1, step.index + 1),
-                ],
-              },
-              { guard: isFor(step, 'run'), target: forward, actions: markRunCompleted(step) },
-            ],
-            [SagaEvents.stepFailed]: {
-              guard: isFor(step, 'run'),
-              target: rollbackTarget(step.index - 1),
-              actions: [markRunFailed(step), skipBetween(lastCompensableUpTo(step.index - 1)?.index ?? -1, step.index)],
-            },
+            [SagaEvents.stepDone]: cancellable
+              ? [
+                  {
+                    guard: (args: Args) => args.context.cancelRequested && isFor(step, 'run')(args),
+                    target: top(SagaStates.Compensating),
+                    actions: [markRunCompleted(step), markCancelled()],
+                  },
+                  done,
+                ]
+              : done,
+            [SagaEvents.stepFailed]: rollsBack
+              ? { guard: isFor(step, 'run'), target: top(SagaStates.Compensating), actions: markRunFailed(step) }
+              : { guard: isFor(step, 'run'), target: top(SagaStates.Escalated), actions: markForwardFailure(step) },
+            // Up to the pivot a cancel is honoured at the step's outcome; from the pivot on it is
+            // refused, because a saga that may have passed its point of no return cannot roll back.
+            ...(cancellable
+              ? {
+                  [SagaEvents.cancel]: {
+                    guard: ({ context }: Args) => !context.cancelRequested,
+                    actions: update(() => ({ cancelRequested: true })),
+                  },
+                }
+              : {}),
           },
         },
       ];
@@ -144,55 +182,75 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
   );
 
   const compensatingStates = Object.fromEntries(
-    compensable.map((step) => {
-      const previous = lastCompensableUpTo(step.index - 1);
-      const uncompensated = compensable
-        .filter((s) => s.index <= step.index)
-        .map((s) => s.name)
-        .reverse();
-      return [
-        step.name,
-        {
-          entry: update(({ context }) => ({
-            steps: patchStep(context, step.name, { status: 'compensating' }),
-          })),
-          invoke: { src: 'stepJob' as const, input: jobInput(step, 'compensate') },
-          on: {
-            [SagaEvents.stepDone]: {
-              guard: isFor(step, 'compensate'),
-              target: previous ? previous.name : top(SagaStates.Failed),
-              actions: [
-                update(({ context, event }) => ({
-                  steps: patchStep(context, step.name, {
-                    status: 'compensated',
-                    compensationAttempts:
-                      (context.steps[step.name]?.compensationAttempts ?? 0) + (event as StepDoneEvent).attempts,
-                  }),
-                  compensated: [...context.compensated, step.name],
-                })),
-                skipBetween(previous?.index ?? -1, step.index),
-              ],
-            },
-            [SagaEvents.stepFailed]: {
-              guard: isFor(step, 'compensate'),
-              target: top(SagaStates.Escalated),
-              actions: update(({ context, event }) => {
-                const e = event as StepFailedEvent;
-                return {
-                  steps: patchStep(context, step.name, {
-                    status: 'compensation_failed',
-                    error: e.error,
-                    compensationAttempts: (context.steps[step.name]?.compensationAttempts ?? 0) + e.attempts,
-                  }),
-                  escalation: { step: step.name, error: e.error, uncompensated },
-                };
+    compensable.map((step) => [
+      step.name,
+      {
+        entry: update(({ context }) => ({
+          steps: patchStep(context, step.name, { status: 'compensating' }),
+        })),
+        invoke: { src: 'stepJob' as const, input: jobInput(step, 'compensate') },
+        on: {
+          [SagaEvents.stepDone]: {
+            guard: isFor(step, 'compensate'),
+            target: NEXT_COMPENSATION,
+            actions: update(({ context, event }) => ({
+              steps: patchStep(context, step.name, {
+                status: 'compensated',
+                compensationAttempts:
+                  (context.steps[step.name]?.compensationAttempts ?? 0) + (event as StepDoneEvent).attempts,
               }),
-            },
+              compensated: [...context.compensated, step.name],
+            })),
+          },
+          [SagaEvents.stepFailed]: {
+            guard: isFor(step, 'compensate'),
+            target: top(SagaStates.Escalated),
+            actions: update(({ context, event }) => {
+              const e = event as StepFailedEvent;
+              const steps = patchStep(context, step.name, {
+                status: 'compensation_failed',
+                error: e.error,
+                compensationAttempts: (context.steps[step.name]?.compensationAttempts ?? 0) + e.attempts,
+              });
+              return {
+                steps,
+                escalation: {
+                  direction: 'compensate' as const,
+                  step: step.name,
+                  error: e.error,
+                  uncompensated: owedCompensations({ ...context, steps }, compensates, step.name),
+                },
+              };
+            }),
           },
         },
-      ];
-    }),
+      },
+    ]),
   );
+
+  const resumeTo = (step: StepDefinition, direction: Direction) => ({
+    guard: ({ context }: Args) =>
+      context.escalation?.step === step.name && (context.escalation.direction ?? 'compensate') === direction,
+    target: `${direction === 'run' ? SagaStates.Pending : SagaStates.Compensating}.${step.name}`,
+    actions: update(({ context }) =>
+      direction === 'run'
+        ? {
+            runRounds: { ...context.runRounds, [step.name]: jobRound(context, step.name, 'run') + 1 },
+            escalation: undefined,
+          }
+        : {
+            rounds: { ...context.rounds, [step.name]: jobRound(context, step.name, 'compensate') + 1 },
+            escalation: undefined,
+          },
+    ),
+  });
+
+  const resolution = update(({ context, event }) => ({
+    resolution: {
+      note: event.type === SagaEvents.resolve ? (event.note ?? '') : '',
+      uncompensated: context.escalation?.uncompensated ?? [],
+    },
+  }));
 
   return setup({
     types: {
@@ -226,44 +284,55 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
       },
       [SagaStates.Pending]: {
         initial: (steps[0] as StepDefinition).name,
-        on: {
-          [SagaEvents.cancel]: {
-            guard: ({ context }) => !context.cancelRequested,
-            actions: update(() => ({ cancelRequested: true })),
-          },
-        },
         states: pendingStates,
       },
       [SagaStates.Compensating]: {
-        // Without a compensable step this state is never entered; XState needs an initial child anyway.
-        ...(compensable.length > 0 ? { initial: (compensable[0] as StepDefinition).name } : {}),
-        states: compensatingStates,
+        initial: NEXT_COMPENSATION,
+        states: {
+          [NEXT_COMPENSATION]: {
+            always: [
+              ...compensable.map((step) => ({
+                guard: ({ context }: Args) => nextCompensation(context) === step.name,
+                target: step.name,
+                actions: skipPassedOver(step.name),
+              })),
+              { target: top(SagaStates.Failed), actions: skipPassedOver() },
+            ],
+          },
+          ...compensatingStates,
+        },
       },
       [SagaStates.Completed]: { type: 'final' },
       [SagaStates.Failed]: { type: 'final' },
       [SagaStates.Escalated]: {
         on: {
-          [SagaEvents.resume]: compensable.map((step) => ({
-            guard: ({ context }: { context: SagaContext }) => context.escalation?.step === step.name,
-            target: `${SagaStates.Compensating}.${step.name}`,
-            actions: update(({ context }) => ({
-              rounds: { ...context.rounds, [step.name]: (context.rounds[step.name] ?? 0) + 1 },
-              escalation: undefined,
-            })),
-          })),
-          [SagaEvents.resolve]: {
-            target: SagaStates.Failed,
-            actions: update(({ context, event }) => ({
-              resolution: {
-                note: event.type === SagaEvents.resolve ? (event.note ?? '') : '',
-                uncompensated: context.escalation?.uncompensated ?? [],
-              },
-            })),
-          },
+          [SagaEvents.resume]: [
+            ...compensable.map((step) => resumeTo(step, 'compensate')),
+            ...forwardOnly.map((step) => resumeTo(step, 'run')),
+          ],
+          [SagaEvents.resolve]: [
+            // A forward failure fixed by hand finishes the saga; a stuck rollback fixed by hand ends it rolled back.
+            {
+              guard: ({ context }: Args) => context.escalation?.direction === 'run',
+              target: SagaStates.Completed,
+              actions: resolution,
+            },
+            { target: SagaStates.Failed, actions: resolution },
+          ],
         },
       },
     },
   });
+}
+
+/** Compensable steps still owed an undo, from `from` on, in the order they will be undone. */
+function owedCompensations(context: SagaContext, compensates: ReadonlySet<string>, from: string): string[] {
+  const owed: string[] = [from];
+  for (let i = context.completed.length - 1; i >= 0; i--) {
+    const name = context.completed[i] as string;
+    if (name !== from && compensates.has(name) && context.steps[name]?.status === 'completed') owed.push(name);
+  }
+  return owed;
 }
 
 /** The machine type of any saga definition. */

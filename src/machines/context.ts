@@ -33,7 +33,14 @@ export interface SagaFailure {
 
 /** Why a saga is Escalated, and what a person has left to undo. */
 export interface SagaEscalation {
-  /** The compensation that ran out of retries. */
+  /**
+   * `compensate`: the step's compensation ran out of retries (a rollback is stuck). `run`: a step
+   * after the pivot failed for good (a forward failure: the saga cannot roll back, `resume` retries
+   * the step, `resolve` records the manual finish). Absent in records written before forward
+   * failures existed, which were all `compensate`.
+   */
+  direction?: Direction;
+  /** The step whose run or compensation ran out of retries. */
   step: string;
   error: ErrorInfo;
   /** Compensable steps still not undone, in the order they will be undone. */
@@ -55,6 +62,8 @@ export interface SagaContext {
   cancelRequested: boolean;
   /** Compensation round per step: bumped by `resume`, so a fresh job id is used. */
   rounds: Record<string, number>;
+  /** Forward round per step, bumped by `resume` of a forward failure; absent while empty. */
+  runRounds?: Record<string, number>;
   failure?: SagaFailure;
   escalation?: SagaEscalation;
   /** Set by `resolve`: an operator recorded a manual fix of an escalation. */

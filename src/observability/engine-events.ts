@@ -24,7 +24,10 @@ export const RECOVERY_REPORT_EVERY = 100;
 export interface EngineEventMap {
   /** A transition was persisted (the same entry as in the saga log). */
   transition: [entry: TransitionEntry];
-  /** A compensation ran out of retries: a person must act (`resume` or `resolve`). */
+  /**
+   * A compensation, or a step after the pivot, ran out of retries: a person must act (`resume` or
+   * `resolve`); `escalation.direction` tells which.
+   */
   escalated: [alert: { sagaId: string; name: string; escalation: SagaEscalation }];
   /**
    * A saga in `Pending` or `Compensating` has not moved for longer than its threshold (the
@@ -110,7 +113,9 @@ export function logEngineEvent<K extends keyof EngineEventMap>(
         .child({ sagaId, step: escalation.step })
         .warn(
           { saga: name, error: escalation.error, uncompensated: escalation.uncompensated },
-          'saga escalated: a compensation ran out of retries; resume or resolve it',
+          escalation.direction === 'run'
+            ? 'saga escalated: a step after the pivot ran out of retries (a forward failure); resume or resolve it'
+            : 'saga escalated: a compensation ran out of retries; resume or resolve it',
         );
       return;
     }

@@ -164,7 +164,7 @@ export function createTracing(options: TracingOptions = {}): Instrumentation {
       span.setAttribute(TraceAttributes.sagaState, saga.state);
       if (saga.state !== SagaStates.Completed) {
         const why = saga.escalation
-          ? `compensation of "${saga.escalation.step}" failed: ${saga.escalation.error.message}`
+          ? `${saga.escalation.direction === 'run' ? 'forward step' : 'compensation of'} "${saga.escalation.step}" failed: ${saga.escalation.error.message}`
           : (saga.failure?.error?.message ?? saga.failure?.reason ?? saga.state);
         span.setStatus({ code: SpanStatusCode.ERROR, message: `${saga.state}: ${why}` });
       }

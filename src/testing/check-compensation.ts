@@ -3,8 +3,8 @@ import { createEngine } from '../engine/create-engine.ts';
 import type { CompensationContext, StepContext, StepHandler } from '../engine/handlers.ts';
 import { TerminalError } from '../errors.ts';
 import type { Direction } from '../machines/events.ts';
-import { type SagaState, SagaStates } from '../machines/states.ts';
-import { expectedRollback } from './expected-rollback.ts';
+import type { SagaState } from '../machines/states.ts';
+import { expectedEnding } from './expected-rollback.ts';
 import { withInstantRetries } from './instant-retries.ts';
 import { seededRandom } from './seeded-random.ts';
 
@@ -44,7 +44,9 @@ export interface CompensationRun {
  * Runs the saga through the real embedded engine once per step index k, with a terminal failure
  * injected at step k (plus one run with no failure), wrapping your handlers. Checks on every run:
  * compensations are the steps completed before k, newest first, skipping non-compensable ones;
- * the saga ends `Failed` (or `Completed` when nothing failed); each idempotency key is retried only
+ * the saga ends `Failed` (`Completed` when nothing failed; `Escalated` as a forward failure, with
+ * nothing compensated, when k comes after the pivot); nothing at or after the pivot is ever
+ * compensated; each idempotency key is retried only
  * with rising attempt numbers. Throws an Error describing the first run that broke a rule.
  *
  * What it assumes of your handlers (a run that breaks an assumption fails the check, and the
@@ -133,15 +135,18 @@ async function runOnce(
           completed.push(step.name);
           return output;
         },
-        compensate: async (ctx: CompensationContext<unknown>) => {
-          if (ctx.attempt <= compensationFailures) {
-            calls.push(call(step, 'compensate', ctx, 'transient'));
-            throw new Error(`injected transient failure compensating "${step.name}"`);
-          }
-          await original?.compensate?.(ctx);
-          calls.push(call(step, 'compensate', ctx, 'ok'));
-          compensations.push(step.name);
-        },
+        // Only where the definition compensates: a compensate handler on any other step is refused.
+        ...(step.compensation && {
+          compensate: async (ctx: CompensationContext<unknown>) => {
+            if (ctx.attempt <= compensationFailures) {
+              calls.push(call(step, 'compensate', ctx, 'transient'));
+              throw new Error(`injected transient failure compensating "${step.name}"`);
+            }
+            await original?.compensate?.(ctx);
+            calls.push(call(step, 'compensate', ctx, 'ok'));
+            compensations.push(step.name);
+          },
+        }),
       };
       return [step.name, handler];
     }),
@@ -168,23 +173,26 @@ function call(
 
 function checkRun(definition: AnySagaDefinition, run: CompensationRun): string[] {
   const problems: string[] = [];
-  const names = definition.steps.map((s) => s.name);
-  const expectedCompleted = run.failAt === undefined ? names : names.slice(0, run.failAt);
-  const { expectedCompensations } = expectedRollback(definition, expectedCompleted);
-  const expectedState = run.failAt === undefined ? SagaStates.Completed : SagaStates.Failed;
-  if (run.state !== expectedState) problems.push(`ended ${run.state}, expected ${expectedState}`);
+  const expected = expectedEnding(definition, run.failAt);
+  const expectedCompleted = expected.completed;
+  const expectedCompensations = expected.compensations;
+  if (run.state !== expected.state) problems.push(`ended ${run.state}, expected ${expected.state}`);
   if (run.completed.join() !== expectedCompleted.join()) {
     problems.push(
       `completed ${run.completed.join(',') || 'nothing'}, expected ${expectedCompleted.join(',') || 'nothing'}`,
     );
   }
-  if (
-    run.failAt === undefined ? run.compensations.length > 0 : run.compensations.join() !== expectedCompensations.join()
-  ) {
+  if (run.compensations.join() !== expectedCompensations.join()) {
     problems.push(
-      `compensated ${run.compensations.join(',') || 'nothing'}, expected ${(run.failAt === undefined ? [] : expectedCompensations).join(',') || 'nothing'}`,
+      `compensated ${run.compensations.join(',') || 'nothing'}, expected ${expectedCompensations.join(',') || 'nothing'}`,
     );
   }
+  const pivot = definition.steps.find((s) => s.name === definition.pivot);
+  const pivotIndex = pivot?.index ?? Number.POSITIVE_INFINITY;
+  const pastPivot = run.compensations.filter(
+    (name) => (definition.steps.find((s) => s.name === name)?.index ?? -1) >= pivotIndex,
+  );
+  if (pastPivot.length > 0) problems.push(`compensated ${pastPivot.join(',')}, at or after the pivot "${pivot?.name}"`);
   const attemptsByKey = new Map<string, number[]>();
   for (const c of run.calls)
     attemptsByKey.set(c.idempotencyKey, [...(attemptsByKey.get(c.idempotencyKey) ?? []), c.attempt]);

@@ -16,3 +16,21 @@ export function expectedRollback(
     expectedSkipped: newestFirst.filter((name) => byName.get(name)?.compensation === undefined),
   };
 }
+
+/**
+ * How a saga must end when step `failAt` fails for good (or nothing fails, `undefined`), from the
+ * definition alone: `Completed`; `Failed` after undoing the steps completed before it when it is at
+ * or before the pivot; `Escalated` as a forward failure, with nothing undone, when it is after the
+ * pivot.
+ */
+export function expectedEnding(
+  definition: AnySagaDefinition,
+  failAt: number | undefined,
+): { state: 'Completed' | 'Failed' | 'Escalated'; completed: string[]; compensations: string[] } {
+  const names = definition.steps.map((s) => s.name);
+  if (failAt === undefined) return { state: 'Completed', completed: names, compensations: [] };
+  const completed = names.slice(0, failAt);
+  const pivot = definition.steps.find((s) => s.name === definition.pivot)?.index ?? Number.POSITIVE_INFINITY;
+  if (failAt > pivot) return { state: 'Escalated', completed, compensations: [] };
+  return { state: 'Failed', completed, compensations: expectedRollback(definition, completed).expectedCompensations };
+}

@@ -1,7 +1,7 @@
 import { getSimplePaths } from '@xstate/graph';
 import { initialTransition, transition } from 'xstate';
 import type { AnySagaDefinition } from '../definition/types.ts';
-import { buildSagaMachine, type SagaMachine } from '../machines/build-saga-machine.ts';
+import { buildSagaMachine, jobRound, type SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext } from '../machines/context.ts';
 import { type SagaEvent, SagaEvents } from '../machines/events.ts';
 import { activeStep, type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../machines/states.ts';
@@ -71,6 +71,7 @@ export function createSagaTestModel(definition: AnySagaDefinition): SagaTestMode
         c.failure?.reason,
         c.resolution !== undefined,
         Object.keys(c.rounds).sort(),
+        Object.keys(c.runRounds ?? {}).sort(),
       ]);
     },
   });
@@ -103,11 +104,12 @@ function eventsFor(value: unknown, context: SagaContext): SagaEvent[] {
     return [{ type: SagaEvents.resume }, { type: SagaEvents.resolve, note: 'fixed by hand' }];
   if (!step) return [];
   const direction = state === SagaStates.Pending ? 'run' : 'compensate';
-  const base = { step, direction, attempts: 1, round: direction === 'run' ? 0 : (context.rounds[step] ?? 0) } as const;
+  const base = { step, direction, attempts: 1, round: jobRound(context, step, direction) } as const;
   const events: SagaEvent[] = [
     { type: SagaEvents.stepDone, ...base, result: { from: step } },
     { type: SagaEvents.stepFailed, ...base, error: ERROR },
   ];
+  // Offered on every step: past the pivot the machine must refuse it, which the paths then show.
   if (state === SagaStates.Pending && !context.cancelRequested) events.push({ type: SagaEvents.cancel });
   return events;
 }
@@ -158,10 +160,21 @@ function checkPath(definition: AnySagaDefinition, path: SagaPathScenario): strin
     );
   }
   const wasCancelled = path.events.some((e) => e.type === SagaEvents.cancel);
+  const pivot = definition.steps.find((s) => s.name === definition.pivot)?.index ?? Number.POSITIVE_INFINITY;
+  const indexOf = (name: string | undefined) => definition.steps.find((s) => s.name === name)?.index ?? -1;
+  const pastPivot = path.compensations.filter((name) => indexOf(name) >= pivot);
+  if (pastPivot.length > 0) problems.push(`compensated ${pastPivot.join(',')}, at or after the pivot`);
+  // A forward failure (a step after the pivot failed for good) escalates and never rolls back.
+  const forwardFailure = path.events.some(
+    (e) => e.type === SagaEvents.stepFailed && e.direction === 'run' && indexOf(e.step) > pivot,
+  );
   switch (path.finalState) {
     case SagaStates.Completed:
-      if (path.completed.length !== order.length) problems.push('Completed without every step completed');
+      if (path.completed.length !== order.length && !(forwardFailure && path.context.resolution)) {
+        problems.push('Completed without every step completed or a resolved forward failure');
+      }
       if (path.compensations.length > 0) problems.push('Completed after compensating');
+      // A cancel refused past the pivot changes nothing, so a simple path never holds one.
       if (wasCancelled) problems.push('Completed although cancelled');
       break;
     case SagaStates.Failed: {
@@ -182,6 +195,13 @@ function checkPath(definition: AnySagaDefinition, path: SagaPathScenario): strin
       break;
     }
     case SagaStates.Escalated: {
+      if (path.context.escalation?.direction === 'run') {
+        if (indexOf(path.context.escalation.step) <= pivot) {
+          problems.push(`forward failure of ${path.context.escalation.step}, which is not after the pivot`);
+        }
+        if (path.compensations.length > 0) problems.push('compensated before a forward failure');
+        break;
+      }
       const remaining = path.context.escalation?.uncompensated ?? [];
       if (!same(path.compensations.concat(remaining), expectedCompensations)) {
         problems.push(

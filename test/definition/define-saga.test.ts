@@ -22,6 +22,95 @@ function withStep(step: Record<string, unknown>): unknown {
 }
 
 describe('defineSaga', () => {
+  describe('step kinds', () => {
+    const saga = (steps: Record<string, unknown>[]) => ({ name: 'trip', version: 1, input, steps });
+
+    it('makes a step compensable by default, and names the pivot', () => {
+      const trip = defineSaga({
+        name: 'trip',
+        version: 1,
+        input,
+        steps: [
+          { name: 'reserve' },
+          { name: 'lookup', kind: 'query' },
+          { name: 'charge', kind: 'pivot' },
+          { name: 'ship', kind: 'retryable' },
+          { name: 'mail', kind: 'noncompensable' },
+        ],
+      });
+      expect(trip.steps.map((s) => s.kind)).toEqual(['compensable', 'query', 'pivot', 'retryable', 'noncompensable']);
+      expect(trip.steps.map((s) => s.compensation !== undefined)).toEqual([true, false, false, false, false]);
+      expect(trip.pivot).toBe('charge');
+    });
+
+    it('takes a last noncompensable step as the pivot of a saga without one, and none when all can roll back', () => {
+      expect(defineSaga(saga([{ name: 'a' }, { name: 'mail', kind: 'noncompensable' }]) as never).pivot).toBe('mail');
+      expect(defineSaga(saga([{ name: 'a' }, { name: 'b', kind: 'query' }]) as never).pivot).toBeUndefined();
+    });
+
+    it('refuses a noncompensable step that is not last, naming it and what to write instead', () => {
+      const error = definitionError(saga([{ name: 'a' }, { name: 'notify', kind: 'noncompensable' }, { name: 'c' }]));
+      expect(error.code).toBe('DEFINITION_INVALID');
+      expect(error.path).toBe('steps.1.kind');
+      expect(error.message).toMatch(/step "notify" is noncompensable, so it must be the last step/);
+      expect(error.message).toMatch(/'query' if it only reads/);
+    });
+
+    it('refuses compensate: false, saying which kind to declare instead', () => {
+      const error = definitionError(saga([{ name: 'a' }, { name: 'notify', compensate: false }, { name: 'c' }]));
+      expect(error.path).toBe('steps.1.compensate');
+      expect(error.message).toMatch(/step "notify" has compensate: false.*declare its kind: 'query'/);
+    });
+
+    it('refuses a compensable step after the pivot: it could never be compensated', () => {
+      const error = definitionError(saga([{ name: 'charge', kind: 'pivot' }, { name: 'reserve' }]));
+      expect(error.path).toBe('steps.1.kind');
+      expect(error.message).toMatch(/step "reserve" is compensable but comes after the pivot "charge"/);
+      expect(error.message).toMatch(/'retryable'/);
+    });
+
+    it('refuses a second pivot and a retryable step without a pivot before it', () => {
+      expect(
+        definitionError(
+          saga([
+            { name: 'p1', kind: 'pivot' },
+            { name: 'p2', kind: 'pivot' },
+          ]),
+        ).message,
+      ).toMatch(/step "p2" is a second pivot \(the first is "p1"\)/);
+      expect(definitionError(saga([{ name: 'a' }, { name: 'r', kind: 'retryable' }])).message).toMatch(
+        /step "r" is retryable, which is allowed only after a pivot/,
+      );
+    });
+
+    it('refuses a compensation policy on a step that is never compensated', () => {
+      const error = definitionError(saga([{ name: 'p', kind: 'pivot', compensate: { timeoutMs: 5 } }]));
+      expect(error.path).toBe('steps.0.compensate');
+      expect(error.message).toMatch(/step "p" is pivot, which is never compensated: remove its compensate option/);
+    });
+
+    it('refuses an unknown kind, listing the kinds', () => {
+      const error = definitionError(saga([{ name: 'a', kind: 'undoable' }]));
+      expect(error.path).toBe('steps.0.kind');
+      expect(error.message).toMatch(/compensable/);
+    });
+
+    it('allows query steps anywhere, before and after the pivot', () => {
+      const trip = defineSaga(
+        saga([
+          { name: 'q1', kind: 'query' },
+          { name: 'a' },
+          { name: 'p', kind: 'pivot' },
+          { name: 'q2', kind: 'query' },
+          { name: 'r', kind: 'retryable' },
+          { name: 'q3', kind: 'query' },
+          { name: 'mail', kind: 'noncompensable' },
+        ]) as never,
+      );
+      expect(trip.pivot).toBe('p');
+    });
+  });
+
   describe('a valid definition', () => {
     it('returns a frozen definition with its steps in order and indexed', () => {
       const trip = defineSaga({
@@ -51,12 +140,12 @@ describe('defineSaga', () => {
         name: 'trip',
         version: 1,
         input,
-        steps: [{ name: 'a', compensate: true }, { name: 'b' }, { name: 'c', compensate: false }],
+        steps: [{ name: 'a', compensate: true }, { name: 'b' }, { name: 'c', kind: 'query' }],
       });
 
       expect(trip.steps[0]?.run).toEqual(DEFAULT_RUN_POLICY);
       expect(trip.steps[0]?.compensation).toEqual(DEFAULT_COMPENSATION_POLICY);
-      expect(trip.steps[1]?.compensation).toBeUndefined();
+      expect(trip.steps[1]?.compensation).toEqual(DEFAULT_COMPENSATION_POLICY);
       expect(trip.steps[2]?.compensation).toBeUndefined();
       expect(DEFAULT_RUN_POLICY).toEqual({
         attempts: 3,

@@ -15,7 +15,12 @@ const mixed = defineSaga({
   name: 'mixed',
   version: 1,
   input: z.object({ n: z.number() }),
-  steps: [{ name: 'a', compensate: true }, { name: 'b' }, { name: 'c', compensate: true }, { name: 'd' }],
+  steps: [
+    { name: 'a', compensate: true },
+    { name: 'b', kind: 'query' },
+    { name: 'c', compensate: true },
+    { name: 'd', kind: 'query' },
+  ],
 });
 
 const boom = { name: 'Error', message: 'boom' };

@@ -18,7 +18,7 @@ function sagaWith(overrides: Partial<Record<Names, Omit<StepConfig, 'name'>>> = 
     input: z.object({ failAt: z.string().optional(), failUndo: z.array(z.string()).optional() }),
     steps: NAMES.map((name) => ({
       name,
-      compensate: name !== 'b',
+      ...(name === 'b' ? { kind: 'query' as const } : {}),
       ...overrides[name],
     })) as unknown as readonly StepConfig<Names>[],
   });
@@ -36,7 +36,8 @@ afterEach(async () => {
   for (const engine of engines.splice(0)) await engine.close();
 });
 
-function harness() {
+/** The engine, with handlers for every step: `compensate` only on the steps the saga compensates. */
+function harness(queries: readonly Names[] = ['b']) {
   const clock = new TestClock();
   const calls: Call[] = [];
   const handler = (name: Names) => ({
@@ -50,10 +51,11 @@ function harness() {
       if (ctx.input.failUndo?.includes(name)) throw new Error(`${name} undo failed`);
     },
   });
+  const handlers = (name: Names) => (queries.includes(name) ? { run: handler(name).run } : handler(name));
   const engine = createEngine({
     clock,
     random: () => 0,
-    handlers: { rollback: Object.fromEntries(NAMES.map((n) => [n, handler(n)])) },
+    handlers: { rollback: Object.fromEntries(NAMES.map((n) => [n, handlers(n)])) },
   });
   engines.push(engine);
   const escalations: EngineEventMap['escalated'][0][] = [];
@@ -113,13 +115,12 @@ describe('compensation', () => {
   });
 
   it('skips a completed step without compensation and records it in skipped and its status', async () => {
-    const saga = sagaWith({ d: { compensate: false } });
-    const { engine, clock, calls } = harness();
+    const saga = sagaWith({ d: { kind: 'query' } });
+    const { engine, clock, calls } = harness(['b', 'd']);
     const { sagaId } = await engine.start(saga, { failAt: 'f' });
     await clock.runAll();
     const view = await engine.waitFor(sagaId);
 
-    // b and d have compensate handlers registered, but their steps are not compensable.
     expect(undos(calls)).toEqual(['e', 'c', 'a']);
     expect(view.skipped).toEqual(['d', 'b']);
     expect(view.compensated).toEqual(['e', 'c', 'a']);
@@ -189,7 +190,10 @@ describe('compensation', () => {
         name: 'terminal-undo',
         version: 1,
         input: z.object({}),
-        steps: [{ name: 'x', compensate: { retry: { attempts: 4 } } }, { name: 'y' }],
+        steps: [
+          { name: 'x', compensate: { retry: { attempts: 4 } } },
+          { name: 'y', kind: 'query' },
+        ],
       });
       const attempts: number[] = [];
       const engine = createEngine({
@@ -231,7 +235,10 @@ describe('compensation', () => {
         name: 'slow-undo',
         version: 1,
         input: z.object({}),
-        steps: [{ name: 'x', timeoutMs: 5_000, compensate: { timeoutMs: 40, retry: { attempts: 1 } } }, { name: 'y' }],
+        steps: [
+          { name: 'x', timeoutMs: 5_000, compensate: { timeoutMs: 40, retry: { attempts: 1 } } },
+          { name: 'y', kind: 'query' },
+        ],
       });
       const clock = new TestClock();
       const signals: AbortSignal[] = [];
@@ -277,7 +284,7 @@ describe('compensation', () => {
         input: z.object({}),
         steps: [
           { name: 'x', compensate: { retry: { attempts: 3, backoff: { type: 'fixed', delayMs: 5 } } } },
-          { name: 'y' },
+          { name: 'y', kind: 'query' },
         ],
       });
       const clock = new TestClock();
@@ -321,6 +328,7 @@ describe('compensation', () => {
       expect(undos(calls)).toEqual(['d', 'c', 'c']);
       expect(view.compensated).toEqual(['d']);
       expect(view.escalation).toEqual({
+        direction: 'compensate',
         step: 'c',
         error: { name: 'Error', message: 'c undo failed' },
         uncompensated: ['c', 'a'],

@@ -19,7 +19,7 @@ const order = defineSaga({
   input: z.object({ orderId: z.string(), failAt: z.string().optional() }),
   steps: [
     { name: 'reserve', compensate: { retry: { attempts: 3, backoff: { type: 'fixed', delayMs: 10 } } } },
-    { name: 'charge', retry: { attempts: 3, backoff: { type: 'fixed', delayMs: 10 } } },
+    { name: 'charge', retry: { attempts: 3, backoff: { type: 'fixed', delayMs: 10 } }, kind: 'query' },
   ],
 });
 
@@ -145,7 +145,12 @@ describe('engine.start idempotency', () => {
   });
 
   it('scopes the key by saga name', async () => {
-    const other = defineSaga({ name: 'other', version: 1, input: z.object({}), steps: [{ name: 'only' }] });
+    const other = defineSaga({
+      name: 'other',
+      version: 1,
+      input: z.object({}),
+      steps: [{ name: 'only', kind: 'query' }],
+    });
     const engine = engineWith({ ...handlersFor([]), other: { only: { run: () => undefined } } });
     const a = await engine.start(order, { orderId: 'o1' }, { idempotencyKey: 'same' });
     const b = await engine.start(other, {}, { idempotencyKey: 'same' });

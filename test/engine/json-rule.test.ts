@@ -195,7 +195,7 @@ describe('engine.start refuses input that cannot be stored', () => {
     ],
     ['a Date as the whole input', z.date(), new Date(0), '', 'input is a Date'],
   ])('%s: INPUT_INVALID naming the path, nothing stored', async (_, schema, input, path, message) => {
-    const saga = defineSaga({ name: 'trip', version: 1, input: schema, steps: [{ name: 'book' }] });
+    const saga = defineSaga({ name: 'trip', version: 1, input: schema, steps: [{ name: 'book', kind: 'query' }] });
     const engine = embedded({ trip: { book: { run: () => 'booked' } } });
 
     const error = await caught(engine.start(saga, input as never));
@@ -213,7 +213,7 @@ describe('engine.start refuses input that cannot be stored', () => {
       name: 'trip',
       version: 1,
       input: z.object({ when: z.date() }),
-      steps: [{ name: 'book' }],
+      steps: [{ name: 'book', kind: 'query' }],
     });
     const engine = embedded({ trip: { book: { run: () => 'booked' } } });
     const error = await caught(engine.start(saga, { when: new Date(0) }));
@@ -228,7 +228,7 @@ describe('engine.start refuses input that cannot be stored', () => {
       name: 'trip',
       version: 1,
       input: z.object({ when: z.iso.datetime(), tags: z.array(z.string()), note: z.unknown() }),
-      steps: [{ name: 'book' }],
+      steps: [{ name: 'book', kind: 'query' }],
     });
     const seen: unknown[] = [];
     const engine = embedded({ trip: { book: { run: (ctx: StepContext) => void seen.push(ctx.input) } } });
@@ -246,7 +246,7 @@ describe('step results must be plain JSON', () => {
     steps: [
       { name: 'reserve', compensate: true },
       { name: 'produce', compensate: true, retry: { attempts: 3, backoff: { type: 'fixed', delayMs: 1 } } },
-      { name: 'consume' },
+      { name: 'consume', kind: 'query' },
     ],
   });
 

@@ -25,7 +25,7 @@ const trip = defineSaga({
   steps: [
     { name: 'reserveFlight', compensate: true },
     { name: 'reserveHotel', compensate: true },
-    { name: 'sendMail' },
+    { name: 'sendMail', kind: 'noncompensable' },
   ],
 });
 /**
@@ -47,7 +47,11 @@ function tripHandlers(calls: Calls = []): HandlerRegistry {
     },
   });
   return {
-    trip: { reserveFlight: step('reserveFlight'), reserveHotel: step('reserveHotel'), sendMail: step('sendMail') },
+    trip: {
+      reserveFlight: step('reserveFlight'),
+      reserveHotel: step('reserveHotel'),
+      sendMail: { run: step('sendMail').run },
+    },
   };
 }
 
@@ -213,7 +217,7 @@ describe('engine.start', () => {
         name: 'cart',
         version: 1,
         input: z.object({ lines: z.array(z.object({ sku: z.string(), qty: z.number().int().positive() })) }),
-        steps: [{ name: 'reserve' }],
+        steps: [{ name: 'reserve', kind: 'query' }],
       });
       const engine = engineWith({ handlers: { cart: { reserve: { run: () => undefined } } } });
       const error = (await caught(
@@ -325,7 +329,11 @@ describe('engine.start', () => {
         name: 'trip',
         version: 1,
         input: trip.input,
-        steps: [{ name: 'reserveFlight', compensate: true }, { name: 'reserveHotel' }, { name: 'sendMail' }],
+        steps: [
+          { name: 'reserveFlight', compensate: true },
+          { name: 'reserveHotel', retry: { attempts: 7 } },
+          { name: 'sendMail', kind: 'noncompensable' },
+        ],
       });
       const error = await caught(engine.start(changed, goodInput));
       expect(error).toBeInstanceOf(DefinitionError);
@@ -334,7 +342,15 @@ describe('engine.start', () => {
 
     it('refuses a definition that did not come from defineSaga, storing nothing', async () => {
       // A hand-built (or deserialised) definition with two steps named "a": defineSaga would refuse it.
-      const handMade = { name: 'handmade', version: 1, input: z.object({}), steps: [{ name: 'a' }, { name: 'a' }] };
+      const handMade = {
+        name: 'handmade',
+        version: 1,
+        input: z.object({}),
+        steps: [
+          { name: 'a', kind: 'query' },
+          { name: 'a', kind: 'query' },
+        ],
+      };
       const engine = engineWith({ handlers: { handmade: { a: { run: () => 1 } } } });
       const error = await caught(engine.start(handMade as never, {}));
       expect(error.code).toBe('DEFINITION_INVALID');
@@ -342,7 +358,12 @@ describe('engine.start', () => {
     });
 
     it('refuses a saga id already used by a saga of another name', async () => {
-      const other = defineSaga({ name: 'other', version: 1, input: z.object({}), steps: [{ name: 'only' }] });
+      const other = defineSaga({
+        name: 'other',
+        version: 1,
+        input: z.object({}),
+        steps: [{ name: 'only', kind: 'query' }],
+      });
       const engine = engineWith({ handlers: { ...tripHandlers(), other: { only: { run: () => undefined } } } });
       await engine.start(trip, goodInput, { sagaId: 'shared' });
       const error = await caught(engine.start(other, {}, { sagaId: 'shared' }));
@@ -395,7 +416,7 @@ describe('engine.waitFor', () => {
     input: z.object({ outcome: z.enum(['complete', 'fail', 'escalate']) }),
     steps: [
       { name: 'first', compensate: { retry: { attempts: 1 } } },
-      { name: 'second', retry: { attempts: 1 } },
+      { name: 'second', retry: { attempts: 1 }, kind: 'query' },
     ],
   });
   const handlers: HandlerRegistry = {

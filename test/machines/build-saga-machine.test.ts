@@ -3,6 +3,7 @@ import { createActor, initialTransition, transition } from 'xstate';
 import { z } from 'zod';
 import type { ErrorInfo, SagaEvent, SagaMachine } from '../../src/index.ts';
 import { buildSagaMachine, defineSaga, SagaEvents, SagaStates } from '../../src/index.ts';
+import { NEXT_COMPENSATION } from '../../src/machines/build-saga-machine.ts';
 import type { StepJobRequest } from '../../src/machines/context.ts';
 
 /**
@@ -15,9 +16,9 @@ const mixed = defineSaga({
   input: z.object({ n: z.number() }),
   steps: [
     { name: 'a', compensate: true },
-    { name: 'b' },
+    { name: 'b', kind: 'query' },
     { name: 'c', compensate: true },
-    { name: 'd', compensate: false },
+    { name: 'd', kind: 'query' },
     { name: 'e', compensate: true },
   ],
 });
@@ -102,8 +103,8 @@ describe('buildSagaMachine', () => {
       expect(Object.keys(machine.root.states.Pending?.states ?? {})).toEqual(['a', 'b', 'c', 'd', 'e']);
     });
 
-    it('has one Compensating substate per compensable step only', () => {
-      expect(Object.keys(machine.root.states.Compensating?.states ?? {})).toEqual(['a', 'c', 'e']);
+    it('has one Compensating substate per compensable step, entered through the one that picks the next', () => {
+      expect(Object.keys(machine.root.states.Compensating?.states ?? {})).toEqual([NEXT_COMPENSATION, 'a', 'c', 'e']);
     });
 
     it('has final Completed and Failed states and a non-final Escalated state', () => {
@@ -232,10 +233,14 @@ describe('buildSagaMachine', () => {
           name: 'plain',
           version: 1,
           input: z.object({}),
-          steps: [{ name: 'x' }, { name: 'y' }, { name: 'z' }],
+          steps: [
+            { name: 'x', kind: 'query' },
+            { name: 'y', kind: 'query' },
+            { name: 'z', kind: 'query' },
+          ],
         }),
       );
-      expect(Object.keys(plain.root.states.Compensating?.states ?? {})).toEqual([]);
+      expect(Object.keys(plain.root.states.Compensating?.states ?? {})).toEqual([NEXT_COMPENSATION]);
       const [snapshot] = run(plain, [start, done('x'), done('y'), failed('z')]);
       expect(snapshot.value).toBe('Failed');
       expect(snapshot.context.skipped).toEqual(['y', 'x']);
@@ -346,7 +351,15 @@ describe('buildSagaMachine', () => {
       // a is compensable: it is undone.
       expect(snapshot.value).toEqual({ Compensating: 'a' });
       const plain = buildSagaMachine(
-        defineSaga({ name: 'plain', version: 1, input: z.object({}), steps: [{ name: 'x' }, { name: 'y' }] }),
+        defineSaga({
+          name: 'plain',
+          version: 1,
+          input: z.object({}),
+          steps: [
+            { name: 'x', kind: 'query' },
+            { name: 'y', kind: 'query' },
+          ],
+        }),
       );
       const [ended] = run(plain, [start, { type: SagaEvents.cancel }, done('x')]);
       expect(ended.value).toBe('Failed');
@@ -371,7 +384,12 @@ describe('buildSagaMachine', () => {
       const [snapshot, actions] = run(machine, toEscalation);
       expect(snapshot.value).toBe('Escalated');
       expect(snapshot.status).toBe('active');
-      expect(snapshot.context.escalation).toEqual({ step: 'c', error: boom, uncompensated: ['c', 'a'] });
+      expect(snapshot.context.escalation).toEqual({
+        direction: 'compensate',
+        step: 'c',
+        error: boom,
+        uncompensated: ['c', 'a'],
+      });
       expect(snapshot.context.steps.c).toMatchObject({
         status: 'compensation_failed',
         compensationAttempts: 5,

@@ -34,7 +34,7 @@ describe('toStatelyJson', () => {
       'send_confirmation',
       'charge-card',
     ]);
-    expect(Object.keys(json.states.Compensating?.states ?? {})).toEqual(['reserve-flight', 'charge-card']);
+    expect(Object.keys(json.states.Compensating?.states ?? {})).toEqual(['_next', 'reserve-flight', 'charge-card']);
     expect(json.states.Failed?.type).toBe('final');
   });
 
@@ -59,7 +59,7 @@ describe('toStatelyJson', () => {
   });
 
   it('leaves an unguarded transition without a guard', () => {
-    expect(json.states.Escalated?.on['saga.resolve']?.[0]?.guard).toBeUndefined();
+    expect(json.states.Escalated?.on['saga.resolve']?.[1]?.guard).toBeUndefined();
   });
 
   it('keeps the names of named guards and actions', () => {

@@ -20,7 +20,7 @@ export const shop = defineSaga({
       name: 'b',
       compensate: { retry: { attempts: 2, backoff: { type: 'fixed', delayMs: 10 } } },
     },
-    { name: 'c', retry: { attempts: 1 } },
+    { name: 'c', retry: { attempts: 1 }, kind: 'query' },
   ],
 });
 

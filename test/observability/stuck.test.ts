@@ -15,7 +15,7 @@ const slow = defineSaga({
   input: z.object({ fail: z.boolean().default(false) }),
   steps: [
     { name: 'hold', compensate: { timeoutMs: 2 * HOUR }, timeoutMs: 2 * HOUR, retry: { attempts: 1 } },
-    { name: 'fail', retry: { attempts: 1 } },
+    { name: 'fail', retry: { attempts: 1 }, kind: 'query' },
   ],
 });
 
@@ -25,7 +25,7 @@ const patient = defineSaga({
   version: 1,
   input: z.object({}),
   stuckAfterMs: 30 * MINUTE,
-  steps: [{ name: 'hold', timeoutMs: 2 * HOUR, retry: { attempts: 1 } }],
+  steps: [{ name: 'hold', timeoutMs: 2 * HOUR, retry: { attempts: 1 }, kind: 'query' }],
 });
 
 /** Handlers that park `hold` (run and undo) until `release()`. */
@@ -161,7 +161,7 @@ describe('stuck-saga detection', () => {
   });
 
   it('refuses a bad threshold in a definition or the engine options, naming the field', () => {
-    const config = { name: 'odd', version: 1, input: z.object({}), steps: [{ name: 'x' }] };
+    const config = { name: 'odd', version: 1, input: z.object({}), steps: [{ name: 'x', kind: 'query' as const }] };
     expect(() => defineSaga({ ...config, stuckAfterMs: 0 })).toThrow(
       expect.objectContaining({ name: 'DefinitionError', path: 'stuckAfterMs' }),
     );

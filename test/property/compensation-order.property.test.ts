@@ -42,7 +42,9 @@ async function runWithFailureAt(spec: Spec, failAt: number | undefined, backend:
       steps: spec.map((s, i) => ({
         name: `s${i}`,
         retry: { attempts: s.attempts },
-        compensate: s.compensate ? { retry: { attempts: s.compensationAttempts } } : false,
+        ...(s.compensate
+          ? { compensate: { retry: { attempts: s.compensationAttempts } } }
+          : { kind: 'query' as const }),
       })),
     }),
   );
@@ -59,17 +61,19 @@ async function runWithFailureAt(spec: Spec, failAt: number | undefined, backend:
           if (blip) throw new Error('transient');
           return { step: i };
         },
-        compensate: (ctx) => {
-          const blip = ctx.attempt <= Math.min(s.compensationBlips, s.compensationAttempts - 1);
-          effects.push({
-            step: ctx.step,
-            direction: 'compensate',
-            key: ctx.idempotencyKey,
-            attempt: ctx.attempt,
-            ok: !blip,
-          });
-          if (blip) throw new Error('transient');
-        },
+        compensate: !s.compensate
+          ? undefined
+          : (ctx) => {
+              const blip = ctx.attempt <= Math.min(s.compensationBlips, s.compensationAttempts - 1);
+              effects.push({
+                step: ctx.step,
+                direction: 'compensate',
+                key: ctx.idempotencyKey,
+                attempt: ctx.attempt,
+                ok: !blip,
+              });
+              if (blip) throw new Error('transient');
+            },
       },
     ]),
   );

@@ -14,20 +14,23 @@ describe('checkCompensationAtEveryIndex', () => {
       [1, 'Failed', 'reserveFlight'],
       [2, 'Failed', 'reserveHotel,reserveFlight'],
       [3, 'Failed', 'reserveCar,reserveHotel,reserveFlight'],
+      // The confirmation comes after the pivot (the charge): its failure escalates, nothing is undone.
+      [4, 'Escalated', ''],
       [undefined, 'Completed', ''],
     ]);
-    // Only the clean run leaves bookings behind: flight, hotel, car and charge.
-    expect(participants.bookings.size).toBe(4);
+    // The clean run and the escalated one leave bookings behind: flight, hotel, car and charge each.
+    expect(participants.bookings.size).toBe(8);
   });
 
-  it('passes on the order-fulfilment example, skipping its non-compensable steps', async () => {
+  it('passes on the order-fulfilment example, rolling back up to its pivot and escalating after it', async () => {
     const ledger: string[] = [];
     const runs = await checkCompensationAtEveryIndex(
       order,
       orderHandlers({ stockBlips: 0, releaseBlips: 0, carrierRefuses: false }, ledger),
       { input: { orderId: 'o', sku: 'mug', quantity: 1 }, seed: 7 },
     );
-    expect(runs.find((r) => r.failAt === 3)?.compensations).toEqual(['chargeCustomer', 'reserveStock']);
+    expect(runs.find((r) => r.failAt === 2)?.compensations).toEqual(['chargeCustomer', 'reserveStock']);
+    expect(runs.find((r) => r.failAt === 3)).toMatchObject({ state: 'Escalated', compensations: [] });
     expect(runs.some((r) => r.calls.some((c) => c.outcome === 'transient'))).toBe(true);
   });
 
@@ -36,7 +39,11 @@ describe('checkCompensationAtEveryIndex', () => {
       name: 'broken',
       version: 1,
       input: z.object({}),
-      steps: [{ name: 'a', compensate: true }, { name: 'b', compensate: true }, { name: 'c' }],
+      steps: [
+        { name: 'a', compensate: true },
+        { name: 'b', compensate: true },
+        { name: 'c', kind: 'query' },
+      ],
     });
     // A handler that "succeeds" but hides a failure of the engine cannot be faked from outside, so
     // instead prove the check reads real outcomes: a compensation that throws terminally every time

@@ -11,7 +11,10 @@ function definitionOf(size: number, compensable: (index: number) => boolean) {
     name: `paths-${size}`,
     version: 1,
     input: z.object({}),
-    steps: Array.from({ length: size }, (_, i) => ({ name: `step${i}`, compensate: compensable(i) })),
+    steps: Array.from({ length: size }, (_, i) => ({
+      name: `step${i}`,
+      ...(compensable(i) ? {} : { kind: 'query' as const }),
+    })),
   });
 }
 

@@ -18,7 +18,7 @@ const trip = defineSaga({
   steps: [
     { name: 'reserveFlight', compensate: true },
     { name: 'reserveHotel', compensate: true },
-    { name: 'sendMail' },
+    { name: 'sendMail', kind: 'query' },
   ],
 });
 
@@ -122,7 +122,7 @@ describe('engine.start types', () => {
       name: 'booking',
       version: 1,
       input: z.object({ when: z.string().transform((s) => new Date(s)), nights: z.number().default(1) }),
-      steps: [{ name: 'reserve' }],
+      steps: [{ name: 'reserve', kind: 'query' }],
     });
     defineHandlers(booking, {
       reserve: {

@@ -1,0 +1,117 @@
+import type { StepKind } from './types.ts';
+
+/** Every step kind, in the order a saga may use them. */
+export const STEP_KINDS = [
+  'compensable',
+  'query',
+  'pivot',
+  'retryable',
+  'noncompensable',
+] as const satisfies readonly StepKind[];
+
+/** A step as the order rule sees it: its name, its kind, and whether it wrote `compensate`. */
+export interface KindedStep {
+  name: string;
+  kind: StepKind;
+  compensate?: unknown;
+}
+
+/** A broken rule: the step index and what to write instead. */
+export interface StepOrderProblem {
+  index: number;
+  field: 'kind' | 'compensate';
+  message: string;
+}
+
+const KINDS_TO_DECLARE =
+  "declare its kind: 'query' if it only reads, 'noncompensable' if it cannot be undone and is the last step, " +
+  "or 'retryable' if it comes after a 'pivot'";
+
+/**
+ * Checks the order `(compensable | query)* pivot? (retryable | query)* noncompensable?` and that only
+ * compensable steps carry a compensation. Pure; one problem per offending step, each naming the
+ * step and the rule, so a definition error says what to write.
+ */
+export function checkStepOrder(steps: readonly KindedStep[]): StepOrderProblem[] {
+  const problems: StepOrderProblem[] = [];
+  let pivot: KindedStep | undefined;
+  steps.forEach((step, index) => {
+    const label = `step "${step.name}"`;
+    const last = index === steps.length - 1;
+    if (step.compensate === false) {
+      problems.push({
+        index,
+        field: 'compensate',
+        message:
+          `${label} has compensate: false, which xsaga no longer reads: a step with no compensation must say why, ` +
+          `so ${KINDS_TO_DECLARE}`,
+      });
+      return;
+    }
+    if (step.kind !== 'compensable' && step.compensate !== undefined) {
+      problems.push({
+        index,
+        field: 'compensate',
+        message: `${label} is ${step.kind}, which is never compensated: remove its compensate option`,
+      });
+    }
+    switch (step.kind) {
+      case 'compensable':
+        if (pivot) {
+          problems.push({
+            index,
+            field: 'kind',
+            message:
+              `${label} is compensable but comes after the pivot "${pivot.name}", so it could never be compensated: ` +
+              `declare it 'retryable' (idempotent, retried until it succeeds) or move it before the pivot`,
+          });
+        }
+        break;
+      case 'pivot':
+        if (pivot) {
+          problems.push({
+            index,
+            field: 'kind',
+            message: `${label} is a second pivot (the first is "${pivot.name}"): a saga has at most one point of no return`,
+          });
+        }
+        pivot ??= step;
+        break;
+      case 'retryable':
+        if (!pivot) {
+          problems.push({
+            index,
+            field: 'kind',
+            message:
+              `${label} is retryable, which is allowed only after a pivot: before it a failure rolls the saga back, ` +
+              `so make it 'compensable' or mark the step the saga cannot go back from as 'pivot'`,
+          });
+        }
+        break;
+      case 'noncompensable':
+        if (!last) {
+          problems.push({
+            index,
+            field: 'kind',
+            message:
+              `${label} is noncompensable, so it must be the last step: a later failure would roll the saga back ` +
+              `and it cannot be undone; move it last, give it a compensate handler (kind 'compensable'), ` +
+              `or declare it 'query' if it only reads`,
+          });
+        }
+        break;
+      case 'query':
+        break;
+    }
+  });
+  return problems;
+}
+
+/**
+ * The step after which a saga never rolls back: the `pivot`, else a last `noncompensable` step.
+ * Undefined when every step can be rolled back.
+ */
+export function pivotOf<T extends KindedStep>(steps: readonly T[]): T | undefined {
+  const last = steps[steps.length - 1];
+  return steps.find((step) => step.kind === 'pivot') ?? (last?.kind === 'noncompensable' ? last : undefined);
+}
