@@ -12,6 +12,7 @@ export type SagaErrorCode =
   | 'INVALID_STATE'
   | 'CONFLICT'
   | 'STEP_TIMEOUT'
+  | 'STEP_NOT_DONE'
   | 'TERMINAL'
   | 'ENGINE_CLOSED'
   | 'WAIT_TIMEOUT'
@@ -101,6 +102,20 @@ export class StepTimeoutError extends SagaError {
     readonly timeoutMs: number,
   ) {
     super('STEP_TIMEOUT', `step "${step}" did not finish within ${timeoutMs} ms; its signal was aborted`);
+  }
+}
+
+/**
+ * A step's `verify` read the participant back and found that `run` did not take effect. The attempt
+ * failed, but not in doubt: retrying is safe, and a step that ends this way is never compensated.
+ */
+export class StepNotDoneError extends SagaError {
+  constructor(
+    readonly step: string,
+    why: string,
+    options?: { cause?: unknown },
+  ) {
+    super('STEP_NOT_DONE', `step "${step}" did not take effect, its verify says (${why})`, options);
   }
 }
 

@@ -12,6 +12,7 @@ export type {
   AttemptPolicy,
   BackoffPolicy,
   CompensationOptions,
+  InDoubtPolicy,
   RetryPolicy,
   SagaConfig,
   SagaDefinition,
@@ -20,6 +21,7 @@ export type {
   SagaStepName,
   StepConfig,
   StepDefinition,
+  StepKind,
 } from './definition/types.ts';
 
 // Engine
@@ -32,6 +34,7 @@ export type {
   SagaHandlers,
   StepContext,
   StepHandler,
+  VerifyAnswer,
 } from './engine/handlers.ts';
 export type { SagaViewPage, StartOptions, StartResult } from './engine/saga-engine.ts';
 export type { SagaView, StepView } from './engine/saga-view.ts';
@@ -124,6 +127,7 @@ export {
   isTerminalError,
   SagaError,
   SagaNotFoundError,
+  StepNotDoneError,
   StepTimeoutError,
   TerminalError,
 } from './errors.ts';

@@ -71,6 +71,11 @@ class RedisParticipants {
     return String(stored);
   }
 
+  /** What was applied under `key`, if anything: the participant read back, for `verify`. */
+  async read(key: string): Promise<string | undefined> {
+    return (await this.#redis.hget(`${ledgerKey(this.#prefix)}:keys`, key)) ?? undefined;
+  }
+
   close(): Promise<unknown> {
     return this.#redis.quit();
   }
@@ -112,10 +117,24 @@ async function call(ctx: StepContext, direction: 'run' | 'compensate', failure: 
   return value;
 }
 
+/**
+ * Reads the participant back after a call whose answer was lost (a transient error, a timeout, a
+ * crash): a booking found under the key is the step's result, so the step is not called again.
+ */
+const verify = async (ctx: StepContext) => {
+  const value = await participants.read(ctx.idempotencyKey);
+  return value === undefined ? { done: false as const } : { done: true as const, result: value };
+};
+
 const reservation = {
   run: async (ctx: StepContext) => ({ bookingId: await call(ctx, 'run', failRate) }),
+  // Cancels by the saga and step, so it needs no result: an in-doubt booking is cancelled the same way.
   compensate: async (ctx: CompensationContext) => {
     await call(ctx, 'compensate', compensateFailRate);
+  },
+  verify: async (ctx: StepContext) => {
+    const answer = await verify(ctx);
+    return answer.done ? { done: true as const, result: { bookingId: answer.result } } : answer;
   },
 };
 
@@ -128,8 +147,15 @@ const handlers = defineHandlers(trip, {
       if (declined(ctx.sagaId, declineRate)) throw new TerminalError(`card declined for trip ${ctx.input.tripId}`);
       return { chargeId: await call(ctx, 'run', failRate) };
     },
+    verify: async (ctx) => {
+      const answer = await verify(ctx);
+      return answer.done ? { done: true as const, result: { chargeId: answer.result } } : answer;
+    },
   },
-  sendConfirmation: { run: async (ctx) => void (await call(ctx, 'run', failRate)) },
+  sendConfirmation: {
+    run: async (ctx) => void (await call(ctx, 'run', failRate)),
+    verify: async (ctx) => ((await verify(ctx)).done ? { done: true } : { done: false }),
+  },
 });
 
 // A killed worker's jobs are taken over when their lock expires: tests shorten it to recover faster.

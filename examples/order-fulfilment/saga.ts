@@ -48,7 +48,9 @@ export function orderHandlers(flaky: Flakiness, ledger: string[]) {
       compensate: async (ctx) => {
         releaseCalls++;
         if (releaseCalls <= flaky.releaseBlips) throw new Error(`warehouse busy releasing (call ${releaseCalls})`);
-        ledger.push(`released ${(ctx.result as { reservationId: string }).reservationId}`);
+        // The id follows from the order, so a reservation whose outcome was never known (ctx.inDoubt,
+        // no result) is released the same way; releasing one that does not exist is a no-op.
+        ledger.push(`released R-${ctx.input.orderId}${ctx.inDoubt ? ' (in doubt)' : ''}`);
       },
     },
     chargeCustomer: {
@@ -57,7 +59,7 @@ export function orderHandlers(flaky: Flakiness, ledger: string[]) {
         return { paymentId: `P-${ctx.input.orderId}` };
       },
       compensate: async (ctx) => {
-        ledger.push(`refunded ${(ctx.result as { paymentId: string }).paymentId}`);
+        ledger.push(`refunded P-${ctx.input.orderId}${ctx.inDoubt ? ' (in doubt)' : ''}`);
       },
     },
     notifyWarehouse: {

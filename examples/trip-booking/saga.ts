@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineHandlers, defineSaga, TerminalError } from '../../src/index.ts';
+import { type CompensationContext, defineHandlers, defineSaga, TerminalError } from '../../src/index.ts';
 
 /**
  * Book a flight, a hotel and a car, charge the card, then mail a confirmation. The reservations can
@@ -25,7 +25,8 @@ export const trip = defineSaga({
     { name: 'reserveHotel', kind: 'compensable' },
     { name: 'reserveCar', kind: 'compensable' },
     { name: 'chargePayment', kind: 'pivot' },
-    { name: 'sendConfirmation', kind: 'noncompensable' },
+    // After the pivot a failure cannot roll back, so the mail is retried for longer.
+    { name: 'sendConfirmation', kind: 'noncompensable', retry: { attempts: 8 } },
   ],
 });
 
@@ -63,14 +64,23 @@ export class Participants {
     this.bookings.delete(key);
     this.log.push(`cancelled ${bookingId}`);
   }
+
+  /** Cancels whatever was booked under `key`, if anything: how an in-doubt booking is undone. */
+  cancelByKey(key: string): void {
+    const id = this.bookings.get(key);
+    if (id !== undefined) this.cancel(id);
+  }
 }
 
 /** Handlers of the trip saga, talking to `participants`. */
 export function tripHandlers(participants: Participants) {
   const reservation = (kind: string) => ({
     run: async (ctx: { idempotencyKey: string }) => ({ bookingId: participants.book(kind, ctx.idempotencyKey) }),
-    compensate: async (ctx: { result: unknown }) =>
-      participants.cancel((ctx.result as { bookingId: string }).bookingId),
+    // A booking whose outcome was never known has no result: it is looked up by the run's key.
+    compensate: async (ctx: CompensationContext) =>
+      ctx.inDoubt
+        ? participants.cancelByKey(ctx.runIdempotencyKey)
+        : participants.cancel((ctx.result as { bookingId: string }).bookingId),
   });
   return defineHandlers(trip, {
     reserveFlight: reservation('flight'),

@@ -48,7 +48,7 @@ function renderSteps(view: SagaView): string {
     ],
     view.steps.map((step) => [
       step.name,
-      step.status,
+      `${step.status}${knownEffect(step)}`,
       String(step.attempts),
       String(step.compensationAttempts),
       describeErrorInfo(step.error),
@@ -71,7 +71,7 @@ export function renderTimeline(history: readonly TransitionEntry[]): string {
     history.map((entry) => [
       isoTime(entry.at),
       entry.from === '' ? `-> ${entry.to}` : `${entry.from} -> ${entry.to}`,
-      entry.event,
+      `${entry.event}${knownEffect(entry)}`,
       entry.step === undefined ? '' : entry.direction === 'compensate' ? `${entry.step} (compensate)` : entry.step,
       entry.attempt === undefined ? '' : String(entry.attempt),
       describeErrorInfo(entry.error),
@@ -85,7 +85,18 @@ function describeFailure(failure: SagaFailure): string {
   return `step ${failure.step ?? '?'} failed${error}`;
 }
 
+/** What is known of a step's effect beyond its status: in doubt, or what verify found. */
+function knownEffect(of: { inDoubt?: true; verified?: boolean }): string {
+  if (of.inDoubt) return ' (in doubt)';
+  if (of.verified === true) return ' (verified)';
+  if (of.verified === false) return ' (verified not done)';
+  return '';
+}
+
 function describeEscalation(escalation: SagaEscalation): string {
+  if (escalation.inDoubt) {
+    return `step ${escalation.step} ended in doubt (it may have taken effect): ${describeErrorInfo(escalation.error)}; check the participant, then resume (run it again) or resolve`;
+  }
   if (escalation.direction === 'run') {
     return `forward failure: step ${escalation.step} (after the pivot) failed: ${describeErrorInfo(escalation.error)}; resume retries it, resolve finishes the saga`;
   }

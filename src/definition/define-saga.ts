@@ -61,7 +61,8 @@ function resolveStep(step: StepConfig, index: number): StepDefinition {
     kind === 'compensable'
       ? resolvePolicy(DEFAULT_COMPENSATION_POLICY, options.retry, options.timeoutMs ?? step.timeoutMs)
       : undefined;
-  return { name: step.name, index, kind, run, compensation };
+  const inDoubt = step.inDoubt ?? (kind === 'compensable' ? 'compensate' : 'escalate');
+  return { name: step.name, index, kind, verify: step.verify ?? 'inDoubt', inDoubt, run, compensation };
 }
 
 function resolvePolicy(

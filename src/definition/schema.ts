@@ -39,6 +39,8 @@ const compensationSchema = z.strictObject({
 const stepSchema = z.strictObject({
   name,
   kind: z.enum(STEP_KINDS).optional(),
+  verify: z.literal('always').optional(),
+  inDoubt: z.enum(['compensate', 'escalate']).optional(),
   compensate: z.union([z.boolean(), compensationSchema]).optional(),
   retry: retrySchema.optional(),
   timeoutMs: timeout.optional(),

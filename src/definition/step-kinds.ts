@@ -14,12 +14,13 @@ export interface KindedStep {
   name: string;
   kind: StepKind;
   compensate?: unknown;
+  inDoubt?: unknown;
 }
 
 /** A broken rule: the step index and what to write instead. */
 export interface StepOrderProblem {
   index: number;
-  field: 'kind' | 'compensate';
+  field: 'kind' | 'compensate' | 'inDoubt';
   message: string;
 }
 
@@ -53,6 +54,13 @@ export function checkStepOrder(steps: readonly KindedStep[]): StepOrderProblem[]
         index,
         field: 'compensate',
         message: `${label} is ${step.kind}, which is never compensated: remove its compensate option`,
+      });
+    }
+    if (step.inDoubt === 'compensate' && step.kind !== 'compensable') {
+      problems.push({
+        index,
+        field: 'inDoubt',
+        message: `${label} is ${step.kind}, which has no compensation: an in-doubt ${step.kind} step can only escalate`,
       });
     }
     switch (step.kind) {

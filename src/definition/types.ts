@@ -42,6 +42,18 @@ export interface CompensationOptions {
  */
 export type StepKind = 'compensable' | 'pivot' | 'retryable' | 'noncompensable' | 'query';
 
+/**
+ * What xsaga does with a step whose last attempt is in doubt (it timed out, threw a transient
+ * error, or its worker died: it may have taken effect) when no `verify` can tell:
+ *
+ * - `compensate` (default for compensable steps): the saga rolls back and the step's compensation
+ *   runs too, with `ctx.inDoubt === true`; it must tolerate finding nothing to undo.
+ * - `escalate` (default, and the only choice, for every other kind): the saga goes `Escalated`
+ *   (`escalation.inDoubt`), for a person to check the participant, then `resume` (run the step
+ *   again) or `resolve`.
+ */
+export type InDoubtPolicy = 'compensate' | 'escalate';
+
 /** One step as written in a definition. */
 export interface StepConfig<TName extends string = string> {
   /** Unique within the saga: letters, digits, `_` and `-`, starting with a letter. */
@@ -55,6 +67,16 @@ export interface StepConfig<TName extends string = string> {
   compensate?: boolean | CompensationOptions;
   /** Retry policy of the forward run. Default: 3 attempts, exponential from 100 ms. */
   retry?: RetryPolicy;
+  /**
+   * When the handler's `verify` reads the participant back. Left out, `verify` (if the handler has
+   * one) runs only after an attempt whose outcome is unknown (see {@link InDoubtPolicy});
+   * `'always'` also runs it after every successful `run`, and a `{ done: false }` answer then
+   * counts as a failed attempt: it catches a call that reports success for a write that never
+   * happened. `'always'` needs a `verify` handler.
+   */
+  verify?: 'always';
+  /** What happens to a step whose last attempt was in doubt and that has no `verify` (see {@link InDoubtPolicy}). */
+  inDoubt?: InDoubtPolicy;
   /** Per-attempt timeout in milliseconds; the handler's `signal` is aborted when it passes. Default 30 000. */
   timeoutMs?: number;
 }
@@ -91,6 +113,10 @@ export interface StepDefinition<TName extends string = string> {
   readonly name: TName;
   readonly index: number;
   readonly kind: StepKind;
+  /** `inDoubt`: verify after in-doubt attempts only; `always`: after every successful run too. */
+  readonly verify: 'inDoubt' | 'always';
+  /** What happens to the step when its last attempt is in doubt and no `verify` tells. */
+  readonly inDoubt: InDoubtPolicy;
   /** Policy of the forward run. */
   readonly run: AttemptPolicy;
   /** Policy of the compensation: set for `compensable` steps, `undefined` for every other kind. */

@@ -32,6 +32,8 @@ export function buildStepJob(
     results: Object.fromEntries(context.completed.map((name) => [name, context.steps[name]?.result])),
     ...(request.direction === 'compensate' ? { result: context.steps[request.step]?.result } : {}),
     policy,
+    ...(request.direction === 'run' && step.verify === 'always' ? { verify: 'always' as const } : {}),
+    ...(request.direction === 'compensate' && context.steps[request.step]?.inDoubt ? { inDoubt: true as const } : {}),
     ...(trace ? { trace } : {}),
   };
 }

@@ -5,7 +5,7 @@ import type { HandlerRegistry } from './handlers.ts';
 /**
  * Refuses to drive a saga whose handlers are incomplete or misleading: every step needs `run`,
  * every compensable step needs `compensate`, and no other kind of step may have one (it would
- * never run). Checked before anything is stored, so a saga never starts
+ * never run); a step with `verify: 'always'` needs `verify`. Checked before anything is stored, so a saga never starts
  * only to fail at its third step for want of code.
  */
 export function checkHandlers(definition: AnySagaDefinition, registry: HandlerRegistry): void {
@@ -22,6 +22,7 @@ export function checkHandlers(definition: AnySagaDefinition, registry: HandlerRe
     const handler = handlers[step.name];
     if (typeof handler?.run !== 'function') missing.push(`${step.name}.run`);
     if (step.compensation && typeof handler?.compensate !== 'function') missing.push(`${step.name}.compensate`);
+    if (step.verify === 'always' && typeof handler?.verify !== 'function') missing.push(`${step.name}.verify`);
     if (!step.compensation && handler?.compensate !== undefined) needless.push(`${step.name} (${step.kind})`);
   }
   const known = new Set(definition.steps.map((s) => s.name));

@@ -160,7 +160,8 @@ export function runStepWorker(options: WorkerOptions, applierGiven: StepApplier 
     }
     const attempt = job.attemptsMade + 1;
     try {
-      const outcome = stepOutcome(data, attempt, { result: await runAttempt(data, attempt) });
+      const result = await runAttempt(data, attempt, { rerun: job.stalledCounter > 0 });
+      const outcome = stepOutcome(data, attempt, { result });
       await handOn(outcome);
       return outcome;
     } catch (thrown) {

@@ -20,19 +20,40 @@ export interface StepContext<TInput = unknown> {
   signal: AbortSignal;
 }
 
-/** What a compensation receives: the step context plus the output of the step it undoes. */
+/**
+ * What a compensation receives: the step context plus the output of the step it undoes. For a step
+ * whose outcome was never known (`inDoubt`), there is no output: the compensation must look the
+ * effect up by `runIdempotencyKey` and treat finding nothing as done.
+ */
 export interface CompensationContext<TInput = unknown> extends StepContext<TInput> {
   result: unknown;
+  /** True when the step's run was in doubt: it may or may not have taken effect. */
+  inDoubt: boolean;
+  /** The idempotency key the step's run used (`<sagaId>~<step>~run`): look its effect up by it. */
+  runIdempotencyKey: string;
 }
 
 /**
+ * What `verify` answers after reading the participant back: the step took effect (`done`, with the
+ * result `run` would have returned) or it did not.
+ */
+export type VerifyAnswer = { done: true; result?: unknown } | { done: false };
+
+/**
  * The code of one step. `run` does the step and returns its output (stored as JSON); `compensate`
- * undoes it. Throw {@link TerminalError} to fail without retries. A compensation that finds
- * nothing to undo should simply return.
+ * undoes it; `verify` reads back whether it happened. Throw {@link TerminalError} to fail without
+ * retries (a definite "not done"). A compensation that finds nothing to undo should simply return.
  */
 export interface StepHandler<TInput = unknown> {
   run: (ctx: StepContext<TInput>) => unknown;
   compensate?: (ctx: CompensationContext<TInput>) => unknown;
+  /**
+   * Reads the participant back to learn whether `run` took effect, by the same `ctx` (the same
+   * `idempotencyKey`). Called after an attempt whose outcome is unknown (a timeout, a transient
+   * error, a crashed worker) instead of writing again, and after every successful run when the
+   * step says `verify: 'always'`. Throwing counts as a failed attempt that is still in doubt.
+   */
+  verify?: (ctx: StepContext<TInput>) => VerifyAnswer | Promise<VerifyAnswer>;
 }
 
 /** Handlers of one saga: one per step name. */

@@ -16,6 +16,10 @@ export interface StepView {
   compensationAttempts: number;
   result?: unknown;
   error?: ErrorInfo;
+  /** Its run ended in doubt (it may have taken effect): compensated with `ctx.inDoubt`, or escalated. */
+  inDoubt?: true;
+  /** What its `verify` found: `true` the run took effect (read back, not repeated), `false` it did not. */
+  verified?: boolean;
 }
 
 /** A saga as the engine reports it: status, steps, and (from `get`) its log. */
@@ -69,6 +73,8 @@ export function toSagaView(
       compensationAttempts: step.compensationAttempts,
       ...('result' in step && step.result !== undefined ? { result: step.result } : {}),
       ...(step.error ? { error: step.error } : {}),
+      ...(step.inDoubt ? { inDoubt: true as const } : {}),
+      ...(step.verified !== undefined ? { verified: step.verified } : {}),
     };
   });
   return {

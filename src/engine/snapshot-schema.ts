@@ -32,6 +32,7 @@ const stepStatus = z.enum([
   'compensated',
   'skipped',
   'compensation_failed',
+  'in_doubt',
 ]);
 
 const step = z.object({
@@ -40,6 +41,8 @@ const step = z.object({
   compensationAttempts: count,
   result: z.unknown().optional(),
   error: errorInfo.optional(),
+  inDoubt: z.literal(true).optional(),
+  verified: z.boolean().optional(),
 });
 
 /** The context fields both stored shapes hold alike. */
@@ -57,6 +60,7 @@ const contextFields = {
   escalation: z
     .object({
       direction: z.enum(['run', 'compensate']).optional(),
+      inDoubt: z.literal(true).optional(),
       step: stepName,
       error: errorInfo,
       uncompensated: z.array(stepName),

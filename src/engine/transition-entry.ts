@@ -16,6 +16,8 @@ export function transitionEntry(
     entry.direction = event.direction;
     entry.attempt = event.attempts;
     if (event.type === SagaEvents.stepFailed) entry.error = event.error;
+    if (event.type === SagaEvents.stepFailed && event.inDoubt) entry.inDoubt = true;
+    if (event.verified !== undefined) entry.verified = event.verified;
   }
   return entry;
 }

@@ -1,6 +1,6 @@
 import { assign, fromCallback, setup } from 'xstate';
 import type { AnySagaDefinition, StepDefinition } from '../definition/types.ts';
-import type { SagaContext, SagaMachineInput, StepJobRequest, StepState } from './context.ts';
+import type { SagaContext, SagaEscalation, SagaMachineInput, StepJobRequest, StepState } from './context.ts';
 import { type Direction, type SagaEvent, SagaEvents, type StepDoneEvent, type StepFailedEvent } from './events.ts';
 import { SagaStates } from './states.ts';
 
@@ -57,10 +57,17 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
   const compensable = steps.filter((s) => s.compensation !== undefined);
   const compensates = new Set(compensable.map((s) => s.name));
   const pivotIndex = steps.find((s) => s.name === definition.pivot)?.index ?? Number.POSITIVE_INFINITY;
-  const forwardOnly = steps.filter((s) => s.index > pivotIndex);
+  const indexOf = (name: string) => steps.find((s) => s.name === name)?.index ?? -1;
 
-  /** The newest completed step with a compensation that has not been undone yet. */
+  /**
+   * The next step to undo: one whose run ended in doubt (the step whose failure started the
+   * rollback, so the newest), else the newest completed step with a compensation not undone yet.
+   */
   const nextCompensation = (context: SagaContext): string | undefined => {
+    for (let i = compensable.length - 1; i >= 0; i--) {
+      const name = (compensable[i] as StepDefinition).name;
+      if (context.steps[name]?.status === 'in_doubt') return name;
+    }
     for (let i = context.completed.length - 1; i >= 0; i--) {
       const name = context.completed[i] as string;
       if (compensates.has(name) && context.steps[name]?.status === 'completed') return name;
@@ -103,17 +110,26 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
   const markRunCompleted = (step: StepDefinition) =>
     update(({ context, event }) => {
       const e = event as StepDoneEvent;
+      // A fresh record: what an earlier, escalated attempt left (its error, in doubt) no longer holds.
+      const done: StepState = {
+        status: 'completed',
+        attempts: e.attempts,
+        compensationAttempts: context.steps[step.name]?.compensationAttempts ?? 0,
+        result: e.result,
+      };
+      if (e.verified) done.verified = true;
       return {
-        steps: patchStep(context, step.name, { status: 'completed', attempts: e.attempts, result: e.result }),
+        steps: { ...context.steps, [step.name]: done },
         completed: [...context.completed, step.name],
       };
     });
 
-  const markRunFailed = (step: StepDefinition) =>
+  /** The step failed for good; `in_doubt` when it may have taken effect and is compensated in doubt. */
+  const markRunFailed = (step: StepDefinition, status: 'failed' | 'in_doubt') =>
     update(({ context, event }) => {
       const e = event as StepFailedEvent;
       return {
-        steps: patchStep(context, step.name, { status: 'failed', attempts: e.attempts, error: e.error }),
+        steps: patchStep(context, step.name, failedPatch(e, status)),
         failure: {
           reason: context.cancelRequested ? ('cancelled' as const) : ('failed' as const),
           step: step.name,
@@ -122,13 +138,23 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
       };
     });
 
-  /** A step after the pivot failed for good: the saga cannot go back, so a person decides. */
+  /**
+   * A person must decide about a step's run: it failed for good after the pivot (the saga cannot
+   * go back), or it ended in doubt and its kind or `inDoubt: 'escalate'` says not to guess.
+   */
   const markForwardFailure = (step: StepDefinition) =>
     update(({ context, event }) => {
       const e = event as StepFailedEvent;
+      const steps = patchStep(context, step.name, failedPatch(e, 'failed'));
       return {
-        steps: patchStep(context, step.name, { status: 'failed', attempts: e.attempts, error: e.error }),
-        escalation: { direction: 'run' as const, step: step.name, error: e.error, uncompensated: [] },
+        steps,
+        escalation: {
+          direction: 'run' as const,
+          ...(e.inDoubt ? { inDoubt: true as const } : {}),
+          step: step.name,
+          error: e.error,
+          uncompensated: step.index <= pivotIndex ? owedCompensations({ ...context, steps }, compensates) : [],
+        },
       };
     });
 
@@ -163,7 +189,24 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
                 ]
               : done,
             [SagaEvents.stepFailed]: rollsBack
-              ? { guard: isFor(step, 'run'), target: top(SagaStates.Compensating), actions: markRunFailed(step) }
+              ? [
+                  // In doubt, a query changed nothing: its failure is as definite as any other.
+                  ...(step.kind === 'query'
+                    ? []
+                    : [
+                        {
+                          guard: (args: Args) => inDoubt(args) && isFor(step, 'run')(args),
+                          ...(step.inDoubt === 'compensate'
+                            ? { target: top(SagaStates.Compensating), actions: markRunFailed(step, 'in_doubt') }
+                            : { target: top(SagaStates.Escalated), actions: markForwardFailure(step) }),
+                        },
+                      ]),
+                  {
+                    guard: isFor(step, 'run'),
+                    target: top(SagaStates.Compensating),
+                    actions: markRunFailed(step, 'failed'),
+                  },
+                ]
               : { guard: isFor(step, 'run'), target: top(SagaStates.Escalated), actions: markForwardFailure(step) },
             // Up to the pivot a cancel is honoured at the step's outcome; from the pivot on it is
             // refused, because a saga that may have passed its point of no return cannot roll back.
@@ -218,7 +261,7 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
                   direction: 'compensate' as const,
                   step: step.name,
                   error: e.error,
-                  uncompensated: owedCompensations({ ...context, steps }, compensates, step.name),
+                  uncompensated: [step.name, ...owedCompensations({ ...context, steps }, compensates)],
                 },
               };
             }),
@@ -308,32 +351,78 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
         on: {
           [SagaEvents.resume]: [
             ...compensable.map((step) => resumeTo(step, 'compensate')),
-            ...forwardOnly.map((step) => resumeTo(step, 'run')),
+            // Any step may escalate its run: after the pivot, or before it when its run ended in doubt.
+            ...steps.map((step) => resumeTo(step, 'run')),
           ],
           [SagaEvents.resolve]: [
-            // A forward failure fixed by hand finishes the saga; a stuck rollback fixed by hand ends it rolled back.
+            // A failure after the pivot fixed by hand finishes the saga; anything else fixed by hand
+            // (a stuck rollback, an in-doubt step before the pivot) ends it Failed, the steps left
+            // to undo named in the resolution.
             {
-              guard: ({ context }: Args) => context.escalation?.direction === 'run',
+              guard: ({ context }: Args) =>
+                context.escalation?.direction === 'run' && indexOf(context.escalation.step) > pivotIndex,
               target: SagaStates.Completed,
               actions: resolution,
             },
-            { target: SagaStates.Failed, actions: resolution },
+            {
+              target: SagaStates.Failed,
+              actions: [
+                resolution,
+                // An escalated run ends the saga Failed: that run is why, as for any failed step.
+                update(({ context }) =>
+                  context.failure || !context.escalation
+                    ? {}
+                    : {
+                        failure: { reason: 'failed', step: context.escalation.step, error: context.escalation.error },
+                      },
+                ),
+              ],
+            },
           ],
+          // An in-doubt step up to the pivot that a person found did not happen (or wants undone):
+          // roll back, compensating that step too, in doubt, when it has a compensation.
+          [SagaEvents.cancel]: {
+            guard: ({ context }: Args) =>
+              context.escalation?.direction === 'run' &&
+              context.escalation.inDoubt === true &&
+              indexOf(context.escalation.step) <= pivotIndex,
+            target: SagaStates.Compensating,
+            actions: update(({ context }) => {
+              const escalation = context.escalation as SagaEscalation;
+              const status = compensates.has(escalation.step) ? 'in_doubt' : 'failed';
+              return {
+                steps: patchStep(context, escalation.step, { status }),
+                failure: { reason: 'cancelled' as const, step: escalation.step, error: escalation.error },
+                escalation: undefined,
+              };
+            }),
+          },
         },
       },
     },
   });
 }
 
-/** Compensable steps still owed an undo, from `from` on, in the order they will be undone. */
-function owedCompensations(context: SagaContext, compensates: ReadonlySet<string>, from: string): string[] {
-  const owed: string[] = [from];
+/** Completed compensable steps not undone yet, newest first: the order they will be undone in. */
+function owedCompensations(context: SagaContext, compensates: ReadonlySet<string>): string[] {
+  const owed: string[] = [];
   for (let i = context.completed.length - 1; i >= 0; i--) {
     const name = context.completed[i] as string;
-    if (name !== from && compensates.has(name) && context.steps[name]?.status === 'completed') owed.push(name);
+    if (compensates.has(name) && context.steps[name]?.status === 'completed') owed.push(name);
   }
   return owed;
 }
+
+/** What a failed run records on its step: the error, and what is known of its effect. */
+function failedPatch(event: StepFailedEvent, status: 'failed' | 'in_doubt'): Partial<StepState> {
+  const patch: Partial<StepState> = { status, attempts: event.attempts, error: event.error };
+  if (event.inDoubt) patch.inDoubt = true;
+  if (event.verified === false) patch.verified = false;
+  return patch;
+}
+
+/** Whether a failed run's outcome is unknown (see StepFailedEvent.inDoubt). */
+const inDoubt = ({ event }: Args) => event.type === SagaEvents.stepFailed && event.inDoubt === true;
 
 /** The machine type of any saga definition. */
 export type SagaMachine = ReturnType<typeof buildSagaMachine>;

@@ -9,7 +9,9 @@ export type StepStatus =
   | 'compensating'
   | 'compensated'
   | 'skipped'
-  | 'compensation_failed';
+  | 'compensation_failed'
+  /** Its last attempt's outcome is unknown and no verify could tell: it is compensated in doubt. */
+  | 'in_doubt';
 
 /** What the snapshot keeps about one step. */
 export interface StepState {
@@ -21,6 +23,10 @@ export interface StepState {
   /** The handler's return value, passed to later steps and to its compensation. */
   result?: unknown;
   error?: ErrorInfo;
+  /** Its run ended in doubt: it may have taken effect (compensated with `ctx.inDoubt`, or escalated). */
+  inDoubt?: true;
+  /** What `verify` found: `true` the run took effect (its result was read back), `false` it did not. */
+  verified?: boolean;
 }
 
 /** Why a saga did not complete. */
@@ -42,6 +48,8 @@ export interface SagaEscalation {
   direction?: Direction;
   /** The step whose run or compensation ran out of retries. */
   step: string;
+  /** The step's last attempt was in doubt: check the participant before you `resume` or `resolve`. */
+  inDoubt?: true;
   error: ErrorInfo;
   /** Compensable steps still not undone, in the order they will be undone. */
   uncompensated: string[];

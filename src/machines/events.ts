@@ -33,16 +33,22 @@ interface StepOutcomeBase {
   round: number;
 }
 
-/** A step job finished: its handler returned. */
+/** A step job finished: its handler returned, or its `verify` found the effect (`verified`). */
 export interface StepDoneEvent extends StepOutcomeBase {
   type: typeof SagaEvents.stepDone;
   result?: unknown;
+  /** The result was read back by `verify` rather than returned by a run. */
+  verified?: true;
 }
 
 /** A step job failed for good: a terminal error, or retries exhausted. */
 export interface StepFailedEvent extends StepOutcomeBase {
   type: typeof SagaEvents.stepFailed;
   error: ErrorInfo;
+  /** The last attempt's outcome is unknown: the run may have taken effect. */
+  inDoubt?: true;
+  /** `false`: the step's `verify` found that the run did not take effect. */
+  verified?: false;
 }
 
 /** Every event a saga machine accepts. */

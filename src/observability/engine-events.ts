@@ -113,9 +113,7 @@ export function logEngineEvent<K extends keyof EngineEventMap>(
         .child({ sagaId, step: escalation.step })
         .warn(
           { saga: name, error: escalation.error, uncompensated: escalation.uncompensated },
-          escalation.direction === 'run'
-            ? 'saga escalated: a step after the pivot ran out of retries (a forward failure); resume or resolve it'
-            : 'saga escalated: a compensation ran out of retries; resume or resolve it',
+          escalationMessage(escalation),
         );
       return;
     }
@@ -143,4 +141,15 @@ export function logEngineEvent<K extends keyof EngineEventMap>(
       return;
     }
   }
+}
+
+/** What a person reads when a saga escalates: what stopped it, and what to do. */
+function escalationMessage(escalation: SagaEscalation): string {
+  if (escalation.inDoubt) {
+    return 'saga escalated: a step ended in doubt (it may have taken effect); check the participant, then resume or resolve it';
+  }
+  if (escalation.direction === 'run') {
+    return 'saga escalated: a step after the pivot ran out of retries (a forward failure); resume or resolve it';
+  }
+  return 'saga escalated: a compensation ran out of retries; resume or resolve it';
 }

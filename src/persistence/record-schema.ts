@@ -85,6 +85,8 @@ const longEntry = z.object({
   direction: direction.optional(),
   attempt: z.number().optional(),
   error: errorInfo.optional(),
+  inDoubt: z.literal(true).optional(),
+  verified: z.boolean().optional(),
 });
 
 /** A log line in the short form (see {@link encodeLogEntry}). */
@@ -97,6 +99,8 @@ const shortEntry = z.object({
   d: direction.optional(),
   a: z.number().optional(),
   error: errorInfo.optional(),
+  i: z.literal(true).optional(),
+  v: z.boolean().optional(),
 });
 
 /** The event of a log line that could not be read: it is shown in its place rather than failing the log. */
@@ -106,7 +110,8 @@ export const UNREADABLE_LOG_ENTRY = 'log.unreadable';
  * One log entry as stored: JSON in a short form, since a saga writes one per transition.
  *
  * - no `sagaId`: the log's key names the saga;
- * - `f`, `t`, `e`, `s`, `d`, `a` for `from`, `to`, `event`, `step`, `direction`, `attempt`;
+ * - `f`, `t`, `e`, `s`, `d`, `a`, `i`, `v` for `from`, `to`, `event`, `step`, `direction`,
+ *   `attempt`, `inDoubt`, `verified`;
  * - `s` and `d` left out when they are what `f` says (a step outcome leaves `Pending.<step>` for
  *   `run` or `Compensating.<step>` for `compensate`), which a step outcome's entry always is:
  *   `{"at":1796135471886,"f":"Pending.reserveFlight","t":"Pending.reserveHotel","e":"step.done","a":1}`
@@ -117,7 +122,20 @@ export const UNREADABLE_LOG_ENTRY = 'log.unreadable';
  * lines of logs written before the short form.
  */
 export function encodeLogEntry(entry: TransitionEntry): string {
-  const { sagaId: _sagaId, at, from, to, event, step, direction, attempt, error, ...unknown } = entry;
+  const {
+    sagaId: _sagaId,
+    at,
+    from,
+    to,
+    event,
+    step,
+    direction,
+    attempt,
+    error,
+    inDoubt,
+    verified,
+    ...unknown
+  } = entry;
   const implied = step !== undefined && direction !== undefined && isStepOf(from, step, direction);
   const readsAsImplied = step === undefined && direction === undefined && attempt !== undefined;
   if (readsAsImplied || Object.keys(unknown).length > 0) {
@@ -129,6 +147,8 @@ export function encodeLogEntry(entry: TransitionEntry): string {
   if (direction !== undefined && !(implied && attempt !== undefined)) short.d = direction;
   if (attempt !== undefined) short.a = attempt;
   if (error !== undefined) short.error = error;
+  if (inDoubt !== undefined) short.i = inDoubt;
+  if (verified !== undefined) short.v = verified;
   return JSON.stringify(short);
 }
 
@@ -163,6 +183,8 @@ function fromShort(sagaId: string, short: ShortEntry): TransitionEntry {
   if (direction !== undefined) entry.direction = direction;
   if (short.a !== undefined) entry.attempt = short.a;
   if (short.error !== undefined) entry.error = short.error;
+  if (short.i !== undefined) entry.inDoubt = short.i;
+  if (short.v !== undefined) entry.verified = short.v;
   return entry;
 }
 

@@ -35,6 +35,10 @@ export interface TransitionEntry {
   /** Attempts the step job took. */
   attempt?: number;
   error?: ErrorInfo;
+  /** The step's run ended in doubt: it may have taken effect. */
+  inDoubt?: true;
+  /** What the step's `verify` found: `true` done (read back instead of repeated), `false` not done. */
+  verified?: boolean;
 }
 
 /** What a save writes: the next snapshot and its top-level state. */

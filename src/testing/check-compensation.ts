@@ -19,7 +19,15 @@ export interface CompensationCheckOptions {
   transientFailures?: boolean;
   /** Seed of the transient failures. Default 1. */
   seed?: number;
+  /**
+   * Also fail each step in doubt: every attempt throws a plain Error (as a timeout or a lost
+   * connection would), so the run may or may not have happened as far as xsaga knows. Default true.
+   */
+  inDoubtFailures?: boolean;
 }
+
+/** How a run's failing step fails: definitely (a TerminalError), or in doubt on every attempt. */
+export type InjectedFailure = 'terminal' | 'inDoubt';
 
 /** One handler call seen by the check. */
 export interface HandlerCall {
@@ -27,13 +35,19 @@ export interface HandlerCall {
   direction: Direction;
   attempt: number;
   idempotencyKey: string;
-  outcome: 'ok' | 'transient' | 'terminal';
+  outcome: 'ok' | 'transient' | 'terminal' | 'inDoubt';
+  /** For a compensation: whether the handler was told the step's run was in doubt. */
+  inDoubt?: boolean;
 }
 
 /** What one run (one failure index) did. */
 export interface CompensationRun {
-  /** Index of the step that failed terminally, or `undefined` for the run with no failure. */
+  /** Index of the step that failed, or `undefined` for the run with no failure. */
   failAt: number | undefined;
+  /** How the step at `failAt` failed. */
+  failure: InjectedFailure;
+  /** Steps whose `verify` was called, in call order (it reads back; it is not an attempt). */
+  verifications: string[];
   state: SagaState;
   completed: string[];
   compensations: string[];
@@ -42,7 +56,11 @@ export interface CompensationRun {
 
 /**
  * Runs the saga through the real embedded engine once per step index k, with a terminal failure
- * injected at step k (plus one run with no failure), wrapping your handlers. Checks on every run:
+ * injected at step k, once more per k with an in-doubt failure (every attempt throws a plain Error,
+ * as a timeout would), plus one run with no failure, wrapping your handlers. An in-doubt step is
+ * read back by your `verify` when it has one (which must answer `{ done: false }`: the check never
+ * let the run happen), else handled by its `inDoubt` policy: compensated first, with
+ * `ctx.inDoubt`, or escalated. Checks on every run:
  * compensations are the steps completed before k, newest first, skipping non-compensable ones;
  * the saga ends `Failed` (`Completed` when nothing failed; `Escalated` as a forward failure, with
  * nothing compensated, when k comes after the pivot); nothing at or after the pivot is ever
@@ -90,12 +108,17 @@ export async function checkCompensationAtEveryIndex(
   options: CompensationCheckOptions = {},
 ): Promise<CompensationRun[]> {
   const runs: CompensationRun[] = [];
-  const indexes = [...definition.steps.map((s) => s.index), undefined];
-  for (const failAt of indexes) {
-    const run = await runOnce(definition, handlers, failAt, options);
-    const problems = checkRun(definition, run);
+  const failures: InjectedFailure[] = options.inDoubtFailures === false ? ['terminal'] : ['terminal', 'inDoubt'];
+  const plan: Array<[number | undefined, InjectedFailure]> = [
+    ...failures.flatMap((failure) => definition.steps.map((s): [number, InjectedFailure] => [s.index, failure])),
+    [undefined, 'terminal'],
+  ];
+  for (const [failAt, failure] of plan) {
+    const run = await runOnce(definition, handlers, failAt, failure, options);
+    const problems = checkRun(definition, handlers, run);
     if (problems.length > 0) {
-      const where = failAt === undefined ? 'with no failure' : `with step "${definition.steps[failAt]?.name}" failing`;
+      const how = failure === 'inDoubt' ? 'failing in doubt' : 'failing';
+      const where = failAt === undefined ? 'with no failure' : `with step "${definition.steps[failAt]?.name}" ${how}`;
       throw new Error(`saga "${definition.name}" ${where}: ${problems.join('; ')}`);
     }
     runs.push(run);
@@ -107,10 +130,12 @@ async function runOnce(
   definition: AnySagaDefinition,
   handlers: Record<string, StepHandler<never>>,
   failAt: number | undefined,
+  failure: InjectedFailure,
   options: CompensationCheckOptions,
 ): Promise<CompensationRun> {
   const random = seededRandom((options.seed ?? 1) + (failAt ?? definition.steps.length) * 7919);
   const calls: HandlerCall[] = [];
+  const verifications: string[] = [];
   const completed: string[] = [];
   const compensations: string[] = [];
   const transients = options.transientFailures ?? true;
@@ -122,6 +147,10 @@ async function runOnce(
       const compensationFailures = step.compensation ? failuresFor(step.compensation.attempts) : 0;
       const handler: StepHandler<unknown> = {
         run: async (ctx: StepContext<unknown>) => {
+          if (step.index === failAt && failure === 'inDoubt') {
+            calls.push(call(step, 'run', ctx, 'inDoubt'));
+            throw new Error(`injected in-doubt failure at step "${step.name}" (it may or may not have happened)`);
+          }
           if (step.index === failAt) {
             calls.push(call(step, 'run', ctx, 'terminal'));
             throw new TerminalError(`injected terminal failure at step "${step.name}"`);
@@ -143,8 +172,14 @@ async function runOnce(
               throw new Error(`injected transient failure compensating "${step.name}"`);
             }
             await original?.compensate?.(ctx);
-            calls.push(call(step, 'compensate', ctx, 'ok'));
+            calls.push({ ...call(step, 'compensate', ctx, 'ok'), inDoubt: ctx.inDoubt });
             compensations.push(step.name);
+          },
+        }),
+        ...(original?.verify && {
+          verify: async (ctx: StepContext<unknown>) => {
+            verifications.push(step.name);
+            return (original.verify as NonNullable<StepHandler<unknown>['verify']>)(ctx);
           },
         }),
       };
@@ -156,7 +191,7 @@ async function runOnce(
   try {
     const { sagaId } = await engine.start(fast, options.input ?? {});
     const view = await engine.waitFor(sagaId);
-    return { failAt, state: view.state, completed, compensations, calls };
+    return { failAt, failure, state: view.state, completed, compensations, calls, verifications };
   } finally {
     await engine.close();
   }
@@ -171,12 +206,31 @@ function call(
   return { step: step.name, direction, attempt: ctx.attempt, idempotencyKey: ctx.idempotencyKey, outcome };
 }
 
-function checkRun(definition: AnySagaDefinition, run: CompensationRun): string[] {
+function checkRun(
+  definition: AnySagaDefinition,
+  handlers: Record<string, StepHandler<never>>,
+  run: CompensationRun,
+): string[] {
   const problems: string[] = [];
-  const expected = expectedEnding(definition, run.failAt);
+  const failing = run.failAt === undefined ? undefined : definition.steps[run.failAt];
+  const verifies = failing !== undefined && typeof handlers[failing.name]?.verify === 'function';
+  const expected = expectedEnding(definition, run.failAt, run.failure === 'inDoubt' && !verifies);
   const expectedCompleted = expected.completed;
   const expectedCompensations = expected.compensations;
-  if (run.state !== expected.state) problems.push(`ended ${run.state}, expected ${expected.state}`);
+  if (run.state !== expected.state) {
+    problems.push(`ended ${run.state}, expected ${expected.state}`);
+    if (verifies && run.failure === 'inDoubt' && run.state === 'Completed') {
+      problems.push(`verify of step "${failing?.name}" answered done, but the check never let its run happen`);
+    }
+  }
+  // Only the step whose run ended in doubt is undone in doubt; a completed step's undo is not.
+  for (const c of run.calls) {
+    if (c.direction !== 'compensate' || c.outcome !== 'ok') continue;
+    const shouldDoubt = run.failure === 'inDoubt' && c.step === failing?.name;
+    if (c.inDoubt !== shouldDoubt) {
+      problems.push(`compensation of ${c.step} got ctx.inDoubt ${c.inDoubt}, expected ${shouldDoubt}`);
+    }
+  }
   if (run.completed.join() !== expectedCompleted.join()) {
     problems.push(
       `completed ${run.completed.join(',') || 'nothing'}, expected ${expectedCompleted.join(',') || 'nothing'}`,

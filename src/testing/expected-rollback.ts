@@ -21,16 +21,22 @@ export function expectedRollback(
  * How a saga must end when step `failAt` fails for good (or nothing fails, `undefined`), from the
  * definition alone: `Completed`; `Failed` after undoing the steps completed before it when it is at
  * or before the pivot; `Escalated` as a forward failure, with nothing undone, when it is after the
- * pivot.
+ * pivot. `inDoubt`: the step's last attempt ended in doubt and no verify told: by its `inDoubt`
+ * policy it is undone first, in doubt, or the saga escalates (a query changed nothing: definite).
  */
 export function expectedEnding(
   definition: AnySagaDefinition,
   failAt: number | undefined,
+  inDoubt = false,
 ): { state: 'Completed' | 'Failed' | 'Escalated'; completed: string[]; compensations: string[] } {
   const names = definition.steps.map((s) => s.name);
   if (failAt === undefined) return { state: 'Completed', completed: names, compensations: [] };
   const completed = names.slice(0, failAt);
+  const step = definition.steps[failAt];
   const pivot = definition.steps.find((s) => s.name === definition.pivot)?.index ?? Number.POSITIVE_INFINITY;
   if (failAt > pivot) return { state: 'Escalated', completed, compensations: [] };
-  return { state: 'Failed', completed, compensations: expectedRollback(definition, completed).expectedCompensations };
+  const rollback = expectedRollback(definition, completed).expectedCompensations;
+  if (!inDoubt || step?.kind === 'query') return { state: 'Failed', completed, compensations: rollback };
+  if (step?.inDoubt === 'escalate') return { state: 'Escalated', completed, compensations: [] };
+  return { state: 'Failed', completed, compensations: [step?.name as string, ...rollback] };
 }

@@ -68,6 +68,8 @@ export function createSagaTestModel(definition: AnySagaDefinition): SagaTestMode
         c.compensated,
         c.skipped,
         c.escalation?.step,
+        c.escalation?.direction,
+        c.escalation?.inDoubt,
         c.failure?.reason,
         c.resolution !== undefined,
         Object.keys(c.rounds).sort(),
@@ -100,8 +102,14 @@ function eventsFor(value: unknown, context: SagaContext): SagaEvent[] {
   const state = topLevelState(value);
   const step = activeStep(value);
   if (state === SagaStates.Started) return [{ type: SagaEvents.start }, { type: SagaEvents.cancel }];
-  if (state === SagaStates.Escalated)
-    return [{ type: SagaEvents.resume }, { type: SagaEvents.resolve, note: 'fixed by hand' }];
+  if (state === SagaStates.Escalated) {
+    // cancel: what a person asks of an in-doubt step before the pivot that did not happen.
+    return [
+      { type: SagaEvents.resume },
+      { type: SagaEvents.resolve, note: 'fixed by hand' },
+      { type: SagaEvents.cancel },
+    ];
+  }
   if (!step) return [];
   const direction = state === SagaStates.Pending ? 'run' : 'compensate';
   const base = { step, direction, attempts: 1, round: jobRound(context, step, direction) } as const;
@@ -109,6 +117,8 @@ function eventsFor(value: unknown, context: SagaContext): SagaEvent[] {
     { type: SagaEvents.stepDone, ...base, result: { from: step } },
     { type: SagaEvents.stepFailed, ...base, error: ERROR },
   ];
+  // A run may also end in doubt (a timeout, a lost worker): it may have taken effect.
+  if (direction === 'run') events.push({ type: SagaEvents.stepFailed, ...base, error: ERROR, inDoubt: true });
   // Offered on every step: past the pivot the machine must refuse it, which the paths then show.
   if (state === SagaStates.Pending && !context.cancelRequested) events.push({ type: SagaEvents.cancel });
   return events;
@@ -137,7 +147,8 @@ function toScenario(events: SagaEvent[], value: unknown, context: SagaContext): 
       const ok = event.type === SagaEvents.stepDone;
       if (ok && event.direction === 'run') completed.push(event.step);
       if (ok && event.direction === 'compensate') compensations.push(event.step);
-      words.push(`${event.direction === 'run' ? '' : 'undo '}${event.step} ${ok ? 'ok' : 'fails'}`);
+      const failure = event.type === SagaEvents.stepFailed && event.inDoubt ? 'fails in doubt' : 'fails';
+      words.push(`${event.direction === 'run' ? '' : 'undo '}${event.step} ${ok ? 'ok' : failure}`);
     } else if (event.type !== SagaEvents.start) {
       words.push(event.type.replace('saga.', ''));
     }
@@ -149,7 +160,47 @@ function toScenario(events: SagaEvent[], value: unknown, context: SagaContext): 
 function checkPath(definition: AnySagaDefinition, path: SagaPathScenario): string[] {
   const problems: string[] = [];
   const order = definition.steps.map((s) => s.name);
-  const { expectedCompensations, expectedSkipped } = expectedRollback(definition, path.completed);
+  const byName = new Map(definition.steps.map((s) => [s.name, s]));
+  const rollback = expectedRollback(definition, path.completed);
+  // The run that started a rollback in doubt is undone first, in doubt, when its step says so.
+  // (by its inDoubt policy, or because a person cancelled the escalation it raised).
+  const lastRunFailureAt = path.events.findLastIndex((e) => e.type === SagaEvents.stepFailed && e.direction === 'run');
+  const lastRunFailure = path.events[lastRunFailureAt];
+  const cancelledAfter = path.events.slice(lastRunFailureAt + 1).some((e) => e.type === SagaEvents.cancel);
+  const undoneInDoubt =
+    lastRunFailure?.type === SagaEvents.stepFailed &&
+    lastRunFailure.inDoubt === true &&
+    byName.get(lastRunFailure.step)?.kind === 'compensable' &&
+    (byName.get(lastRunFailure.step)?.inDoubt === 'compensate' || cancelledAfter)
+      ? [lastRunFailure.step]
+      : [];
+  const expectedCompensations = [...undoneInDoubt, ...rollback.expectedCompensations];
+  const { expectedSkipped } = rollback;
+  // Every in-doubt run ends verified (not in the model: verify runs in workers), compensated, escalated
+  // or settled by a person; never silently dropped.
+  path.events.forEach((event, index) => {
+    if (event.type !== SagaEvents.stepFailed || !event.inDoubt || byName.get(event.step)?.kind === 'query') return;
+    // A later outcome of the same run (after a resume) settles the doubt: same idempotency key.
+    const settledLater = path.events
+      .slice(index + 1)
+      .some(
+        (later) =>
+          (later.type === SagaEvents.stepDone || later.type === SagaEvents.stepFailed) &&
+          later.step === event.step &&
+          later.direction === 'run',
+      );
+    // So does a person who looked and cancelled (it did not happen) or resolved it.
+    const decided = path.events.slice(index + 1).some((later) => later.type === SagaEvents.cancel);
+    const handled =
+      settledLater ||
+      decided ||
+      path.compensations.includes(event.step) ||
+      path.completed.includes(event.step) ||
+      path.context.resolution !== undefined ||
+      path.context.escalation?.step === event.step ||
+      (path.context.escalation?.uncompensated ?? []).includes(event.step);
+    if (!handled) problems.push(`in-doubt ${event.step} was dropped: not compensated, escalated or resolved`);
+  });
   const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
   if (!same(path.completed, order.slice(0, path.completed.length))) {
     problems.push(`steps completed out of order: ${path.completed.join(',')}`);
@@ -170,8 +221,9 @@ function checkPath(definition: AnySagaDefinition, path: SagaPathScenario): strin
   );
   switch (path.finalState) {
     case SagaStates.Completed:
-      if (path.completed.length !== order.length && !(forwardFailure && path.context.resolution)) {
-        problems.push('Completed without every step completed or a resolved forward failure');
+      // Only a person's `resolve` of a run's escalation completes a saga with steps left undone.
+      if (path.completed.length !== order.length && !path.context.resolution) {
+        problems.push('Completed without every step completed or a resolved escalation');
       }
       if (path.compensations.length > 0) problems.push('Completed after compensating');
       // A cancel refused past the pivot changes nothing, so a simple path never holds one.
@@ -196,8 +248,11 @@ function checkPath(definition: AnySagaDefinition, path: SagaPathScenario): strin
     }
     case SagaStates.Escalated: {
       if (path.context.escalation?.direction === 'run') {
-        if (indexOf(path.context.escalation.step) <= pivot) {
-          problems.push(`forward failure of ${path.context.escalation.step}, which is not after the pivot`);
+        const { step, inDoubt } = path.context.escalation;
+        if (indexOf(step) <= pivot && !(inDoubt && byName.get(step)?.inDoubt === 'escalate')) {
+          problems.push(
+            `forward failure of ${step}, which is neither after the pivot nor an in-doubt step that escalates`,
+          );
         }
         if (path.compensations.length > 0) problems.push('compensated before a forward failure');
         break;

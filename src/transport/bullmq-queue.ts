@@ -109,7 +109,7 @@ export class BullMqQueue implements StepQueue {
       removeOnFail: false,
     });
     if (this.#deadlineJobs && this.#deadlineGraceMs !== false) {
-      const deadlineMs = stepDeadlineMs(job.policy, this.#deadlineGraceMs);
+      const deadlineMs = stepDeadlineMs(job, this.#deadlineGraceMs);
       await this.#addDeadline({ stepJobId: job.id, deadlineMs }, deadlineMs);
     }
   }
@@ -158,7 +158,7 @@ export class BullMqQueue implements StepQueue {
   }
 
   deadlineOf(job: StepJob): number | undefined {
-    return this.#deadlineGraceMs === false ? undefined : stepDeadlineMs(job.policy, this.#deadlineGraceMs);
+    return this.#deadlineGraceMs === false ? undefined : stepDeadlineMs(job, this.#deadlineGraceMs);
   }
 
   /**

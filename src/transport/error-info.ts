@@ -88,7 +88,7 @@ function readString(value: unknown, key: string): string | undefined {
  * A short, JSON-like description of any value: bounded in depth, entries and length, and never
  * calling the value's own `toString`/`toJSON` (they may throw, or print the whole thing).
  */
-function describeValue(value: unknown): string {
+export function describeValue(value: unknown): string {
   return cap(
     safely(() => describe(value, 2), 'a value that could not be described'),
     MAX_DESCRIPTION,

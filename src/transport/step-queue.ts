@@ -34,6 +34,10 @@ export interface StepJob {
   result?: unknown;
   /** Attempts, backoff and per-attempt timeout of this direction of the step. */
   policy: AttemptPolicy;
+  /** For a forward run: `always` when `verify` also runs after every successful run. */
+  verify?: 'always';
+  /** For a compensation: the step's run was in doubt (its handler sees `ctx.inDoubt`). */
+  inDoubt?: true;
   /** The saga's trace context (W3C `traceparent`), when tracing is set up; handed back with the outcome. */
   trace?: TraceCarrier;
 }
@@ -92,5 +96,11 @@ export type DeadlineVerdict =
   | { kind: 'finished' }
   | { kind: 'timedOut'; outcome: StepOutcome };
 
+/** What a queue knows of an attempt beyond its number. */
+export interface AttemptOptions {
+  /** This attempt ran before, in a worker that died or lost its lock: it may have taken effect. */
+  rerun?: boolean;
+}
+
 /** Runs one attempt of a job: resolves with the handler's result or rejects with its error. */
-export type AttemptRunner = (job: StepJob, attempt: number) => Promise<unknown>;
+export type AttemptRunner = (job: StepJob, attempt: number, options?: AttemptOptions) => Promise<unknown>;

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AttemptPolicy } from '../../src/definition/types.ts';
-import { TerminalError } from '../../src/errors.ts';
+import { StepNotDoneError, TerminalError } from '../../src/errors.ts';
+import { VerifiedResult } from '../../src/transport/step-outcome.ts';
 import type { AttemptRunner, OutcomeHandler, StepJob, StepOutcome, StepQueue } from '../../src/transport/step-queue.ts';
 
 /** What a contract run needs from an implementation: a fresh queue around the given runner. */
@@ -231,7 +232,7 @@ export function describeStepQueueContract(name: string, makeQueue: MakeStepQueue
       expect(inbox.of(job.id)).toHaveLength(1);
     });
 
-    it('retries up to policy.attempts, then delivers step.failed with attempts = policy.attempts', async () => {
+    it('retries up to policy.attempts, then delivers step.failed with attempts = policy.attempts, in doubt', async () => {
       queue.consume(inbox.handler);
       behaviour = async (_job, attempt) => {
         throw new Error(`down ${attempt}`);
@@ -252,6 +253,8 @@ export function describeStepQueueContract(name: string, makeQueue: MakeStepQueue
           round: 0,
           attempts: 4,
           error: { name: 'Error', message: 'down 4' },
+          // A plain error says nothing of whether the run took effect.
+          inDoubt: true,
         },
       });
       expect(inbox.of(job.id)).toHaveLength(1);
@@ -289,6 +292,36 @@ export function describeStepQueueContract(name: string, makeQueue: MakeStepQueue
         attempts: 1,
         error: { name: 'TerminalError', message: 'card declined', code: 'TERMINAL', terminal: true },
       });
+    });
+
+    it("delivers a result that the step's verify read back as step.done marked verified", async () => {
+      queue.consume(inbox.handler);
+      behaviour = async () => new VerifiedResult({ bookingId: 'B-1' });
+      const job = makeJob();
+      await queue.enqueue(job);
+      const [outcome] = await inbox.waitFor(job.id);
+      expect(outcome?.event).toEqual({
+        type: 'step.done',
+        step: 'reserve',
+        direction: 'run',
+        round: 0,
+        attempts: 1,
+        result: { bookingId: 'B-1' },
+        verified: true,
+      });
+    });
+
+    it('delivers a run that verify found not done as a definite failure, verified false and not in doubt', async () => {
+      queue.consume(inbox.handler);
+      behaviour = async () => {
+        throw new StepNotDoneError('reserve', 'nothing found');
+      };
+      const job = makeJob({ policy: quickPolicy(2) });
+      await queue.enqueue(job);
+      const [outcome] = await inbox.waitFor(job.id);
+      expect(callsOf(job.id).map((c) => c.attempt)).toEqual([1, 2]);
+      expect(outcome?.event).toMatchObject({ type: 'step.failed', verified: false, error: { code: 'STEP_NOT_DONE' } });
+      expect(outcome?.event).not.toHaveProperty('inDoubt');
     });
 
     it('keeps outcomes produced before consume() and delivers each once when it is called', async () => {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { Engine, HandlerRegistry, StepContext } from '../../src/index.ts';
-import { createEngine, defineSaga, InputError } from '../../src/index.ts';
+import { createEngine, defineSaga, InputError, TerminalError } from '../../src/index.ts';
 import { describeJsonProblem, findNonJson, MAX_JSON_DEPTH } from '../../src/json-value.ts';
 import { caught } from '../support/caught.ts';
 
@@ -326,7 +326,7 @@ describe('step results must be plain JSON', () => {
         reserve: { run: () => 'seat', compensate: () => new Date(0) },
         produce: {
           run: () => {
-            throw new Error('down');
+            throw new TerminalError('down');
           },
           compensate: () => undefined,
         },

@@ -9,17 +9,25 @@ describe('checkCompensationAtEveryIndex', () => {
   it('passes on the trip-booking example, one run per failure index plus a clean run', async () => {
     const participants = new Participants();
     const runs = await checkCompensationAtEveryIndex(trip, tripHandlers(participants), { input: { tripId: 't-1' } });
-    expect(runs.map((r) => [r.failAt, r.state, r.compensations.join()])).toEqual([
-      [0, 'Failed', ''],
-      [1, 'Failed', 'reserveFlight'],
-      [2, 'Failed', 'reserveHotel,reserveFlight'],
-      [3, 'Failed', 'reserveCar,reserveHotel,reserveFlight'],
+    expect(runs.map((r) => [r.failAt, r.failure, r.state, r.compensations.join()])).toEqual([
+      [0, 'terminal', 'Failed', ''],
+      [1, 'terminal', 'Failed', 'reserveFlight'],
+      [2, 'terminal', 'Failed', 'reserveHotel,reserveFlight'],
+      [3, 'terminal', 'Failed', 'reserveCar,reserveHotel,reserveFlight'],
       // The confirmation comes after the pivot (the charge): its failure escalates, nothing is undone.
-      [4, 'Escalated', ''],
-      [undefined, 'Completed', ''],
+      [4, 'terminal', 'Escalated', ''],
+      // A reservation in doubt is undone first, in doubt (found nothing: the check never ran it).
+      [0, 'inDoubt', 'Failed', 'reserveFlight'],
+      [1, 'inDoubt', 'Failed', 'reserveHotel,reserveFlight'],
+      [2, 'inDoubt', 'Failed', 'reserveCar,reserveHotel,reserveFlight'],
+      // A charge in doubt (the pivot) is not guessed at: a person decides.
+      [3, 'inDoubt', 'Escalated', ''],
+      [4, 'inDoubt', 'Escalated', ''],
+      [undefined, 'terminal', 'Completed', ''],
     ]);
-    // The clean run and the escalated one leave bookings behind: flight, hotel, car and charge each.
-    expect(participants.bookings.size).toBe(8);
+    // Left behind: four bookings each by the clean run and both escalated confirmations, and the
+    // three reservations of the escalated charge.
+    expect(participants.bookings.size).toBe(15);
   });
 
   it('passes on the order-fulfilment example, rolling back up to its pivot and escalating after it', async () => {
