@@ -173,6 +173,9 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
       return [
         step.name,
         {
+          // The kind, for diagrams and tools: the pivot and the steps that cannot roll back stand out.
+          ...(step.kind === 'compensable' ? {} : { tags: [step.kind] }),
+          ...(step.kind === 'pivot' ? { description: 'the pivot: once it completes, the saga only goes forward' } : {}),
           entry: update(({ context }) => ({
             steps: patchStep(context, step.name, { status: 'running' }),
           })),

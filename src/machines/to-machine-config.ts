@@ -15,6 +15,7 @@ export interface MachineStateConfigJson {
   type?: 'atomic' | 'compound' | 'parallel' | 'final' | 'history';
   initial?: string;
   description?: string;
+  tags?: string[];
   entry?: string | string[];
   exit?: string | string[];
   invoke?: { src: string; id?: string } | { src: string; id?: string }[];

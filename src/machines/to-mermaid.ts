@@ -177,7 +177,9 @@ function renderState(
 ): string[] {
   const pad = INDENT.repeat(depth);
   const id = ids.get(node) as string;
-  const label = node.type === 'history' ? (node.history === 'deep' ? 'H*' : 'H') : labelText(node.key);
+  // Tags (a saga step's kind: pivot, query, ...) follow the key, so the diagram shows them.
+  const tags = node.tags.length > 0 ? ` [${node.tags.join(', ')}]` : '';
+  const label = node.type === 'history' ? (node.history === 'deep' ? 'H*' : 'H') : labelText(`${node.key}${tags}`);
   if (childrenOf(node).length === 0) {
     return [id === label ? `${pad}${id}` : `${pad}state "${label}" as ${id}`];
   }

@@ -108,7 +108,7 @@ describe('xsaga graph', () => {
     const { code, stdout } = await run('graph', fixture('two-sagas'), '--saga', 'refund');
     expect(code).toBe(0);
     expect(stdout).not.toContain('%%');
-    expect(stdout).toContain('state "refundPayment" as Pending_refundPayment');
+    expect(stdout).toContain('state "refundPayment [query]" as Pending_refundPayment');
     expect(stdout).not.toContain('reserveStock');
   });
 

@@ -20,6 +20,15 @@ describe('examples', () => {
     expect(stdout).toContain('compensated chargeCustomer, reserveStock; stock release took 3 attempts');
   });
 
+  it('verified-write finds a timed-out invoice by verify instead of creating it twice, and escalates without verify', async () => {
+    const { stdout } = await run('node', [...tsx, 'examples/verified-write/main.ts']);
+    expect(stdout).toContain('final state: Completed; createInvoice completed after 2 attempts');
+    expect(stdout).toContain('verified: true; create calls: 1');
+    expect(stdout).toMatch(/state: Escalated; escalation: \{"direction":"run","inDoubt":true,"step":"createInvoice"/);
+    expect(stdout).toContain('after resume: Completed');
+    expect(stdout).not.toContain('FAIL');
+  });
+
   it('distributed runs 100 trip sagas across one engine and two worker processes on Redis', async () => {
     const { stdout } = await run('node', [...tsx, 'examples/distributed/main.ts'], { timeout: 120_000 });
     expect(stdout).toContain('total: 100 of 100');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createMachine } from 'xstate';
+import { trip } from '../../examples/trip-booking/saga.ts';
 import { buildSagaMachine } from '../../src/machines/build-saga-machine.ts';
 import { toMermaid } from '../../src/machines/to-mermaid.ts';
 import { tripBooking } from '../fixtures/trip-booking-saga.ts';
@@ -76,7 +77,7 @@ describe('toMermaid of a saga machine (3 steps, the middle one not compensable)'
 
   it('keeps step names as labels while ids hold only letters, digits and _', () => {
     expect(diagram.labels.get('Pending_reserve_flight')).toBe('reserve-flight');
-    expect(diagram.labels.get('Pending_send_confirmation')).toBe('send_confirmation');
+    expect(diagram.labels.get('Pending_send_confirmation')).toBe('send_confirmation [query]');
     for (const id of diagram.states.keys()) expect(id).toMatch(/^[A-Za-z_][A-Za-z0-9_]*$/);
   });
 
@@ -157,6 +158,24 @@ describe('toMermaid of a saga machine (3 steps, the middle one not compensable)'
 
   it('is deterministic', () => {
     expect(toMermaid(buildSagaMachine(tripBooking))).toBe(toMermaid(buildSagaMachine(tripBooking)));
+  });
+});
+
+describe('toMermaid of a saga with step kinds', () => {
+  const diagram = read(toMermaid(buildSagaMachine(trip)));
+
+  it('marks the pivot and the steps after it with their kind, and leaves compensable steps plain', () => {
+    expect(diagram.labels.get('Pending_chargePayment')).toBe('chargePayment [pivot]');
+    expect(diagram.labels.get('Pending_sendConfirmation')).toBe('sendConfirmation [noncompensable]');
+    expect(diagram.labels.get('Pending_reserveFlight')).toBe('reserveFlight');
+  });
+
+  it('gives no step after the pivot a compensation, and escalates its failure', () => {
+    expect(diagram.states.has('Compensating_sendConfirmation')).toBe(false);
+    expect(diagram.states.has('Compensating_chargePayment')).toBe(false);
+    expect(edge(diagram, 'Pending_sendConfirmation', 'Escalated').map((e) => e.label)).toEqual([
+      'step.failed [guarded]',
+    ]);
   });
 });
 
