@@ -2,9 +2,18 @@ import type { z } from 'zod';
 import { DefinitionError } from '../errors.ts';
 import { DEFAULT_COMPENSATION_POLICY, DEFAULT_RUN_POLICY } from './defaults.ts';
 import { describeIssues, issuePath } from './issue-path.ts';
-import { sagaConfigSchema } from './schema.ts';
+import { flattenEntries, neededBy, sagaConfigSchema } from './schema.ts';
 import { pivotOf } from './step-kinds.ts';
-import type { AttemptPolicy, RetryPolicy, SagaConfig, SagaDefinition, StepConfig, StepDefinition } from './types.ts';
+import type {
+  AttemptPolicy,
+  RetryPolicy,
+  SagaConfig,
+  SagaDefinition,
+  StepConfig,
+  StepDefinition,
+  StepEntry,
+  StepNamesOf,
+} from './types.ts';
 
 /**
  * Validates a saga definition and returns it frozen, with every default filled in.
@@ -26,10 +35,10 @@ import type { AttemptPolicy, RetryPolicy, SagaConfig, SagaDefinition, StepConfig
 export function defineSaga<
   const TName extends string,
   TSchema extends z.ZodType,
-  const TSteps extends readonly StepConfig[],
+  const TSteps extends readonly StepEntry[],
 >(
   config: SagaConfig<TName, TSchema, TSteps>,
-): SagaDefinition<TName, z.output<TSchema>, TSteps[number]['name'], z.input<TSchema>> {
+): SagaDefinition<TName, z.output<TSchema>, StepNamesOf<TSteps[number]>, z.input<TSchema>> {
   const parsed = sagaConfigSchema.safeParse(config);
   if (!parsed.success) {
     const label = typeof config?.name === 'string' ? `saga "${config.name}"` : 'saga definition';
@@ -40,7 +49,20 @@ export function defineSaga<
       { cause: parsed.error },
     );
   }
-  const steps = parsed.data.steps.map((step, index) => Object.freeze(resolveStep(step, index)));
+  const flat = flattenEntries(parsed.data.steps);
+  const steps = flat.map(({ step, group }, index) => Object.freeze(resolveStep(step, index, group?.group)));
+  const groups = parsed.data.steps.flatMap((entry) =>
+    'group' in entry
+      ? [
+          Object.freeze({
+            name: entry.group,
+            members: Object.freeze(entry.parallel.map((member) => member.name)),
+            policy: entry.policy ?? 'all',
+            needed: neededBy(entry.policy, entry.parallel.length) as number,
+          }),
+        ]
+      : [],
+  );
   return Object.freeze({
     kind: 'xsaga.definition',
     name: config.name,
@@ -48,12 +70,14 @@ export function defineSaga<
     description: parsed.data.description,
     input: config.input,
     steps: Object.freeze(steps),
+    groups: Object.freeze(groups),
     pivot: pivotOf(steps)?.name,
     ...(parsed.data.stuckAfterMs !== undefined ? { stuckAfterMs: parsed.data.stuckAfterMs } : {}),
-  }) as SagaDefinition<TName, z.output<TSchema>, TSteps[number]['name'], z.input<TSchema>>;
+    // The checked definition carries what the config's types say; TypeScript cannot follow the parse.
+  }) as unknown as SagaDefinition<TName, z.output<TSchema>, StepNamesOf<TSteps[number]>, z.input<TSchema>>;
 }
 
-function resolveStep(step: StepConfig, index: number): StepDefinition {
+function resolveStep(step: StepConfig, index: number, group: string | undefined): StepDefinition {
   const kind = step.kind ?? 'compensable';
   const run = resolvePolicy(DEFAULT_RUN_POLICY, step.retry, step.timeoutMs);
   const options = typeof step.compensate === 'object' ? step.compensate : {};
@@ -62,7 +86,16 @@ function resolveStep(step: StepConfig, index: number): StepDefinition {
       ? resolvePolicy(DEFAULT_COMPENSATION_POLICY, options.retry, options.timeoutMs ?? step.timeoutMs)
       : undefined;
   const inDoubt = step.inDoubt ?? (kind === 'compensable' ? 'compensate' : 'escalate');
-  return { name: step.name, index, kind, verify: step.verify ?? 'inDoubt', inDoubt, run, compensation };
+  return {
+    name: step.name,
+    index,
+    kind,
+    ...(group === undefined ? {} : { group }),
+    verify: step.verify ?? 'inDoubt',
+    inDoubt,
+    run,
+    compensation,
+  };
 }
 
 function resolvePolicy(

@@ -46,6 +46,54 @@ const stepSchema = z.strictObject({
   timeoutMs: timeout.optional(),
 });
 
+const policySchema = z.union([
+  z.enum(['all', 'any', 'majority']),
+  z.strictObject({ atLeast: z.number().int().min(1) }),
+]);
+
+const groupSchema = z.strictObject({
+  group: name,
+  parallel: z.array(stepSchema).min(2, { message: 'a parallel group needs at least two steps' }).max(50),
+  policy: policySchema.optional(),
+});
+
+/** A step, or a group when the entry has a `group` key: each checked against its own schema, so errors name the field. */
+const entrySchema = z.unknown().transform((entry, ctx) => {
+  const isGroup = typeof entry === 'object' && entry !== null && 'group' in entry;
+  const parsed = (isGroup ? groupSchema : stepSchema).safeParse(entry);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) {
+    ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path as PropertyKey[] });
+  }
+  return z.NEVER;
+});
+
+/** A step as it is checked and resolved: a group's members flattened, each with the path it was written at. */
+export interface FlatStep {
+  step: z.infer<typeof stepSchema>;
+  path: (string | number)[];
+  group?: z.infer<typeof groupSchema>;
+}
+
+/** The steps of parsed entries in definition order, a group's members in place of the group. */
+export function flattenEntries(
+  entries: readonly (z.infer<typeof stepSchema> | z.infer<typeof groupSchema>)[],
+): FlatStep[] {
+  return entries.flatMap((entry, index): FlatStep[] =>
+    'group' in entry
+      ? entry.parallel.map((step, member) => ({ step, path: ['steps', index, 'parallel', member], group: entry }))
+      : [{ step: entry, path: ['steps', index] }],
+  );
+}
+
+/** Members a policy needs out of `members`; undefined when it can never be met. */
+export function neededBy(policy: z.infer<typeof policySchema> | undefined, members: number): number | undefined {
+  if (policy === undefined || policy === 'all') return members;
+  if (policy === 'any') return 1;
+  if (policy === 'majority') return Math.floor(members / 2) + 1;
+  return policy.atLeast <= members ? policy.atLeast : undefined;
+}
+
 const isZodSchema = (value: unknown): value is z.ZodType =>
   typeof value === 'object' && value !== null && typeof (value as { safeParse?: unknown }).safeParse === 'function';
 
@@ -55,25 +103,58 @@ export const sagaConfigSchema = z
     name,
     version: z.number().int().min(1),
     input: z.custom<z.ZodType>(isZodSchema, { message: 'must be a zod schema, e.g. z.object({ ... })' }),
-    steps: z.array(stepSchema).min(1, { message: 'a saga needs at least one step' }).max(200),
+    steps: z.array(entrySchema).min(1, { message: 'a saga needs at least one step' }).max(200),
     description: z.string().max(1000).optional(),
     stuckAfterMs: z.number().int().min(1).max(STUCK_AFTER_MAX_MS).optional(),
   })
   .superRefine((config, ctx) => {
-    const seen = new Map<string, number>();
-    config.steps.forEach((step, index) => {
-      const first = seen.get(step.name);
+    const flat = flattenEntries(config.steps);
+    // Step and group names share one namespace: results and diagrams are keyed by them.
+    const seen = new Map<string, string>();
+    const claim = (name: string, path: (string | number)[]) => {
+      const first = seen.get(name);
       if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path, message: `duplicate step name "${name}" (already used by ${first})` });
+      }
+      seen.set(name, path.slice(0, -1).join('.'));
+    };
+    config.steps.forEach((entry, index) => {
+      if ('group' in entry) claim(entry.group, ['steps', index, 'group']);
+    });
+    for (const { step, path } of flat) claim(step.name, [...path, 'name']);
+    config.steps.forEach((entry, index) => {
+      if (!('group' in entry)) return;
+      if (neededBy(entry.policy, entry.parallel.length) === undefined) {
         ctx.addIssue({
           code: 'custom',
-          path: ['steps', index, 'name'],
-          message: `duplicate step name "${step.name}" (already used by steps.${first})`,
+          path: ['steps', index, 'policy', 'atLeast'],
+          message: `group "${entry.group}" has ${entry.parallel.length} steps, so at least ${(entry.policy as { atLeast: number }).atLeast} of them can never complete`,
         });
       }
-      seen.set(step.name, index);
+      entry.parallel.forEach((member, at) => {
+        const kind = member.kind ?? 'compensable';
+        if (kind !== 'compensable' && kind !== 'query') {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['steps', index, 'parallel', at, 'kind'],
+            message: `step "${member.name}" of group "${entry.group}" is ${kind}: a group's steps are compensable or query steps, before the pivot`,
+          });
+        }
+        if (member.inDoubt === 'escalate') {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['steps', index, 'parallel', at, 'inDoubt'],
+            message: `step "${member.name}" of group "${entry.group}" cannot escalate in doubt: the group's other steps would be left running; use verify, or inDoubt: 'compensate'`,
+          });
+        }
+      });
     });
-    const kinded = config.steps.map((step) => ({ ...step, kind: step.kind ?? 'compensable' }));
+    const kinded = flat.map(({ step }) => ({ ...step, kind: step.kind ?? 'compensable' }));
     for (const problem of checkStepOrder(kinded)) {
-      ctx.addIssue({ code: 'custom', path: ['steps', problem.index, problem.field], message: problem.message });
+      ctx.addIssue({
+        code: 'custom',
+        path: [...(flat[problem.index]?.path ?? []), problem.field],
+        message: problem.message,
+      });
     }
   });

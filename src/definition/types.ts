@@ -81,15 +81,49 @@ export interface StepConfig<TName extends string = string> {
   timeoutMs?: number;
 }
 
+/**
+ * How many members of a parallel group must complete for the group to succeed: every one, at least
+ * one, more than half, or at least `n`.
+ */
+export type GroupPolicy = 'all' | 'any' | 'majority' | { atLeast: number };
+
+/**
+ * Steps that run at once: every member is dispatched together, each its own job with its own
+ * idempotency key, retries, timeout and verify. The group waits for every member to settle (a member
+ * still in flight may yet take effect, so none is abandoned), then succeeds when its `policy` is met;
+ * otherwise the completed members are compensated in reverse order of completion, then the steps
+ * before the group. Members are `compensable` or `query` steps, before any pivot.
+ */
+export interface GroupConfig<TName extends string = string> {
+  /** Name of the group, unique among the saga's step and group names; `ctx.results[group]` holds the members' results by name. */
+  group: string;
+  /** At least two ordinary steps. */
+  parallel: readonly StepConfig<TName>[];
+  /** Default `all`. */
+  policy?: GroupPolicy;
+}
+
+/** One entry of a saga's `steps`: a step, or a group of steps that run in parallel. */
+export type StepEntry<TName extends string = string> = StepConfig<TName> | GroupConfig<TName>;
+
+/** The step names an entry declares: its own, or its members'. */
+export type StepNamesOf<E> = E extends { parallel: readonly (infer M)[] }
+  ? M extends { name: infer N extends string }
+    ? N
+    : never
+  : E extends { name: infer N extends string }
+    ? N
+    : never;
+
 /** What {@link defineSaga} accepts. */
-export interface SagaConfig<TName extends string, TSchema extends z.ZodType, TSteps extends readonly StepConfig[]> {
+export interface SagaConfig<TName extends string, TSchema extends z.ZodType, TSteps extends readonly StepEntry[]> {
   /** Saga name: letters, digits, `_` and `-`. Handlers are registered under it. */
   name: TName;
   /** Definition version; a stored saga is always continued with the version it started with. */
   version: number;
   /** Schema of the saga's input, checked by `engine.start` before anything is stored. */
   input: TSchema;
-  /** Forward steps, run one after another in this order. */
+  /** Forward steps (and parallel groups of steps), run one after another in this order. */
   steps: TSteps;
   /** Free text shown in graphs and tooling. */
   description?: string;
@@ -113,6 +147,8 @@ export interface StepDefinition<TName extends string = string> {
   readonly name: TName;
   readonly index: number;
   readonly kind: StepKind;
+  /** The parallel group the step belongs to, if any. */
+  readonly group?: string;
   /** `inDoubt`: verify after in-doubt attempts only; `always`: after every successful run too. */
   readonly verify: 'inDoubt' | 'always';
   /** What happens to the step when its last attempt is in doubt and no `verify` tells. */
@@ -121,6 +157,15 @@ export interface StepDefinition<TName extends string = string> {
   readonly run: AttemptPolicy;
   /** Policy of the compensation: set for `compensable` steps, `undefined` for every other kind. */
   readonly compensation: AttemptPolicy | undefined;
+}
+
+/** A parallel group after validation: its members (in definition order) and how many must complete. */
+export interface GroupDefinition<TStepName extends string = string> {
+  readonly name: string;
+  readonly members: readonly TStepName[];
+  readonly policy: GroupPolicy;
+  /** Members that must complete for the group to succeed (`policy` resolved against the member count). */
+  readonly needed: number;
 }
 
 /**
@@ -139,7 +184,10 @@ export interface SagaDefinition<
   readonly description: string | undefined;
   /** Parses what `engine.start` accepts (`TInputIn`) into what handlers see (`TInput`). */
   readonly input: z.ZodType<TInput, TInputIn>;
+  /** Every step, group members included, in definition order (a group's members one after another). */
   readonly steps: readonly StepDefinition<TStepName>[];
+  /** The parallel groups, in definition order. */
+  readonly groups: readonly GroupDefinition<TStepName>[];
   /**
    * The step after whose completion the saga never rolls back: the `pivot` step, else a last
    * `noncompensable` step; `undefined` when every step can be rolled back.

@@ -29,11 +29,25 @@ export function buildStepJob(
     round: request.round,
     idempotencyKey: idempotencyKeyOf(request.sagaId, request.step, request.direction),
     input: context.input,
-    results: Object.fromEntries(context.completed.map((name) => [name, context.steps[name]?.result])),
+    results: resultsOf(definition, context),
     ...(request.direction === 'compensate' ? { result: context.steps[request.step]?.result } : {}),
     policy,
     ...(request.direction === 'run' && step.verify === 'always' ? { verify: 'always' as const } : {}),
     ...(request.direction === 'compensate' && context.steps[request.step]?.inDoubt ? { inDoubt: true as const } : {}),
     ...(trace ? { trace } : {}),
   };
+}
+
+/**
+ * Outputs of the completed steps by step name, and for each parallel group with a completed member
+ * its members' outputs by member name, under the group's name (`ctx.results.reserve.hotel`).
+ */
+function resultsOf(definition: AnySagaDefinition, context: SagaContext): Record<string, unknown> {
+  const results: Record<string, unknown> = {};
+  for (const name of context.completed) results[name] = context.steps[name]?.result;
+  for (const group of definition.groups) {
+    const members = group.members.filter((member) => context.steps[member]?.status === 'completed');
+    if (members.length > 0) results[group.name] = Object.fromEntries(members.map((m) => [m, results[m]]));
+  }
+  return results;
 }

@@ -15,11 +15,10 @@ import {
   SagaNotFoundError,
 } from '../errors.ts';
 import { copyJson, describeJsonProblem, findNonJson } from '../json-value.ts';
-import { jobRound, type SagaMachine } from '../machines/build-saga-machine.ts';
+import { inFlight, jobRound, type SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext, StepJobRequest } from '../machines/context.ts';
 import { type SagaEvent, SagaEvents } from '../machines/events.ts';
 import {
-  activeStep,
   FINAL_STATES,
   type SagaState,
   SagaStates,
@@ -553,11 +552,12 @@ export class SagaEngine {
         // job the saga now waits for "moved past", and the job would complete without running.
         this.#evict(job.sagaId);
         const { host } = await this.#hydrate(job.sagaId);
-        const snapshot = host.actor.getSnapshot();
-        const state = topLevelState(snapshot.value);
-        const direction = state === SagaStates.Pending ? 'run' : state === SagaStates.Compensating ? 'compensate' : '';
-        const round = direction === '' ? 0 : jobRound(snapshot.context, job.step, direction);
-        if (activeStep(snapshot.value) === job.step && direction === job.direction && round === job.round) return true;
+        const { context } = host.actor.getSnapshot();
+        if (
+          inFlight(context).some((r) => r.step === job.step && r.direction === job.direction && r.round === job.round)
+        ) {
+          return true;
+        }
         // Moved on. The process that applied this job's outcome may have died between its save and
         // the enqueue of the next job: re-attach the saga to the job of the state it is in now.
         this.#evict(job.sagaId);
@@ -621,7 +621,7 @@ export class SagaEngine {
       // Built once: the jobs' ids and deadlines go into the save, the jobs themselves to the queue after it.
       const jobs = this.#jobsFor(host, requests);
       const stayed = JSON.stringify(before.value) === JSON.stringify(after.value);
-      const timer = this.#timerFor(jobs, stayed, entry.at);
+      const timer = this.#timerFor(host, jobs, stayed, entry.at);
       try {
         host.revision = await this.#store.save(
           {
@@ -658,11 +658,16 @@ export class SagaEngine {
    * without a job, or unchanged (undefined) when it stays in its step. Only queues whose workers can
    * die with a job in hand (BullMQ) have deadlines; the embedded path computes nothing here.
    */
-  #timerFor(jobs: StepJob[], stayed: boolean, now: number): SagaTimer | null | undefined {
+  #timerFor(host: Host, jobs: StepJob[], stayed: boolean, now: number): SagaTimer | null | undefined {
     const deadlineOf = this.#queue.deadlineOf;
     if (!deadlineOf) return undefined;
-    const job = jobs[0];
-    if (!job) return stayed ? undefined : null;
+    if (jobs.length === 0 && stayed) return undefined;
+    // A saga keeps one timer: the deadline of a job it waits for. When a parallel group's member
+    // settles and others still run, the timer moves on to one of those.
+    const context = host.actor.getSnapshot().context;
+    const [waiting] = jobs.length > 0 ? [] : inFlight(context);
+    const job = jobs[0] ?? (waiting && buildStepJob(host.saga.definition, context, waiting));
+    if (!job) return null;
     const ms = deadlineOf.call(this.#queue, job);
     return ms === undefined ? null : { id: job.id, dueAt: now + ms };
   }

@@ -85,12 +85,14 @@ const storedContext = z.object({
 
 const stateValue = z.union([
   z.enum(Object.values(SagaStates) as [SagaState, ...SagaState[]]),
-  z.record(z.string(), stepName).refine(
+  // A step's substate is its name; a parallel group's holds its members' regions (the machine
+  // checks the exact shape when the saga is restored).
+  z.record(z.string(), z.union([stepName, z.record(z.string(), z.unknown())])).refine(
     (value) => {
       const keys = Object.keys(value);
       return keys.length === 1 && (keys[0] === SagaStates.Pending || keys[0] === SagaStates.Compensating);
     },
-    { message: 'must be a top-level state, or Pending or Compensating with one step' },
+    { message: 'must be a top-level state, or Pending or Compensating with one step or group' },
   ),
 ]);
 

@@ -22,9 +22,16 @@ export function transitionEntry(
   return entry;
 }
 
-/** `{ Pending: 'reserveHotel' }` -> `Pending.reserveHotel`. */
+/**
+ * `{ Pending: 'reserveHotel' }` -> `Pending.reserveHotel`. Inside a parallel group the path stops
+ * at the group (`Pending.reserve`): its members' regions are in the step views, not in one path.
+ */
 export function statePath(value: unknown): string {
   if (typeof value === 'string') return value;
-  const [key, inner] = Object.entries(value as Record<string, unknown>)[0] ?? ['', undefined];
-  return inner === undefined ? key : `${key}.${statePath(inner)}`;
+  const entries = Object.entries(value as Record<string, unknown>);
+  const [key, inner] = entries[0] ?? ['', undefined];
+  if (key === 'members' || entries.length > 1) return '';
+  if (inner === undefined) return key;
+  const rest = statePath(inner);
+  return rest === '' ? key : `${key}.${rest}`;
 }

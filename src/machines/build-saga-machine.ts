@@ -1,5 +1,5 @@
 import { assign, fromCallback, setup } from 'xstate';
-import type { AnySagaDefinition, StepDefinition } from '../definition/types.ts';
+import type { AnySagaDefinition, GroupDefinition, StepDefinition } from '../definition/types.ts';
 import type { SagaContext, SagaEscalation, SagaMachineInput, StepJobRequest, StepState } from './context.ts';
 import { type Direction, type SagaEvent, SagaEvents, type StepDoneEvent, type StepFailedEvent } from './events.ts';
 import { SagaStates } from './states.ts';
@@ -163,66 +163,168 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
       failure: step ? { reason: 'cancelled' as const, step: step.name } : { reason: 'cancelled' as const },
     }));
 
-  const pendingStates = Object.fromEntries(
-    steps.map((step) => {
-      const next = steps[step.index + 1];
-      const forward = next ? next.name : top(SagaStates.Completed);
-      const cancellable = step.index < pivotIndex;
-      const rollsBack = step.index <= pivotIndex;
-      const done = { guard: isFor(step, 'run'), target: forward, actions: markRunCompleted(step) };
-      return [
-        step.name,
-        {
-          // The kind, for diagrams and tools: the pivot and the steps that cannot roll back stand out.
-          ...(step.kind === 'compensable' ? {} : { tags: [step.kind] }),
-          ...(step.kind === 'pivot' ? { description: 'the pivot: once it completes, the saga only goes forward' } : {}),
-          entry: update(({ context }) => ({
-            steps: patchStep(context, step.name, { status: 'running' }),
-          })),
-          invoke: { src: 'stepJob' as const, input: jobInput(step, 'run') },
-          on: {
-            [SagaEvents.stepDone]: cancellable
-              ? [
-                  {
-                    guard: (args: Args) => args.context.cancelRequested && isFor(step, 'run')(args),
-                    target: top(SagaStates.Compensating),
-                    actions: [markRunCompleted(step), markCancelled()],
+  const cancelRequest = {
+    [SagaEvents.cancel]: {
+      guard: ({ context }: Args) => !context.cancelRequested,
+      actions: update(() => ({ cancelRequested: true })),
+    },
+  };
+
+  /** The `Pending` substate of one step: its run job, and where each outcome leads. */
+  const stepNode = (step: StepDefinition, forward: string) => {
+    const cancellable = step.index < pivotIndex;
+    const rollsBack = step.index <= pivotIndex;
+    const done = { guard: isFor(step, 'run'), target: forward, actions: markRunCompleted(step) };
+    return {
+      // The kind, for diagrams and tools: the pivot and the steps that cannot roll back stand out.
+      ...(step.kind === 'compensable' ? {} : { tags: [step.kind] }),
+      ...(step.kind === 'pivot' ? { description: 'the pivot: once it completes, the saga only goes forward' } : {}),
+      entry: update(({ context }) => ({
+        steps: patchStep(context, step.name, { status: 'running' }),
+      })),
+      invoke: { src: 'stepJob' as const, input: jobInput(step, 'run') },
+      on: {
+        [SagaEvents.stepDone]: cancellable
+          ? [
+              {
+                guard: (args: Args) => args.context.cancelRequested && isFor(step, 'run')(args),
+                target: top(SagaStates.Compensating),
+                actions: [markRunCompleted(step), markCancelled()],
+              },
+              done,
+            ]
+          : done,
+        [SagaEvents.stepFailed]: rollsBack
+          ? [
+              // In doubt, a query changed nothing: its failure is as definite as any other.
+              ...(step.kind === 'query'
+                ? []
+                : [
+                    {
+                      guard: (args: Args) => inDoubt(args) && isFor(step, 'run')(args),
+                      ...(step.inDoubt === 'compensate'
+                        ? { target: top(SagaStates.Compensating), actions: markRunFailed(step, 'in_doubt') }
+                        : { target: top(SagaStates.Escalated), actions: markForwardFailure(step) }),
+                    },
+                  ]),
+              {
+                guard: isFor(step, 'run'),
+                target: top(SagaStates.Compensating),
+                actions: markRunFailed(step, 'failed'),
+              },
+            ]
+          : { guard: isFor(step, 'run'), target: top(SagaStates.Escalated), actions: markForwardFailure(step) },
+        // Up to the pivot a cancel is honoured at the step's outcome; from the pivot on it is
+        // refused, because a saga that may have passed its point of no return cannot roll back.
+        ...(cancellable ? cancelRequest : {}),
+      },
+    };
+  };
+
+  /**
+   * The `Pending` substate of a parallel group: one region per member, each running its job to an
+   * outcome; when every member has settled (none is abandoned: one in flight may yet take effect),
+   * `deciding` moves on if the policy is met and rolls back if not (or if a cancel came meanwhile).
+   */
+  const groupNode = (group: GroupDefinition, members: readonly StepDefinition[], forward: string) => {
+    const completedMembers = (context: SagaContext) =>
+      members.filter((m) => context.steps[m.name]?.status === 'completed').length;
+    return {
+      tags: ['parallel'],
+      description: `parallel group: ${describePolicy(group)}`,
+      initial: 'members',
+      states: {
+        members: {
+          type: 'parallel' as const,
+          states: Object.fromEntries(
+            members.map((member) => [
+              member.name,
+              {
+                initial: 'running',
+                states: {
+                  running: {
+                    entry: update(({ context }) => ({
+                      steps: patchStep(context, member.name, { status: 'running' }),
+                    })),
+                    invoke: { src: 'stepJob' as const, input: jobInput(member, 'run') },
+                    on: {
+                      [SagaEvents.stepDone]: {
+                        guard: isFor(member, 'run'),
+                        target: 'done',
+                        actions: markRunCompleted(member),
+                      },
+                      [SagaEvents.stepFailed]: [
+                        ...(member.kind === 'query'
+                          ? []
+                          : [
+                              {
+                                guard: (args: Args) => inDoubt(args) && isFor(member, 'run')(args),
+                                target: 'failed',
+                                actions: markMemberFailed(member, 'in_doubt'),
+                              },
+                            ]),
+                        { guard: isFor(member, 'run'), target: 'failed', actions: markMemberFailed(member, 'failed') },
+                      ],
+                    },
                   },
-                  done,
-                ]
-              : done,
-            [SagaEvents.stepFailed]: rollsBack
-              ? [
-                  // In doubt, a query changed nothing: its failure is as definite as any other.
-                  ...(step.kind === 'query'
-                    ? []
-                    : [
-                        {
-                          guard: (args: Args) => inDoubt(args) && isFor(step, 'run')(args),
-                          ...(step.inDoubt === 'compensate'
-                            ? { target: top(SagaStates.Compensating), actions: markRunFailed(step, 'in_doubt') }
-                            : { target: top(SagaStates.Escalated), actions: markForwardFailure(step) }),
-                        },
-                      ]),
-                  {
-                    guard: isFor(step, 'run'),
-                    target: top(SagaStates.Compensating),
-                    actions: markRunFailed(step, 'failed'),
-                  },
-                ]
-              : { guard: isFor(step, 'run'), target: top(SagaStates.Escalated), actions: markForwardFailure(step) },
-            // Up to the pivot a cancel is honoured at the step's outcome; from the pivot on it is
-            // refused, because a saga that may have passed its point of no return cannot roll back.
-            ...(cancellable
-              ? {
-                  [SagaEvents.cancel]: {
-                    guard: ({ context }: Args) => !context.cancelRequested,
-                    actions: update(() => ({ cancelRequested: true })),
-                  },
-                }
-              : {}),
-          },
+                  done: { type: 'final' as const },
+                  failed: { type: 'final' as const },
+                },
+              },
+            ]),
+          ),
+          onDone: 'deciding',
         },
+        deciding: {
+          always: [
+            {
+              guard: ({ context }: Args) => context.cancelRequested,
+              target: top(SagaStates.Compensating),
+              actions: markCancelled(),
+            },
+            { guard: ({ context }: Args) => completedMembers(context) >= group.needed, target: forward },
+            { target: top(SagaStates.Compensating), actions: markGroupFailed(members) },
+          ],
+        },
+      },
+      on: cancelRequest,
+    };
+  };
+
+  /** The group's member failure behind a group that failed: the first member that failed, in definition order. */
+  const markGroupFailed = (members: readonly StepDefinition[]) =>
+    update(({ context }) => {
+      const failed = members.find((m) => {
+        const status = context.steps[m.name]?.status;
+        return status === 'failed' || status === 'in_doubt';
+      });
+      const error = failed ? context.steps[failed.name]?.error : undefined;
+      return {
+        failure: {
+          reason: 'failed' as const,
+          ...(failed ? { step: failed.name } : {}),
+          ...(error ? { error } : {}),
+        },
+      };
+    });
+
+  /** A member's run failed for good: recorded on the step; the group decides once all have settled. */
+  const markMemberFailed = (member: StepDefinition, status: 'failed' | 'in_doubt') =>
+    update(({ context, event }) => ({
+      steps: patchStep(context, member.name, failedPatch(event as StepFailedEvent, status)),
+    }));
+
+  const positions = positionsOf(definition);
+  const nameOf = (position: Position) => (position.group ? position.group.name : position.step.name);
+  const pendingStates = Object.fromEntries(
+    positions.map((position, index) => {
+      const next = positions[index + 1];
+      const forward = next ? nameOf(next) : top(SagaStates.Completed);
+      return [
+        nameOf(position),
+        position.group
+          ? groupNode(position.group, position.members, next ? `${top(SagaStates.Pending)}.${forward}` : forward)
+          : stepNode(position.step, forward),
       ];
     }),
   );
@@ -329,7 +431,7 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
         },
       },
       [SagaStates.Pending]: {
-        initial: (steps[0] as StepDefinition).name,
+        initial: nameOf(positions[0] as Position),
         states: pendingStates,
       },
       [SagaStates.Compensating]: {
@@ -354,8 +456,8 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
         on: {
           [SagaEvents.resume]: [
             ...compensable.map((step) => resumeTo(step, 'compensate')),
-            // Any step may escalate its run: after the pivot, or before it when its run ended in doubt.
-            ...steps.map((step) => resumeTo(step, 'run')),
+            // Any step but a group's may escalate its run: after the pivot, or before it in doubt.
+            ...steps.filter((step) => step.group === undefined).map((step) => resumeTo(step, 'run')),
           ],
           [SagaEvents.resolve]: [
             // A failure after the pivot fixed by hand finishes the saga; anything else fixed by hand
@@ -414,6 +516,49 @@ function owedCompensations(context: SagaContext, compensates: ReadonlySet<string
     if (compensates.has(name) && context.steps[name]?.status === 'completed') owed.push(name);
   }
   return owed;
+}
+
+/**
+ * The step jobs a saga waits for, read from its context: the steps whose run is `running` or whose
+ * compensation is `compensating`, with the rounds their jobs carry. One in a linear saga; every
+ * unsettled member while a parallel group runs.
+ */
+export function inFlight(context: SagaContext): StepJobRequest[] {
+  const requests: StepJobRequest[] = [];
+  for (const step in context.steps) {
+    const status = context.steps[step]?.status;
+    const direction = status === 'running' ? 'run' : status === 'compensating' ? 'compensate' : undefined;
+    if (direction)
+      requests.push({ sagaId: context.sagaId, step, direction, round: jobRound(context, step, direction) });
+  }
+  return requests;
+}
+
+/** One place in the order of a saga's steps: a step, or a parallel group with its members. */
+type Position =
+  | { step: StepDefinition; group?: undefined }
+  | { group: GroupDefinition; members: readonly StepDefinition[] };
+
+/** The saga's steps as the machine runs them: a group's members together, in one position. */
+function positionsOf(definition: AnySagaDefinition): Position[] {
+  const positions: Position[] = [];
+  for (const step of definition.steps) {
+    if (step.group === undefined) {
+      positions.push({ step });
+      continue;
+    }
+    const last = positions[positions.length - 1];
+    if (last?.group?.name === step.group) continue;
+    const group = definition.groups.find((g) => g.name === step.group) as GroupDefinition;
+    positions.push({ group, members: definition.steps.filter((s) => s.group === step.group) });
+  }
+  return positions;
+}
+
+function describePolicy(group: GroupDefinition): string {
+  const { policy, needed, members } = group;
+  const rule = typeof policy === 'object' ? `at least ${policy.atLeast}` : policy;
+  return `${rule} (${needed} of ${members.length} must complete)`;
 }
 
 /** What a failed run records on its step: the error, and what is known of its effect. */

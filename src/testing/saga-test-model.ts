@@ -215,10 +215,6 @@ function checkPath(definition: AnySagaDefinition, path: SagaPathScenario): strin
   const indexOf = (name: string | undefined) => definition.steps.find((s) => s.name === name)?.index ?? -1;
   const pastPivot = path.compensations.filter((name) => indexOf(name) >= pivot);
   if (pastPivot.length > 0) problems.push(`compensated ${pastPivot.join(',')}, at or after the pivot`);
-  // A forward failure (a step after the pivot failed for good) escalates and never rolls back.
-  const forwardFailure = path.events.some(
-    (e) => e.type === SagaEvents.stepFailed && e.direction === 'run' && indexOf(e.step) > pivot,
-  );
   switch (path.finalState) {
     case SagaStates.Completed:
       // Only a person's `resolve` of a run's escalation completes a saga with steps left undone.
