@@ -18,13 +18,7 @@ import { copyJson, describeJsonProblem, findNonJson } from '../json-value.ts';
 import { inFlight, jobRound, type SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext, StepJobRequest } from '../machines/context.ts';
 import { type SagaEvent, SagaEvents } from '../machines/events.ts';
-import {
-  FINAL_STATES,
-  type SagaState,
-  SagaStates,
-  SETTLED_STATES,
-  topLevelState,
-} from '../machines/states.ts';
+import { FINAL_STATES, type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../machines/states.ts';
 import { EngineEventEmitter, type EngineEventMap, RECOVERY_REPORT_EVERY } from '../observability/engine-events.ts';
 import { type Instrumentation, isTraceCarrier, type TraceCarrier } from '../observability/instrumentation.ts';
 import { defaultLogger, type Logger } from '../observability/logger.ts';

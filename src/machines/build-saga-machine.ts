@@ -163,6 +163,53 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
       failure: step ? { reason: 'cancelled' as const, step: step.name } : { reason: 'cancelled' as const },
     }));
 
+  /**
+   * The substate that runs one step's compensation: back to the chooser (NEXT_COMPENSATION) when it
+   * is done, Escalated when it runs out of retries. Used by Compensating, and by a parallel group
+   * that undoes its in-doubt members before it moves on.
+   */
+  const compensationNode = (step: StepDefinition) => ({
+    entry: update(({ context }) => ({
+      steps: patchStep(context, step.name, { status: 'compensating' }),
+    })),
+    invoke: { src: 'stepJob' as const, input: jobInput(step, 'compensate') },
+    on: {
+      [SagaEvents.stepDone]: {
+        guard: isFor(step, 'compensate'),
+        target: NEXT_COMPENSATION,
+        actions: update(({ context, event }) => ({
+          steps: patchStep(context, step.name, {
+            status: 'compensated',
+            compensationAttempts:
+              (context.steps[step.name]?.compensationAttempts ?? 0) + (event as StepDoneEvent).attempts,
+          }),
+          compensated: [...context.compensated, step.name],
+        })),
+      },
+      [SagaEvents.stepFailed]: {
+        guard: isFor(step, 'compensate'),
+        target: top(SagaStates.Escalated),
+        actions: update(({ context, event }) => {
+          const e = event as StepFailedEvent;
+          const steps = patchStep(context, step.name, {
+            status: 'compensation_failed',
+            error: e.error,
+            compensationAttempts: (context.steps[step.name]?.compensationAttempts ?? 0) + e.attempts,
+          });
+          return {
+            steps,
+            escalation: {
+              direction: 'compensate' as const,
+              step: step.name,
+              error: e.error,
+              uncompensated: [step.name, ...owedCompensations({ ...context, steps }, compensates)],
+            },
+          };
+        }),
+      },
+    },
+  });
+
   const cancelRequest = {
     [SagaEvents.cancel]: {
       guard: ({ context }: Args) => !context.cancelRequested,
@@ -229,6 +276,8 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
   const groupNode = (group: GroupDefinition, members: readonly StepDefinition[], forward: string) => {
     const completedMembers = (context: SagaContext) =>
       members.filter((m) => context.steps[m.name]?.status === 'completed').length;
+    const undoable = members.filter((m) => m.compensation !== undefined);
+    const inDoubtMember = (context: SagaContext) => undoable.some((m) => context.steps[m.name]?.status === 'in_doubt');
     return {
       tags: ['parallel'],
       description: `parallel group: ${describePolicy(group)}`,
@@ -282,9 +331,35 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
               target: top(SagaStates.Compensating),
               actions: markCancelled(),
             },
+            // Met, but a member ended in doubt: it may have taken effect, so it is undone first.
+            {
+              guard: ({ context }: Args) => completedMembers(context) >= group.needed && inDoubtMember(context),
+              target: 'trimming',
+            },
             { guard: ({ context }: Args) => completedMembers(context) >= group.needed, target: forward },
             { target: top(SagaStates.Compensating), actions: markGroupFailed(members) },
           ],
+        },
+        trimming: {
+          initial: NEXT_COMPENSATION,
+          states: {
+            [NEXT_COMPENSATION]: {
+              always: [
+                ...undoable.map((member) => ({
+                  guard: ({ context }: Args) => context.steps[member.name]?.status === 'in_doubt',
+                  target: member.name,
+                })),
+                // A cancel that came while the group ran is honoured once its undo is done.
+                {
+                  guard: ({ context }: Args) => context.cancelRequested,
+                  target: top(SagaStates.Compensating),
+                  actions: markCancelled(),
+                },
+                { target: forward },
+              ],
+            },
+            ...Object.fromEntries(undoable.map((member) => [member.name, compensationNode(member)])),
+          },
         },
       },
       on: cancelRequest,
@@ -329,52 +404,7 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
     }),
   );
 
-  const compensatingStates = Object.fromEntries(
-    compensable.map((step) => [
-      step.name,
-      {
-        entry: update(({ context }) => ({
-          steps: patchStep(context, step.name, { status: 'compensating' }),
-        })),
-        invoke: { src: 'stepJob' as const, input: jobInput(step, 'compensate') },
-        on: {
-          [SagaEvents.stepDone]: {
-            guard: isFor(step, 'compensate'),
-            target: NEXT_COMPENSATION,
-            actions: update(({ context, event }) => ({
-              steps: patchStep(context, step.name, {
-                status: 'compensated',
-                compensationAttempts:
-                  (context.steps[step.name]?.compensationAttempts ?? 0) + (event as StepDoneEvent).attempts,
-              }),
-              compensated: [...context.compensated, step.name],
-            })),
-          },
-          [SagaEvents.stepFailed]: {
-            guard: isFor(step, 'compensate'),
-            target: top(SagaStates.Escalated),
-            actions: update(({ context, event }) => {
-              const e = event as StepFailedEvent;
-              const steps = patchStep(context, step.name, {
-                status: 'compensation_failed',
-                error: e.error,
-                compensationAttempts: (context.steps[step.name]?.compensationAttempts ?? 0) + e.attempts,
-              });
-              return {
-                steps,
-                escalation: {
-                  direction: 'compensate' as const,
-                  step: step.name,
-                  error: e.error,
-                  uncompensated: [step.name, ...owedCompensations({ ...context, steps }, compensates)],
-                },
-              };
-            }),
-          },
-        },
-      },
-    ]),
-  );
+  const compensatingStates = Object.fromEntries(compensable.map((step) => [step.name, compensationNode(step)]));
 
   const resumeTo = (step: StepDefinition, direction: Direction) => ({
     guard: ({ context }: Args) =>
@@ -455,6 +485,15 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
       [SagaStates.Escalated]: {
         on: {
           [SagaEvents.resume]: [
+            // A group's in-doubt member whose undo escalated before any failure: the group was
+            // moving on, so its undo is retried where it was, inside the group.
+            ...compensable
+              .filter((step) => step.group !== undefined)
+              .map((step) => ({
+                ...resumeTo(step, 'compensate'),
+                guard: (args: Args) => args.context.failure === undefined && resumeTo(step, 'compensate').guard(args),
+                target: `${SagaStates.Pending}.${step.group}.trimming.${step.name}`,
+              })),
             ...compensable.map((step) => resumeTo(step, 'compensate')),
             // Any step but a group's may escalate its run: after the pivot, or before it in doubt.
             ...steps.filter((step) => step.group === undefined).map((step) => resumeTo(step, 'run')),
@@ -473,12 +512,17 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
               target: SagaStates.Failed,
               actions: [
                 resolution,
-                // An escalated run ends the saga Failed: that run is why, as for any failed step.
+                // An escalation that stopped the saga before any failure was recorded ends it Failed
+                // with that step as the reason (or the cancel that was waiting, if one was).
                 update(({ context }) =>
                   context.failure || !context.escalation
                     ? {}
                     : {
-                        failure: { reason: 'failed', step: context.escalation.step, error: context.escalation.error },
+                        failure: {
+                          reason: context.cancelRequested ? 'cancelled' : 'failed',
+                          step: context.escalation.step,
+                          error: context.escalation.error,
+                        },
                       },
                 ),
               ],
@@ -508,9 +552,12 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
   });
 }
 
-/** Completed compensable steps not undone yet, newest first: the order they will be undone in. */
+/**
+ * Compensable steps not undone yet, in the order they will be undone in: those whose run ended in
+ * doubt, then the completed ones, newest first.
+ */
 function owedCompensations(context: SagaContext, compensates: ReadonlySet<string>): string[] {
-  const owed: string[] = [];
+  const owed = [...compensates].filter((name) => context.steps[name]?.status === 'in_doubt').reverse();
   for (let i = context.completed.length - 1; i >= 0; i--) {
     const name = context.completed[i] as string;
     if (compensates.has(name) && context.steps[name]?.status === 'completed') owed.push(name);

@@ -1,10 +1,10 @@
 import { getSimplePaths } from '@xstate/graph';
 import { initialTransition, transition } from 'xstate';
-import type { AnySagaDefinition } from '../definition/types.ts';
-import { buildSagaMachine, jobRound, type SagaMachine } from '../machines/build-saga-machine.ts';
+import type { AnySagaDefinition, StepDefinition } from '../definition/types.ts';
+import { buildSagaMachine, inFlight, jobRound, type SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext } from '../machines/context.ts';
 import { type SagaEvent, SagaEvents } from '../machines/events.ts';
-import { activeStep, type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../machines/states.ts';
+import { type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../machines/states.ts';
 import { expectedRollback } from './expected-rollback.ts';
 
 /** One path through a saga's machine, from creation to a settled state: a scenario. */
@@ -74,6 +74,8 @@ export function createSagaTestModel(definition: AnySagaDefinition): SagaTestMode
         c.resolution !== undefined,
         Object.keys(c.rounds).sort(),
         Object.keys(c.runRounds ?? {}).sort(),
+        // Which steps failed, or failed in doubt, is not in the state value inside a parallel group.
+        Object.entries(c.steps).map(([name, step]) => `${name}:${step.status}${step.inDoubt ? '?' : ''}`),
       ]);
     },
   });
@@ -98,9 +100,38 @@ export function createSagaTestModel(definition: AnySagaDefinition): SagaTestMode
   };
 }
 
+function isRunOutcome(event: SagaEvent): boolean {
+  return (event.type === SagaEvents.stepDone || event.type === SagaEvents.stepFailed) && event.direction === 'run';
+}
+
+/** A step's place in the order of positions: a parallel group's members share their group's. */
+function positionOf(definition: AnySagaDefinition, name: string): number {
+  const step = definition.steps.find((s) => s.name === name);
+  if (!step) return -1;
+  const firstOfGroup = step.group === undefined ? step : definition.steps.find((s) => s.group === step.group);
+  return definitionPositions(definition).indexOf((firstOfGroup as StepDefinition).name);
+}
+
+/** The first step of each position, in order. */
+function definitionPositions(definition: AnySagaDefinition): string[] {
+  return definition.steps
+    .filter((s, i) => s.group === undefined || definition.steps[i - 1]?.group !== s.group)
+    .map((s) => s.name);
+}
+
+/** Whether every position before `position` has what it needs among `completed` (a step; a group's policy). */
+function passedBefore(definition: AnySagaDefinition, completed: readonly string[], position: number): boolean {
+  return definitionPositions(definition).every((first, at) => {
+    if (at >= position) return true;
+    const step = definition.steps.find((s) => s.name === first) as StepDefinition;
+    if (step.group === undefined) return completed.includes(first);
+    const group = definition.groups.find((g) => g.name === step.group);
+    return (group?.members.filter((m) => completed.includes(m)).length ?? 0) >= (group?.needed ?? 0);
+  });
+}
+
 function eventsFor(value: unknown, context: SagaContext): SagaEvent[] {
   const state = topLevelState(value);
-  const step = activeStep(value);
   if (state === SagaStates.Started) return [{ type: SagaEvents.start }, { type: SagaEvents.cancel }];
   if (state === SagaStates.Escalated) {
     // cancel: what a person asks of an in-doubt step before the pivot that did not happen.
@@ -110,15 +141,18 @@ function eventsFor(value: unknown, context: SagaContext): SagaEvent[] {
       { type: SagaEvents.cancel },
     ];
   }
-  if (!step) return [];
-  const direction = state === SagaStates.Pending ? 'run' : 'compensate';
-  const base = { step, direction, attempts: 1, round: jobRound(context, step, direction) } as const;
-  const events: SagaEvent[] = [
-    { type: SagaEvents.stepDone, ...base, result: { from: step } },
-    { type: SagaEvents.stepFailed, ...base, error: ERROR },
-  ];
-  // A run may also end in doubt (a timeout, a lost worker): it may have taken effect.
-  if (direction === 'run') events.push({ type: SagaEvents.stepFailed, ...base, error: ERROR, inDoubt: true });
+  // Every job the saga waits for may finish next: one step, or any member of a parallel group in
+  // any order, so the paths hold every order of completion.
+  const events: SagaEvent[] = [];
+  for (const { step, direction, round } of inFlight(context)) {
+    const base = { step, direction, attempts: 1, round } as const;
+    events.push(
+      { type: SagaEvents.stepDone, ...base, result: { from: step } },
+      { type: SagaEvents.stepFailed, ...base, error: ERROR },
+    );
+    // A run may also end in doubt (a timeout, a lost worker): it may have taken effect.
+    if (direction === 'run') events.push({ type: SagaEvents.stepFailed, ...base, error: ERROR, inDoubt: true });
+  }
   // Offered on every step: past the pivot the machine must refuse it, which the paths then show.
   if (state === SagaStates.Pending && !context.cancelRequested) events.push({ type: SagaEvents.cancel });
   return events;
@@ -134,8 +168,18 @@ function isSagaEvent(event: SagaEvent): boolean {
 /** Replays a path's events from scratch: the end state is computed, never taken from the traversal. */
 function replay(machine: SagaMachine, events: SagaEvent[]): SagaPathScenario {
   let [snapshot] = initialTransition(machine, { sagaId: 'model', input: {} });
-  for (const event of events) [snapshot] = transition(machine, snapshot, event);
-  return toScenario(events, snapshot.value, snapshot.context);
+  const replayed: SagaEvent[] = [];
+  for (const event of events) {
+    // The graph merges states that differ only in their job rounds (so resume loops close): an
+    // outcome is replayed for the round of the job the saga waits for now.
+    const concrete =
+      event.type === SagaEvents.stepDone || event.type === SagaEvents.stepFailed
+        ? { ...event, round: jobRound(snapshot.context, event.step, event.direction) }
+        : event;
+    replayed.push(concrete);
+    [snapshot] = transition(machine, snapshot, concrete);
+  }
+  return toScenario(replayed, snapshot.value, snapshot.context);
 }
 
 function toScenario(events: SagaEvent[], value: unknown, context: SagaContext): SagaPathScenario {
@@ -159,21 +203,21 @@ function toScenario(events: SagaEvent[], value: unknown, context: SagaContext): 
 
 function checkPath(definition: AnySagaDefinition, path: SagaPathScenario): string[] {
   const problems: string[] = [];
-  const order = definition.steps.map((s) => s.name);
   const byName = new Map(definition.steps.map((s) => [s.name, s]));
   const rollback = expectedRollback(definition, path.completed);
-  // The run that started a rollback in doubt is undone first, in doubt, when its step says so.
-  // (by its inDoubt policy, or because a person cancelled the escalation it raised).
-  const lastRunFailureAt = path.events.findLastIndex((e) => e.type === SagaEvents.stepFailed && e.direction === 'run');
-  const lastRunFailure = path.events[lastRunFailureAt];
-  const cancelledAfter = path.events.slice(lastRunFailureAt + 1).some((e) => e.type === SagaEvents.cancel);
-  const undoneInDoubt =
-    lastRunFailure?.type === SagaEvents.stepFailed &&
-    lastRunFailure.inDoubt === true &&
-    byName.get(lastRunFailure.step)?.kind === 'compensable' &&
-    (byName.get(lastRunFailure.step)?.inDoubt === 'compensate' || cancelledAfter)
-      ? [lastRunFailure.step]
-      : [];
+  // Runs that ended in doubt and were never settled by a later outcome are undone first, in doubt,
+  // newest step first, when their step says so (its inDoubt policy, or a person's cancel of the
+  // escalation it raised); then the completed steps, newest completion first.
+  const runOutcomes = path.events.map((e, at) => ({ e, at })).filter(({ e }) => isRunOutcome(e));
+  const undoneInDoubt = definition.steps
+    .filter((step) => step.kind === 'compensable')
+    .filter((step) => {
+      const last = runOutcomes.findLast(({ e }) => (e as { step: string }).step === step.name);
+      if (!last || last.e.type !== SagaEvents.stepFailed || !last.e.inDoubt) return false;
+      return step.inDoubt === 'compensate' || path.events.slice(last.at + 1).some((e) => e.type === SagaEvents.cancel);
+    })
+    .map((step) => step.name)
+    .reverse();
   const expectedCompensations = [...undoneInDoubt, ...rollback.expectedCompensations];
   const { expectedSkipped } = rollback;
   // Every in-doubt run ends verified (not in the model: verify runs in workers), compensated, escalated
@@ -202,9 +246,14 @@ function checkPath(definition: AnySagaDefinition, path: SagaPathScenario): strin
     if (!handled) problems.push(`in-doubt ${event.step} was dropped: not compensated, escalated or resolved`);
   });
   const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
-  if (!same(path.completed, order.slice(0, path.completed.length))) {
-    problems.push(`steps completed out of order: ${path.completed.join(',')}`);
-  }
+  // Steps complete in definition order, a parallel group's members in any order among themselves;
+  // nothing after a group completes before the group has what its policy needs.
+  const outOfOrder = path.completed.some((name, i) => {
+    const at = positionOf(definition, name);
+    return i > 0 && at < positionOf(definition, path.completed[i - 1] as string);
+  });
+  const early = path.completed.find((name) => !passedBefore(definition, path.completed, positionOf(definition, name)));
+  if (outOfOrder || early !== undefined) problems.push(`steps completed out of order: ${path.completed.join(',')}`);
   if (!same(path.compensations, path.context.compensated)) {
     problems.push(
       `context.compensated ${path.context.compensated.join(',')} differs from the compensations taken ${path.compensations.join(',')}`,
@@ -218,10 +267,13 @@ function checkPath(definition: AnySagaDefinition, path: SagaPathScenario): strin
   switch (path.finalState) {
     case SagaStates.Completed:
       // Only a person's `resolve` of a run's escalation completes a saga with steps left undone.
-      if (path.completed.length !== order.length && !path.context.resolution) {
+      if (!passedBefore(definition, path.completed, Number.POSITIVE_INFINITY) && !path.context.resolution) {
         problems.push('Completed without every step completed or a resolved escalation');
       }
-      if (path.compensations.length > 0) problems.push('Completed after compensating');
+      // The only undo in a Completed saga: a parallel group's in-doubt members, before it moved on.
+      if (!same(path.compensations, undoneInDoubt)) {
+        problems.push(`Completed after compensating ${path.compensations.join(',')}`);
+      }
       // A cancel refused past the pivot changes nothing, so a simple path never holds one.
       if (wasCancelled) problems.push('Completed although cancelled');
       break;
@@ -250,7 +302,8 @@ function checkPath(definition: AnySagaDefinition, path: SagaPathScenario): strin
             `forward failure of ${step}, which is neither after the pivot nor an in-doubt step that escalates`,
           );
         }
-        if (path.compensations.length > 0) problems.push('compensated before a forward failure');
+        // A parallel group undoes its in-doubt members before it moves on; nothing else is undone.
+        if (!same(path.compensations, undoneInDoubt)) problems.push('compensated before a forward failure');
         break;
       }
       const remaining = path.context.escalation?.uncompensated ?? [];
