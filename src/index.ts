@@ -12,6 +12,9 @@ export type {
   AttemptPolicy,
   BackoffPolicy,
   CompensationOptions,
+  GroupConfig,
+  GroupDefinition,
+  GroupPolicy,
   InDoubtPolicy,
   RetryPolicy,
   SagaConfig,
@@ -21,6 +24,7 @@ export type {
   SagaStepName,
   StepConfig,
   StepDefinition,
+  StepEntry,
   StepKind,
 } from './definition/types.ts';
 

@@ -4,7 +4,7 @@ import type { CompensationContext, StepContext, StepHandler } from '../engine/ha
 import { TerminalError } from '../errors.ts';
 import type { Direction } from '../machines/events.ts';
 import type { SagaState } from '../machines/states.ts';
-import { expectedEnding } from './expected-rollback.ts';
+import { expectedEnding, positionOf } from './expected-rollback.ts';
 import { withInstantRetries } from './instant-retries.ts';
 import { seededRandom } from './seeded-random.ts';
 
@@ -214,7 +214,7 @@ function checkRun(
   const problems: string[] = [];
   const failing = run.failAt === undefined ? undefined : definition.steps[run.failAt];
   const verifies = failing !== undefined && typeof handlers[failing.name]?.verify === 'function';
-  const expected = expectedEnding(definition, run.failAt, run.failure === 'inDoubt' && !verifies);
+  const expected = expectedEnding(definition, run.failAt, run.failure === 'inDoubt' && !verifies, run.completed);
   const expectedCompleted = expected.completed;
   const expectedCompensations = expected.compensations;
   if (run.state !== expected.state) {
@@ -231,7 +231,13 @@ function checkRun(
       problems.push(`compensation of ${c.step} got ctx.inDoubt ${c.inDoubt}, expected ${shouldDoubt}`);
     }
   }
-  if (run.completed.join() !== expectedCompleted.join()) {
+  // The same steps, in definition order but for a parallel group's members, which finish in any order.
+  const sameSteps =
+    run.completed.length === expectedCompleted.length && expectedCompleted.every((n) => run.completed.includes(n));
+  const inOrder = run.completed.every(
+    (n, i) => i === 0 || positionOf(definition, n) >= positionOf(definition, run.completed[i - 1] as string),
+  );
+  if (!sameSteps || !inOrder) {
     problems.push(
       `completed ${run.completed.join(',') || 'nothing'}, expected ${expectedCompleted.join(',') || 'nothing'}`,
     );

@@ -1,4 +1,4 @@
-import type { AnySagaDefinition } from '../definition/types.ts';
+import type { AnySagaDefinition, StepDefinition } from '../definition/types.ts';
 
 /**
  * The rollback a saga owes after `completed` steps, computed from the definition alone, so tests
@@ -19,24 +19,66 @@ export function expectedRollback(
 
 /**
  * How a saga must end when step `failAt` fails for good (or nothing fails, `undefined`), from the
- * definition alone: `Completed`; `Failed` after undoing the steps completed before it when it is at
- * or before the pivot; `Escalated` as a forward failure, with nothing undone, when it is after the
- * pivot. `inDoubt`: the step's last attempt ended in doubt and no verify told: by its `inDoubt`
- * policy it is undone first, in doubt, or the saga escalates (a query changed nothing: definite).
+ * definition alone, given the order the other steps really completed in (`completedOrder`, which
+ * only matters inside parallel groups): `Completed`; `Failed` after undoing the steps completed
+ * before it when it is at or before the pivot; `Escalated` as a forward failure, with nothing
+ * undone, when it is after the pivot. A group member's failure fails its group only when the other
+ * members cannot meet the policy. `inDoubt`: the step's last attempt ended in doubt and no verify
+ * told: by its `inDoubt` policy it is undone first, in doubt, or the saga escalates (a query
+ * changed nothing: its failure is definite).
  */
 export function expectedEnding(
   definition: AnySagaDefinition,
   failAt: number | undefined,
   inDoubt = false,
+  completedOrder: readonly string[] = definition.steps.map((s) => s.name),
 ): { state: 'Completed' | 'Failed' | 'Escalated'; completed: string[]; compensations: string[] } {
   const names = definition.steps.map((s) => s.name);
   if (failAt === undefined) return { state: 'Completed', completed: names, compensations: [] };
-  const completed = names.slice(0, failAt);
-  const step = definition.steps[failAt];
+  const step = definition.steps[failAt] as StepDefinition;
   const pivot = definition.steps.find((s) => s.name === definition.pivot)?.index ?? Number.POSITIVE_INFINITY;
+  const undoneFirst = inDoubt && step.kind === 'compensable' && step.inDoubt === 'compensate' ? [step.name] : [];
+  const group = definition.groups.find((g) => g.name === step.group);
+  if (group && group.members.length - 1 >= group.needed) {
+    // The others meet the policy: the saga goes on, after undoing the member if it is in doubt.
+    return { state: 'Completed', completed: names.filter((n) => n !== step.name), compensations: undoneFirst };
+  }
+  const position = positionOf(definition, step.name);
+  const completed = names.filter(
+    (n) =>
+      positionOf(definition, n) < position || (group !== undefined && n !== step.name && group.members.includes(n)),
+  );
   if (failAt > pivot) return { state: 'Escalated', completed, compensations: [] };
-  const rollback = expectedRollback(definition, completed).expectedCompensations;
-  if (!inDoubt || step?.kind === 'query') return { state: 'Failed', completed, compensations: rollback };
-  if (step?.inDoubt === 'escalate') return { state: 'Escalated', completed, compensations: [] };
-  return { state: 'Failed', completed, compensations: [step?.name as string, ...rollback] };
+  if (inDoubt && step.kind !== 'query' && step.inDoubt === 'escalate') {
+    return { state: 'Escalated', completed, compensations: [] };
+  }
+  const inOrder = completedOrder.filter((n) => completed.includes(n));
+  const rollback = expectedRollback(definition, inOrder).expectedCompensations;
+  return { state: 'Failed', completed, compensations: [...undoneFirst, ...rollback] };
+}
+
+/** A step's place in the order of positions: a parallel group's members share their group's. */
+export function positionOf(definition: AnySagaDefinition, name: string): number {
+  const step = definition.steps.find((s) => s.name === name);
+  if (!step) return -1;
+  const firstOfGroup = step.group === undefined ? step : definition.steps.find((s) => s.group === step.group);
+  return definitionPositions(definition).indexOf((firstOfGroup as StepDefinition).name);
+}
+
+/** The first step of each position, in order. */
+function definitionPositions(definition: AnySagaDefinition): string[] {
+  return definition.steps
+    .filter((s, i) => s.group === undefined || definition.steps[i - 1]?.group !== s.group)
+    .map((s) => s.name);
+}
+
+/** Whether every position before `position` has what it needs among `completed` (a step; a group's policy). */
+export function passedBefore(definition: AnySagaDefinition, completed: readonly string[], position: number): boolean {
+  return definitionPositions(definition).every((first, at) => {
+    if (at >= position) return true;
+    const step = definition.steps.find((s) => s.name === first) as StepDefinition;
+    if (step.group === undefined) return completed.includes(first);
+    const group = definition.groups.find((g) => g.name === step.group);
+    return (group?.members.filter((m) => completed.includes(m)).length ?? 0) >= (group?.needed ?? 0);
+  });
 }

@@ -1,11 +1,11 @@
 import { getSimplePaths } from '@xstate/graph';
 import { initialTransition, transition } from 'xstate';
-import type { AnySagaDefinition, StepDefinition } from '../definition/types.ts';
+import type { AnySagaDefinition } from '../definition/types.ts';
 import { buildSagaMachine, inFlight, jobRound, type SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext } from '../machines/context.ts';
 import { type SagaEvent, SagaEvents } from '../machines/events.ts';
 import { type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../machines/states.ts';
-import { expectedRollback } from './expected-rollback.ts';
+import { expectedRollback, passedBefore, positionOf } from './expected-rollback.ts';
 
 /** One path through a saga's machine, from creation to a settled state: a scenario. */
 export interface SagaPathScenario {
@@ -102,32 +102,6 @@ export function createSagaTestModel(definition: AnySagaDefinition): SagaTestMode
 
 function isRunOutcome(event: SagaEvent): boolean {
   return (event.type === SagaEvents.stepDone || event.type === SagaEvents.stepFailed) && event.direction === 'run';
-}
-
-/** A step's place in the order of positions: a parallel group's members share their group's. */
-function positionOf(definition: AnySagaDefinition, name: string): number {
-  const step = definition.steps.find((s) => s.name === name);
-  if (!step) return -1;
-  const firstOfGroup = step.group === undefined ? step : definition.steps.find((s) => s.group === step.group);
-  return definitionPositions(definition).indexOf((firstOfGroup as StepDefinition).name);
-}
-
-/** The first step of each position, in order. */
-function definitionPositions(definition: AnySagaDefinition): string[] {
-  return definition.steps
-    .filter((s, i) => s.group === undefined || definition.steps[i - 1]?.group !== s.group)
-    .map((s) => s.name);
-}
-
-/** Whether every position before `position` has what it needs among `completed` (a step; a group's policy). */
-function passedBefore(definition: AnySagaDefinition, completed: readonly string[], position: number): boolean {
-  return definitionPositions(definition).every((first, at) => {
-    if (at >= position) return true;
-    const step = definition.steps.find((s) => s.name === first) as StepDefinition;
-    if (step.group === undefined) return completed.includes(first);
-    const group = definition.groups.find((g) => g.name === step.group);
-    return (group?.members.filter((m) => completed.includes(m)).length ?? 0) >= (group?.needed ?? 0);
-  });
 }
 
 function eventsFor(value: unknown, context: SagaContext): SagaEvent[] {

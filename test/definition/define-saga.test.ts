@@ -22,6 +22,89 @@ function withStep(step: Record<string, unknown>): unknown {
 }
 
 describe('defineSaga', () => {
+  describe('parallel groups', () => {
+    const saga = (steps: Record<string, unknown>[]) => ({ name: 'trip', version: 1, input, steps });
+
+    it('flattens a group into its members, in place, and resolves its policy', () => {
+      const trip = defineSaga({
+        name: 'trip',
+        version: 1,
+        input,
+        steps: [
+          { name: 'quote' },
+          {
+            group: 'reserve',
+            parallel: [{ name: 'hotel' }, { name: 'car' }, { name: 'rates', kind: 'query' }],
+            policy: 'majority',
+          },
+          { name: 'charge', kind: 'pivot' },
+        ],
+      });
+      expect(trip.steps.map((s) => [s.name, s.index, s.group])).toEqual([
+        ['quote', 0, undefined],
+        ['hotel', 1, 'reserve'],
+        ['car', 2, 'reserve'],
+        ['rates', 3, 'reserve'],
+        ['charge', 4, undefined],
+      ]);
+      expect(trip.groups).toEqual([
+        { name: 'reserve', members: ['hotel', 'car', 'rates'], policy: 'majority', needed: 2 },
+      ]);
+    });
+
+    it.each([
+      ['all', 3],
+      ['any', 1],
+      ['majority', 2],
+      [{ atLeast: 3 }, 3],
+    ])('needs as many members as the policy %j says', (policy, needed) => {
+      const trip = defineSaga(
+        saga([{ group: 'g', parallel: [{ name: 'a' }, { name: 'b' }, { name: 'c' }], policy }]) as never,
+      );
+      expect(trip.groups[0]?.needed).toBe(needed);
+    });
+
+    it('refuses a group of one step, a policy it can never meet, and a member that is a pivot', () => {
+      expect(definitionError(saga([{ group: 'g', parallel: [{ name: 'a' }] }])).message).toMatch(
+        /steps\.0\.parallel: a parallel group needs at least two steps/,
+      );
+      const never = definitionError(
+        saga([{ group: 'g', parallel: [{ name: 'a' }, { name: 'b' }], policy: { atLeast: 3 } }]),
+      );
+      expect(never.path).toBe('steps.0.policy.atLeast');
+      expect(never.message).toMatch(/group "g" has 2 steps, so at least 3 of them can never complete/);
+      const pivot = definitionError(saga([{ group: 'g', parallel: [{ name: 'a' }, { name: 'p', kind: 'pivot' }] }]));
+      expect(pivot.path).toBe('steps.0.parallel.1.kind');
+      expect(pivot.message).toMatch(/step "p" of group "g" is pivot: a group's steps are compensable or query steps/);
+    });
+
+    it('refuses a group after the pivot, naming the member that could never be compensated', () => {
+      const error = definitionError(
+        saga([
+          { name: 'charge', kind: 'pivot' },
+          { group: 'g', parallel: [{ name: 'a' }, { name: 'b' }] },
+        ]),
+      );
+      expect(error.path).toBe('steps.1.parallel.0.kind');
+      expect(error.message).toMatch(/step "a" is compensable but comes after the pivot "charge"/);
+    });
+
+    it('refuses a member name used by another step or by a group', () => {
+      const twice = definitionError(saga([{ name: 'a' }, { group: 'g', parallel: [{ name: 'a' }, { name: 'b' }] }]));
+      expect(twice.path).toBe('steps.1.parallel.0.name');
+      expect(twice.message).toMatch(/duplicate step name "a" \(already used by steps\.0\)/);
+      const group = definitionError(saga([{ group: 'g', parallel: [{ name: 'g' }, { name: 'b' }] }]));
+      expect(group.message).toMatch(/duplicate step name "g"/);
+    });
+
+    it('refuses a member that would escalate in doubt while the others still run', () => {
+      const error = definitionError(
+        saga([{ group: 'g', parallel: [{ name: 'a', inDoubt: 'escalate' }, { name: 'b' }] }]),
+      );
+      expect(error.path).toBe('steps.0.parallel.0.inDoubt');
+    });
+  });
+
   describe('step kinds', () => {
     const saga = (steps: Record<string, unknown>[]) => ({ name: 'trip', version: 1, input, steps });
 

@@ -29,6 +29,14 @@ describe('examples', () => {
     expect(stdout).not.toContain('FAIL');
   });
 
+  it('parallel-group goes ahead when two of three suppliers confirm and rolls back in reverse completion order', async () => {
+    const { stdout } = await run('node', [...tsx, 'examples/parallel-group/main.ts']);
+    expect(stdout).toContain('order placed with north, south');
+    expect(stdout).toContain('final state: Failed; compensated (newest first): south, holdBudget');
+    expect(stdout).toContain('completed in order: holdBudget, south, east, north');
+    expect(stdout).toContain('compensated (newest first): north, east, south, holdBudget');
+  });
+
   it('distributed runs 100 trip sagas across one engine and two worker processes on Redis', async () => {
     const { stdout } = await run('node', [...tsx, 'examples/distributed/main.ts'], { timeout: 120_000 });
     expect(stdout).toContain('total: 100 of 100');

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { order, orderHandlers } from '../../examples/order-fulfilment/saga.ts';
+import { restock, restockHandlers } from '../../examples/parallel-group/saga.ts';
 import { Participants, trip, tripHandlers } from '../../examples/trip-booking/saga.ts';
 import { defineSaga } from '../../src/index.ts';
 import { checkCompensationAtEveryIndex } from '../../src/testing/index.ts';
@@ -40,6 +41,24 @@ describe('checkCompensationAtEveryIndex', () => {
     expect(runs.find((r) => r.failAt === 2)?.compensations).toEqual(['chargeCustomer', 'reserveStock']);
     expect(runs.find((r) => r.failAt === 3)).toMatchObject({ state: 'Escalated', compensations: [] });
     expect(runs.some((r) => r.calls.some((c) => c.outcome === 'transient'))).toBe(true);
+  });
+
+  it('passes on the parallel-group example, whatever order its suppliers finish in', async () => {
+    const ledger: string[] = [];
+    const runs = await checkCompensationAtEveryIndex(restock, restockHandlers(ledger), {
+      input: { sku: 'mug' },
+      transientFailures: false,
+    });
+    const byFailure = (failAt: number, failure: string) =>
+      runs.find((r) => r.failAt === failAt && r.failure === failure);
+    // One supplier refusing leaves two: the policy (at least two) is met and the order goes ahead.
+    expect(byFailure(1, 'terminal')).toMatchObject({ state: 'Completed', compensations: [] });
+    // In doubt, that supplier's share is cancelled before the saga goes on.
+    expect(byFailure(1, 'inDoubt')).toMatchObject({ state: 'Completed', compensations: ['north'] });
+    // The purchase order (the pivot) refused: every share, newest first, then the budget.
+    const pivot = byFailure(4, 'terminal');
+    expect(pivot?.state).toBe('Failed');
+    expect(pivot?.compensations).toEqual([...(pivot?.completed ?? [])].reverse());
   });
 
   it('fails loudly when a compensation handler undoes the wrong thing', async () => {

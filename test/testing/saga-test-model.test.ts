@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { trip } from '../../examples/trip-booking/saga.ts';
 import { defineSaga } from '../../src/index.ts';
 import { SagaEvents } from '../../src/machines/events.ts';
-import { createSagaTestModel, type SagaPathScenario } from '../../src/testing/index.ts';
+import { createSagaTestModel, type SagaPathScenario, type SagaTestModel } from '../../src/testing/index.ts';
 
 /**
  * Definitions of 1..5 steps (a 6-step saga has about 2,400 paths once runs may end in doubt, and
@@ -76,6 +76,59 @@ describe('model-based path tests (@xstate/graph)', () => {
     const tampered = { ...path, compensations: path.compensations.filter((s) => s !== 'step1') };
     tampered.context = { ...tampered.context, compensated: tampered.compensations };
     expect(model.violations(tampered).join()).toMatch(/in-doubt step1 was dropped/);
+  });
+
+  describe('with a parallel group', () => {
+    // Built once per policy: listing every path of a group takes @xstate/graph 10-20 s here.
+    const models = new Map<string, SagaTestModel>();
+    const modelOf = (policy: 'all' | 'any') => {
+      const model = models.get(policy) ?? createSagaTestModel(grouped(policy));
+      models.set(policy, model);
+      return model;
+    };
+    const grouped = (policy: 'all' | 'any') =>
+      defineSaga({
+        name: `grouped-${policy}`,
+        version: 1,
+        input: z.object({}),
+        steps: [
+          { name: 'hold' },
+          { group: 'reserve', parallel: [{ name: 'hotel' }, { name: 'car' }], policy },
+          { name: 'charge', kind: 'pivot' },
+        ],
+      });
+
+    it.each(['all', 'any'] as const)(
+      'keeps every invariant on every path, in every order the members finish (policy %s)',
+      (policy) => {
+        const model = modelOf(policy);
+        expect(model.check()).toBe(model.paths.length);
+        const descriptions = model.paths.map((p) => p.description);
+        // Both completion orders, each undone in reverse when the pivot then fails.
+        expect(descriptions).toContain(
+          'hold ok, hotel ok, car ok, charge fails, undo car ok, undo hotel ok, undo hold ok -> Failed',
+        );
+        expect(descriptions).toContain(
+          'hold ok, car ok, hotel ok, charge fails, undo hotel ok, undo car ok, undo hold ok -> Failed',
+        );
+      },
+      60_000,
+    );
+
+    it('goes on with policy any when one member fails, and undoes an in-doubt member before it does', () => {
+      const model = modelOf('any');
+      const descriptions = model.paths.map((p) => p.description);
+      expect(descriptions).toContain('hold ok, hotel ok, car fails, charge ok -> Completed');
+      expect(descriptions).toContain('hold ok, hotel ok, car fails in doubt, undo car ok, charge ok -> Completed');
+    }, 60_000);
+
+    it('reports a path that moves past a group whose policy was not met', () => {
+      const model = modelOf('all');
+      const path = model.paths.find((p) => p.description === 'hold ok, hotel ok, car ok, charge ok -> Completed');
+      if (!path) throw new Error('the model has no path completing every step');
+      const tampered = { ...path, completed: ['hold', 'hotel', 'charge'] };
+      expect(model.violations(tampered).join()).toMatch(/steps completed out of order|Completed without every step/);
+    }, 60_000);
   });
 
   it('reports a path whose compensations are out of order', () => {
