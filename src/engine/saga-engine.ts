@@ -374,7 +374,8 @@ export class SagaEngine {
    * Cancels a saga: in `Started` it fails at once; in `Pending` the step in flight finishes first,
    * then every completed step is compensated and the saga ends `Failed` with reason `cancelled`.
    * Once the pivot step has started, the saga can only go forward: cancel is refused with
-   * `INVALID_STATE`.
+   * `INVALID_STATE`. An Escalated saga whose step ended in doubt at or before the pivot can be
+   * cancelled too (a person found it did not happen): it rolls back.
    * Cancelling a saga already cancelled or compensating changes nothing and succeeds; a settled one
    * is refused with `INVALID_STATE`. Decided against the saved state: a cancel that loses a race
    * with the last step's completion throws rather than reporting a cancel that did not happen.

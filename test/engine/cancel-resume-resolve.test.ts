@@ -19,6 +19,7 @@ import {
 } from '../../src/index.ts';
 import { TestClock } from '../../src/testing/test-clock.ts';
 import { caught } from '../support/caught.ts';
+import { type Deferred, deferred } from '../support/deferred.ts';
 
 const saga = defineSaga({
   name: 'booking',
@@ -34,21 +35,6 @@ const saga = defineSaga({
 });
 type Name = 'a' | 'b' | 'c' | 'd' | 'e';
 const NAMES: Name[] = ['a', 'b', 'c', 'd', 'e'];
-
-interface Deferred {
-  promise: Promise<unknown>;
-  resolve: (value?: unknown) => void;
-  reject: (error: unknown) => void;
-}
-function deferred(): Deferred {
-  let resolve!: Deferred['resolve'];
-  let reject!: Deferred['reject'];
-  const promise = new Promise<unknown>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 interface Behaviour {
   /** Steps whose run waits for this gate (and signals `started` when called). */

@@ -13,6 +13,7 @@ import type {
 import { createEngine, defineSaga, TerminalError } from '../../src/index.ts';
 import { withInstantRetries } from '../../src/testing/index.ts';
 import { dropPrefix, REDIS_URL } from '../durable/redis-helpers.ts';
+import { type Deferred, deferred, type Gate, gate } from '../support/deferred.ts';
 
 type Member = 'hotel' | 'car' | 'flight' | 'train' | 'rates';
 type Step = 'hold' | Member | 'confirm';
@@ -45,24 +46,6 @@ const majority = trip('trip-majority', 'majority', three);
 const atLeastTwo = trip('trip-at-least-two', { atLeast: 2 }, three);
 const withQuery = trip('trip-rates', 'all', [{ name: 'hotel' }, { name: 'rates', kind: 'query' }, { name: 'car' }]);
 const SAGAS = [all, any, majority, atLeastTwo, withQuery];
-
-interface Deferred {
-  promise: Promise<void>;
-  resolve: () => void;
-}
-function deferred(): Deferred {
-  let resolve!: () => void;
-  const promise = new Promise<void>((res) => {
-    resolve = res;
-  });
-  return { promise, resolve };
-}
-
-/** A step's run held in flight: `started` resolves when the handler is called, `release` lets it finish. */
-interface Gate {
-  started: Deferred;
-  release: Deferred;
-}
 
 /** One handler call: `car.run`, `car.compensate` (with what `ctx.inDoubt` said). */
 interface Call {
@@ -150,9 +133,9 @@ function harness(backend: Backend) {
     /** Holds each step's run in flight until the test finishes it. */
     hold: (...steps: Step[]) => {
       for (const step of steps) {
-        const gate = { started: deferred(), release: deferred() };
-        held.set(step, gate);
-        gates.push(gate);
+        const holding = gate();
+        held.set(step, holding);
+        gates.push(holding);
       }
     },
     /** Resolves when every one of the held steps has been called. */

@@ -6,6 +6,7 @@ import { createEngine, defineSaga, InvalidStateError, TerminalError } from '../.
 import { withInstantRetries } from '../../src/testing/index.ts';
 import { dropPrefix, REDIS_URL } from '../durable/redis-helpers.ts';
 import { caught } from '../support/caught.ts';
+import { type Gate, gate } from '../support/deferred.ts';
 
 /**
  * An order: `reserve` is undone by a compensation, `quote` only reads, `charge` is the point of no
@@ -42,24 +43,6 @@ const notice = withInstantRetries(
 
 type Step = 'reserve' | 'quote' | 'charge' | 'ship' | 'notify' | 'hold' | 'lookup' | 'email';
 const COMPENSABLE: ReadonlySet<Step> = new Set(['reserve', 'hold']);
-
-interface Deferred {
-  promise: Promise<void>;
-  resolve: () => void;
-}
-function deferred(): Deferred {
-  let resolve!: () => void;
-  const promise = new Promise<void>((res) => {
-    resolve = res;
-  });
-  return { promise, resolve };
-}
-
-/** A step's run held in flight: `started` resolves when the handler is called, `release` lets it finish. */
-interface Gate {
-  started: Deferred;
-  release: Deferred;
-}
 
 /** What the handlers do, changed by each test as it goes. */
 interface Behaviour {
@@ -135,10 +118,10 @@ function harness(backend: Backend) {
 
   /** Holds `step`'s run in flight until the test releases it. */
   const hold = (step: Step): Gate => {
-    const gate = { started: deferred(), release: deferred() };
-    behaviour.gates.set(step, gate);
-    gates.push(gate);
-    return gate;
+    const held = gate();
+    behaviour.gates.set(step, held);
+    gates.push(held);
+    return held;
   };
   /** Makes `step` fail for good on its second attempt, after a transient failure of its first. */
   const failAfterRetry = (step: Step) => {

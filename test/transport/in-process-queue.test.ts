@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { AttemptPolicy, AttemptRunner, StepJob, StepOutcome } from '../../src/index.ts';
 import { InProcessQueue } from '../../src/index.ts';
 import { TestClock } from '../../src/testing/test-clock.ts';
+import { type Deferred, deferred } from '../support/deferred.ts';
 
 const policy = (overrides: Partial<AttemptPolicy> = {}): AttemptPolicy => ({
   attempts: 3,
@@ -25,18 +26,6 @@ function job(sagaId: string, overrides: Partial<StepJob> = {}): StepJob {
     policy: policy(),
     ...overrides,
   };
-}
-
-interface Gate {
-  promise: Promise<void>;
-  open: () => void;
-}
-function gate(): Gate {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { promise, open };
 }
 
 const queues: InProcessQueue[] = [];
@@ -91,11 +80,11 @@ describe('InProcessQueue', () => {
   describe('concurrency', () => {
     it('runs at most `concurrency` jobs at once, the rest in order', async () => {
       const started: string[] = [];
-      const gates = new Map<string, Gate>();
+      const gates = new Map<string, Deferred>();
       const { queue, clock, outcomes, consume } = queueWith(
         async (j) => {
           started.push(j.sagaId);
-          const g = gate();
+          const g = deferred();
           gates.set(j.sagaId, g);
           await g.promise;
           return j.sagaId;
@@ -107,15 +96,15 @@ describe('InProcessQueue', () => {
       await clock.advance(0);
       expect(started).toEqual(['s1', 's2']);
 
-      gates.get('s2')?.open();
+      gates.get('s2')?.resolve();
       await clock.advance(0);
       expect(started).toEqual(['s1', 's2', 's3']);
 
-      gates.get('s1')?.open();
-      gates.get('s3')?.open();
+      gates.get('s1')?.resolve();
+      gates.get('s3')?.resolve();
       await clock.advance(0);
       expect(started).toEqual(['s1', 's2', 's3', 's4']);
-      gates.get('s4')?.open();
+      gates.get('s4')?.resolve();
       await clock.advance(0);
       expect(outcomes.map((o) => o.sagaId)).toEqual(['s2', 's1', 's3', 's4']);
     });
