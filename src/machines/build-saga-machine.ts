@@ -107,6 +107,14 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
       round: jobRound(context, step.name, direction),
     });
 
+  /** What a state that runs one of a step's jobs does: marks the step, and invokes the job. */
+  const runsJob = (step: StepDefinition, direction: Direction) => ({
+    entry: update(({ context }) => ({
+      steps: patchStep(context, step.name, { status: direction === 'run' ? 'running' : 'compensating' }),
+    })),
+    invoke: { src: 'stepJob' as const, input: jobInput(step, direction) },
+  });
+
   const markRunCompleted = (step: StepDefinition) =>
     update(({ context, event }) => {
       const e = event as StepDoneEvent;
@@ -169,10 +177,7 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
    * that undoes its in-doubt members before it moves on.
    */
   const compensationNode = (step: StepDefinition) => ({
-    entry: update(({ context }) => ({
-      steps: patchStep(context, step.name, { status: 'compensating' }),
-    })),
-    invoke: { src: 'stepJob' as const, input: jobInput(step, 'compensate') },
+    ...runsJob(step, 'compensate'),
     on: {
       [SagaEvents.stepDone]: {
         guard: isFor(step, 'compensate'),
@@ -226,10 +231,7 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
       // The kind, for diagrams and tools: the pivot and the steps that cannot roll back stand out.
       ...(step.kind === 'compensable' ? {} : { tags: [step.kind] }),
       ...(step.kind === 'pivot' ? { description: 'the pivot: once it completes, the saga only goes forward' } : {}),
-      entry: update(({ context }) => ({
-        steps: patchStep(context, step.name, { status: 'running' }),
-      })),
-      invoke: { src: 'stepJob' as const, input: jobInput(step, 'run') },
+      ...runsJob(step, 'run'),
       on: {
         [SagaEvents.stepDone]: cancellable
           ? [
@@ -292,10 +294,7 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
                 initial: 'running',
                 states: {
                   running: {
-                    entry: update(({ context }) => ({
-                      steps: patchStep(context, member.name, { status: 'running' }),
-                    })),
-                    invoke: { src: 'stepJob' as const, input: jobInput(member, 'run') },
+                    ...runsJob(member, 'run'),
                     on: {
                       [SagaEvents.stepDone]: {
                         guard: isFor(member, 'run'),
