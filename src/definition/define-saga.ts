@@ -59,6 +59,7 @@ export function defineSaga<
             members: Object.freeze(entry.parallel.map((member) => member.name)),
             policy: entry.policy ?? 'all',
             needed: neededBy(entry.policy, entry.parallel.length) as number,
+            surplus: entry.surplus ?? 'keep',
           }),
         ]
       : [],

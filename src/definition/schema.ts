@@ -55,6 +55,7 @@ const groupSchema = z.strictObject({
   group: name,
   parallel: z.array(stepSchema).min(2, { message: 'a parallel group needs at least two steps' }).max(50),
   policy: policySchema.optional(),
+  surplus: z.enum(['keep', 'compensate']).optional(),
 });
 
 /** A step, or a group when the entry has a `group` key: each checked against its own schema, so errors name the field. */

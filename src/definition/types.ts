@@ -101,6 +101,12 @@ export interface GroupConfig<TName extends string = string> {
   parallel: readonly StepConfig<TName>[];
   /** Default `all`. */
   policy?: GroupPolicy;
+  /**
+   * What happens to members that complete beyond what the policy needed (the third of three
+   * quotes when `any` would have done): `keep` them (default), or `compensate` them, newest
+   * first, before the saga moves on.
+   */
+  surplus?: 'keep' | 'compensate';
 }
 
 /** One entry of a saga's `steps`: a step, or a group of steps that run in parallel. */
@@ -166,6 +172,8 @@ export interface GroupDefinition<TStepName extends string = string> {
   readonly policy: GroupPolicy;
   /** Members that must complete for the group to succeed (`policy` resolved against the member count). */
   readonly needed: number;
+  /** `compensate`: members that complete beyond `needed` are undone before the saga moves on. */
+  readonly surplus: 'keep' | 'compensate';
 }
 
 /**

@@ -29,7 +29,7 @@ export function buildStepJob(
     round: request.round,
     idempotencyKey: idempotencyKeyOf(request.sagaId, request.step, request.direction),
     input: context.input,
-    results: resultsOf(definition, context),
+    results: resultsOf(definition, context, request.direction === 'run'),
     ...(request.direction === 'compensate' ? { result: context.steps[request.step]?.result } : {}),
     policy,
     ...(request.direction === 'run' && step.verify === 'always' ? { verify: 'always' as const } : {}),
@@ -42,9 +42,13 @@ export function buildStepJob(
  * Outputs of the completed steps by step name, and for each parallel group with a completed member
  * its members' outputs by member name, under the group's name (`ctx.results.reserve.hotel`).
  */
-function resultsOf(definition: AnySagaDefinition, context: SagaContext): Record<string, unknown> {
+function resultsOf(definition: AnySagaDefinition, context: SagaContext, forward: boolean): Record<string, unknown> {
   const results: Record<string, unknown> = {};
-  for (const name of context.completed) results[name] = context.steps[name]?.result;
+  // Going forward, a group member undone as surplus no longer counts; a compensation sees every
+  // step that completed, as it always has.
+  for (const name of context.completed) {
+    if (!forward || context.steps[name]?.status === 'completed') results[name] = context.steps[name]?.result;
+  }
   for (const group of definition.groups) {
     const members = group.members.filter((member) => context.steps[member]?.status === 'completed');
     if (members.length > 0) results[group.name] = Object.fromEntries(members.map((m) => [m, results[m]]));

@@ -280,6 +280,18 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
       members.filter((m) => context.steps[m.name]?.status === 'completed').length;
     const undoable = members.filter((m) => m.compensation !== undefined);
     const inDoubtMember = (context: SagaContext) => undoable.some((m) => context.steps[m.name]?.status === 'in_doubt');
+    const names = new Set(members.map((m) => m.name));
+    const compensates = new Set(undoable.map((m) => m.name));
+    /** With `surplus: 'compensate'`: the members that completed after the policy was met, newest first. */
+    const surplus = (context: SagaContext) =>
+      group.surplus === 'compensate'
+        ? context.completed
+            .filter((name) => names.has(name))
+            .slice(group.needed)
+            .filter((name) => compensates.has(name) && context.steps[name]?.status === 'completed')
+            .reverse()
+        : [];
+    const toUndo = (context: SagaContext) => inDoubtMember(context) || surplus(context).length > 0;
     return {
       tags: ['parallel'],
       description: `parallel group: ${describePolicy(group)}`,
@@ -330,9 +342,10 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
               target: top(SagaStates.Compensating),
               actions: markCancelled(),
             },
-            // Met, but a member ended in doubt: it may have taken effect, so it is undone first.
+            // Met, but a member ended in doubt (it may have taken effect) or completed beyond what
+            // the policy needed (with surplus: 'compensate'): those are undone first.
             {
-              guard: ({ context }: Args) => completedMembers(context) >= group.needed && inDoubtMember(context),
+              guard: ({ context }: Args) => completedMembers(context) >= group.needed && toUndo(context),
               target: 'trimming',
             },
             { guard: ({ context }: Args) => completedMembers(context) >= group.needed, target: forward },
@@ -346,6 +359,10 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
               always: [
                 ...undoable.map((member) => ({
                   guard: ({ context }: Args) => context.steps[member.name]?.status === 'in_doubt',
+                  target: member.name,
+                })),
+                ...undoable.map((member) => ({
+                  guard: ({ context }: Args) => surplus(context)[0] === member.name,
                   target: member.name,
                 })),
                 // A cancel that came while the group ran is honoured once its undo is done.
@@ -604,7 +621,8 @@ function positionsOf(definition: AnySagaDefinition): Position[] {
 function describePolicy(group: GroupDefinition): string {
   const { policy, needed, members } = group;
   const rule = typeof policy === 'object' ? `at least ${policy.atLeast}` : policy;
-  return `${rule} (${needed} of ${members.length} must complete)`;
+  const surplus = group.surplus === 'compensate' ? '; completions beyond that are undone' : '';
+  return `${rule} (${needed} of ${members.length} must complete${surplus})`;
 }
 
 /** What a failed run records on its step: the error, and what is known of its effect. */

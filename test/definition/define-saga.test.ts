@@ -48,7 +48,7 @@ describe('defineSaga', () => {
         ['charge', 4, undefined],
       ]);
       expect(trip.groups).toEqual([
-        { name: 'reserve', members: ['hotel', 'car', 'rates'], policy: 'majority', needed: 2 },
+        { name: 'reserve', members: ['hotel', 'car', 'rates'], policy: 'majority', needed: 2, surplus: 'keep' },
       ]);
     });
 

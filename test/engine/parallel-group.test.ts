@@ -24,7 +24,12 @@ type Policy = 'all' | 'any' | 'majority' | { atLeast: number };
  * what the group reserved. Every step is compensable unless declared a query; two attempts per run,
  * retried at once.
  */
-function trip(name: string, policy: Policy, members: readonly { name: Member; kind?: 'query' }[]) {
+function trip(
+  name: string,
+  policy: Policy,
+  members: readonly { name: Member; kind?: 'query' }[],
+  surplus: 'keep' | 'compensate' = 'keep',
+) {
   return withInstantRetries(
     defineSaga({
       name,
@@ -32,7 +37,7 @@ function trip(name: string, policy: Policy, members: readonly { name: Member; ki
       input: z.object({}),
       steps: [
         { name: 'hold', retry: { attempts: 2 } },
-        { group: 'reserve', policy, parallel: members.map((m) => ({ ...m, retry: { attempts: 2 } })) },
+        { group: 'reserve', policy, surplus, parallel: members.map((m) => ({ ...m, retry: { attempts: 2 } })) },
         { name: 'confirm', retry: { attempts: 2 } },
       ],
     }),
@@ -45,7 +50,8 @@ const any = trip('trip-any', 'any', three);
 const majority = trip('trip-majority', 'majority', three);
 const atLeastTwo = trip('trip-at-least-two', { atLeast: 2 }, three);
 const withQuery = trip('trip-rates', 'all', [{ name: 'hotel' }, { name: 'rates', kind: 'query' }, { name: 'car' }]);
-const SAGAS = [all, any, majority, atLeastTwo, withQuery];
+const firstOnly = trip('trip-first-only', 'any', three, 'compensate');
+const SAGAS = [all, any, majority, atLeastTwo, withQuery, firstOnly];
 
 /** One handler call: `car.run`, `car.compensate` (with what `ctx.inDoubt` said). */
 interface Call {
@@ -258,6 +264,32 @@ describe.each(BACKENDS)('parallel groups on the %s backend', (backend) => {
       event: 'step.done',
       from: 'Pending.hold',
       to: 'Pending.reserve',
+    });
+  });
+
+  describe("with surplus: 'compensate'", () => {
+    it('undoes the members that completed beyond what the policy needed, newest first, before moving on', async () => {
+      const h = harness(backend);
+      h.hold('hotel', 'car', 'flight');
+      const { sagaId } = await h.engine.start(firstOnly, {});
+      await h.started('hotel', 'car', 'flight');
+
+      await h.finish('car');
+      await h.finish('hotel');
+      await h.finish('flight');
+      const view = await h.settled(sagaId);
+
+      expect(view.state).toBe('Completed');
+      // 'any' needed one: car. hotel and flight came after it, and are undone, flight first.
+      expect(h.compensations()).toEqual([
+        ['flight.compensate', false],
+        ['hotel.compensate', false],
+      ]);
+      expect(h.calls().at(-1)).toBe('confirm.run');
+      expect(view.compensated).toEqual(['flight', 'hotel']);
+      expect(statuses(view)).toMatchObject({ car: 'completed', hotel: 'compensated', flight: 'compensated' });
+      // Going forward, only what still stands is a result.
+      expect(h.confirmSaw).toEqual([{ hold: 'hold-done', car: 'car-done', reserve: { car: 'car-done' } }]);
     });
   });
 
