@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createMachine } from 'xstate';
+import { restock } from '../../examples/parallel-group/saga.ts';
 import { trip } from '../../examples/trip-booking/saga.ts';
 import { buildSagaMachine } from '../../src/machines/build-saga-machine.ts';
 import { toMermaid } from '../../src/machines/to-mermaid.ts';
@@ -158,6 +159,31 @@ describe('toMermaid of a saga machine (3 steps, the middle one not compensable)'
 
   it('is deterministic', () => {
     expect(toMermaid(buildSagaMachine(tripBooking))).toBe(toMermaid(buildSagaMachine(tripBooking)));
+  });
+});
+
+describe('toMermaid of a saga with a parallel group', () => {
+  const text = toMermaid(buildSagaMachine(restock));
+  const diagram = read(text);
+
+  it('draws the group as a parallel state, tagged, with one region per member split by --', () => {
+    expect(diagram.labels.get('Pending_suppliers')).toBe('suppliers [parallel]');
+    for (const member of ['north', 'south', 'east']) {
+      expect(diagram.states.get(`Pending_suppliers_members_${member}`)).toBe('Pending_suppliers_members');
+    }
+    const members = text.slice(text.indexOf('state Pending_suppliers_members {'));
+    expect(members.match(/^ {8}--$/gm)).toHaveLength(2);
+  });
+
+  it('decides once every member has settled, and goes on, undoes in-doubt members first, or rolls back', () => {
+    expect(edge(diagram, 'Pending_suppliers_members', 'Pending_suppliers_deciding').map((e) => e.label)).toEqual([
+      'xstate.done.state.restock.Pending.suppliers.members',
+    ]);
+    expect(edge(diagram, 'Pending_suppliers_deciding', 'Pending_placeOrder')[0]?.label).toBe('always [guarded]');
+    expect(edge(diagram, 'Pending_suppliers_deciding', 'Pending_suppliers_trimming')[0]?.label).toBe(
+      'always [guarded]',
+    );
+    expect(edge(diagram, 'Pending_suppliers_deciding', 'Compensating')).not.toEqual([]);
   });
 });
 
