@@ -8,7 +8,7 @@ import type { EngineCommand, EngineMessage } from '../../examples/distributed/en
 import { trip } from '../../examples/trip-booking/saga.ts';
 import { createEngine, type Engine, type SagaView } from '../../src/index.ts';
 import { bullMqPrefix } from '../../src/persistence/redis-keys.ts';
-import { dropPrefix, REDIS_URL } from './redis-helpers.ts';
+import { dropPrefix, exited, REDIS_URL } from './redis-helpers.ts';
 
 const SAGAS = Number(process.env.XSAGA_CRASH_SAGAS ?? 200);
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -22,11 +22,6 @@ function randomBetween(min: number, max: number): number {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
 /** Where each lost saga stands, and what BullMQ says about its step jobs: for the failure report. */

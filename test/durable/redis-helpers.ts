@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 
 /** The Redis the durable tests talk to. */
@@ -34,4 +35,10 @@ export async function countKeys(redis: Redis, prefix: string): Promise<number> {
     cursor = next;
   } while (cursor !== '0');
   return count;
+}
+
+/** Resolves once `child` has exited (at once if it already has): after a SIGKILL, before a restart. */
+export function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
 }

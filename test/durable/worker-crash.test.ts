@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { trip } from '../../examples/trip-booking/saga.ts';
 import { createEngine, silentLogger } from '../../src/index.ts';
-import { dropPrefix, REDIS_URL } from './redis-helpers.ts';
+import { dropPrefix, exited, REDIS_URL } from './redis-helpers.ts';
 
 const WORKER = fileURLToPath(new URL('./fixtures/crashing-worker.ts', import.meta.url));
 
@@ -19,11 +19,6 @@ function startWorker(prefix: string, env: Record<string, string>): Promise<Child
     child.once('message', () => resolve(child));
     child.once('exit', (code, signal) => reject(new Error(`worker exited early (${code ?? signal})`)));
   });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
 describe('a worker that advances sagas itself, killed between its save and its job completion', () => {
