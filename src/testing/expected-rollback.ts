@@ -1,4 +1,4 @@
-import type { AnySagaDefinition, StepDefinition } from '../definition/types.ts';
+import type { AnySagaDefinition, GroupDefinition, StepDefinition } from '../definition/types.ts';
 
 /**
  * The rollback a saga owes after `completed` steps, computed from the definition alone, so tests
@@ -25,7 +25,8 @@ export function expectedRollback(
  * undone, when it is after the pivot. A group member's failure fails its group only when the other
  * members cannot meet the policy. `inDoubt`: the step's last attempt ended in doubt and no verify
  * told: by its `inDoubt` policy it is undone first, in doubt, or the saga escalates (a query
- * changed nothing: its failure is definite).
+ * changed nothing: its failure is definite). Groups with `surplus: 'compensate'` that the saga
+ * passed undo their surplus first, newest first.
  */
 export function expectedEnding(
   definition: AnySagaDefinition,
@@ -34,27 +35,50 @@ export function expectedEnding(
   completedOrder: readonly string[] = definition.steps.map((s) => s.name),
 ): { state: 'Completed' | 'Failed' | 'Escalated'; completed: string[]; compensations: string[] } {
   const names = definition.steps.map((s) => s.name);
-  if (failAt === undefined) return { state: 'Completed', completed: names, compensations: [] };
+  const undoable = (name: string) => definition.steps.find((s) => s.name === name)?.compensation !== undefined;
+  // What a group with surplus: 'compensate' undoes when it moves on: its members that completed
+  // after the policy was met, newest first.
+  const surplusOf = (group: GroupDefinition, failed?: string) =>
+    group.surplus === 'compensate'
+      ? completedOrder
+          .filter((n) => group.members.includes(n) && n !== failed)
+          .slice(group.needed)
+          .filter(undoable)
+          .reverse()
+      : [];
+  const trimsBefore = (position: number) =>
+    definition.groups
+      .filter((g) => positionOf(definition, g.members[0] as string) < position)
+      .flatMap((g) => surplusOf(g));
+  if (failAt === undefined) {
+    return { state: 'Completed', completed: names, compensations: trimsBefore(Number.POSITIVE_INFINITY) };
+  }
   const step = definition.steps[failAt] as StepDefinition;
+  const position = positionOf(definition, step.name);
+  const trimmed = trimsBefore(position);
   const pivot = definition.steps.find((s) => s.name === definition.pivot)?.index ?? Number.POSITIVE_INFINITY;
   const undoneFirst = inDoubt && step.kind === 'compensable' && step.inDoubt === 'compensate' ? [step.name] : [];
   const group = definition.groups.find((g) => g.name === step.group);
   if (group && group.members.length - 1 >= group.needed) {
-    // The others meet the policy: the saga goes on, after undoing the member if it is in doubt.
-    return { state: 'Completed', completed: names.filter((n) => n !== step.name), compensations: undoneFirst };
+    // The others meet the policy: the saga goes on, after undoing the member if it is in doubt
+    // (and the surplus, if the group undoes it).
+    return {
+      state: 'Completed',
+      completed: names.filter((n) => n !== step.name),
+      compensations: [...trimmed, ...undoneFirst, ...surplusOf(group, step.name)],
+    };
   }
-  const position = positionOf(definition, step.name);
   const completed = names.filter(
     (n) =>
       positionOf(definition, n) < position || (group !== undefined && n !== step.name && group.members.includes(n)),
   );
-  if (failAt > pivot) return { state: 'Escalated', completed, compensations: [] };
+  if (failAt > pivot) return { state: 'Escalated', completed, compensations: trimmed };
   if (inDoubt && step.kind !== 'query' && step.inDoubt === 'escalate') {
-    return { state: 'Escalated', completed, compensations: [] };
+    return { state: 'Escalated', completed, compensations: trimmed };
   }
-  const inOrder = completedOrder.filter((n) => completed.includes(n));
+  const inOrder = completedOrder.filter((n) => completed.includes(n) && !trimmed.includes(n));
   const rollback = expectedRollback(definition, inOrder).expectedCompensations;
-  return { state: 'Failed', completed, compensations: [...undoneFirst, ...rollback] };
+  return { state: 'Failed', completed, compensations: [...trimmed, ...undoneFirst, ...rollback] };
 }
 
 /** A step's place in the order of positions: a parallel group's members share their group's. */
