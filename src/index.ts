@@ -32,6 +32,8 @@ export type {
 export { createEngine } from './engine/create-engine.ts';
 export type { Engine, EngineOptions } from './engine/create-engine.ts';
 export { defineHandlers } from './engine/handlers.ts';
+export { GroupBuilder, SagaBuilder, saga } from './engine/saga-builder.ts';
+export type { BuiltSaga, CompensableStepSpec, StepSpec } from './engine/saga-builder.ts';
 export type {
   CompensationContext,
   HandlerRegistry,

@@ -173,7 +173,7 @@ describe('a strict TypeScript consumer (NodeNext, skipLibCheck: false)', () => {
     const result = await npx(ts(), 'vitest', 'run');
     expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
     // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the colours of vitest's summary
-    expect(result.stdout.replace(/\u001b\[[0-9;]*m/g, '')).toMatch(/Tests\s+3 passed/);
+    expect(result.stdout.replace(/\u001b\[[0-9;]*m/g, '')).toMatch(/Tests\s+4 passed/);
   });
 
   it('graphs its .ts saga with the `xsaga` command, loading it with its own tsx', async () => {

@@ -18,9 +18,9 @@ export const trip = defineSaga({
   version: 1,
   input: z.object({ tripId: z.string(), declined: z.boolean().default(false) }),
   steps: [
-    { name: 'reserveFlight', compensate: true },
-    { name: 'reserveHotel', compensate: true },
-    { name: 'chargePayment', compensate: true },
+    { name: 'reserveFlight' },
+    { name: 'reserveHotel' },
+    { name: 'chargePayment', kind: 'pivot' },
   ],
 });
 
@@ -37,14 +37,14 @@ export const tripHandlers = defineHandlers(trip, {
       if (declined) throw new TerminalError('card declined');
       return { charged: ctx.input.tripId };
     },
-    compensate: async () => {},
+    verify: async () => ({ done: false }),
   },
 });
 
 defineHandlers(trip, {
   reserveFlight: { run: book, compensate: async () => {} },
   reserveHotel: { run: book, compensate: async () => {} },
-  chargePayment: { run: book, compensate: async () => {} },
+  chargePayment: { run: book },
   // @ts-expect-error: the definition has no step of this name
   reserveCar: { run: book },
 });
