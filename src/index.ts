@@ -75,10 +75,10 @@ export type { SagaMachine } from './machines/build-saga-machine.ts';
 export { toStatelyJson } from './machines/to-json.ts';
 export { toMachineConfig } from './machines/to-machine-config.ts';
 export { toMermaid } from './machines/to-mermaid.ts';
-export { SagaEvents } from './machines/events.ts';
-export type { Direction, ErrorInfo, SagaEvent } from './machines/events.ts';
-export { SagaStates } from './machines/states.ts';
-export type { SagaState } from './machines/states.ts';
+export { SagaEvents } from './vocabulary/events.ts';
+export type { Direction, ErrorInfo, SagaEvent } from './vocabulary/events.ts';
+export { SagaStates } from './vocabulary/states.ts';
+export type { SagaState } from './vocabulary/states.ts';
 export type { SagaContext, SagaEscalation, SagaFailure, StepStatus } from './machines/context.ts';
 
 // Persistence and transport: the interfaces, and the embedded defaults

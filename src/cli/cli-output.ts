@@ -1,4 +1,4 @@
-import type { ErrorInfo } from '../machines/events.ts';
+import type { ErrorInfo } from '../vocabulary/events.ts';
 import type { CliIO } from './cli-io.ts';
 
 /** One column of {@link formatTable}: its header and how its cells line up. */

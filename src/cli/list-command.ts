@@ -1,9 +1,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { SagaViewPage } from '../engine/saga-engine.ts';
 import type { SagaView } from '../engine/saga-view.ts';
-import { type SagaState, SagaStates } from '../machines/states.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../persistence/list-query.ts';
 import type { SagaQuery } from '../persistence/saga-store.ts';
+import { type SagaState, SagaStates } from '../vocabulary/states.ts';
 import { withEngine } from './cli-engine.ts';
 import type { CliIO } from './cli-io.ts';
 import { formatTable, isoTime, jsonText, warningSink } from './cli-output.ts';

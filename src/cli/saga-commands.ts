@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import type { AnySagaDefinition } from '../definition/types.ts';
 import type { Engine } from '../engine/create-engine.ts';
 import type { SagaView } from '../engine/saga-view.ts';
-import { SagaStates } from '../machines/states.ts';
+import { SagaStates } from '../vocabulary/states.ts';
 import { withEngine } from './cli-engine.ts';
 import { CliError } from './cli-error.ts';
 import type { CliIO } from './cli-io.ts';

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { type SagaState, SagaStates } from '../machines/states.ts';
 import type { SagaCounts, SagaStats } from '../persistence/saga-store.ts';
+import { type SagaState, SagaStates } from '../vocabulary/states.ts';
 import { withEngine } from './cli-engine.ts';
 import type { CliIO } from './cli-io.ts';
 import { formatTable, jsonText, warningSink } from './cli-output.ts';

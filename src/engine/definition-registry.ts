@@ -3,7 +3,7 @@ import type { AnySagaDefinition } from '../definition/types.ts';
 import { DefinitionError } from '../errors.ts';
 import { buildSagaMachine, type SagaMachine } from '../machines/build-saga-machine.ts';
 import type { StepJobRequest } from '../machines/context.ts';
-import type { SagaEvent } from '../machines/events.ts';
+import type { SagaEvent } from '../vocabulary/events.ts';
 
 /** A definition with its machine, wired to the engine's dispatcher. */
 export interface RegisteredSaga {

@@ -1,8 +1,8 @@
 import { type Actor, createActor, type InspectionEvent, type Observer, type StateValue } from 'xstate';
 import type { SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext } from '../machines/context.ts';
-import { SagaStates, topLevelState } from '../machines/states.ts';
 import type { SagaRecord } from '../persistence/saga-store.ts';
+import { SagaStates, topLevelState } from '../vocabulary/states.ts';
 import { readStoredSnapshot } from './compact-snapshot.ts';
 import type { RegisteredSaga } from './definition-registry.ts';
 

@@ -17,8 +17,6 @@ import {
 import { copyJson, describeJsonProblem, findNonJson } from '../json-value.ts';
 import { inFlight, jobRound, type SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext, StepJobRequest } from '../machines/context.ts';
-import { type SagaEvent, SagaEvents } from '../machines/events.ts';
-import { FINAL_STATES, type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../machines/states.ts';
 import { EngineEventEmitter, type EngineEventMap, RECOVERY_REPORT_EVERY } from '../observability/engine-events.ts';
 import { type Instrumentation, isTraceCarrier, type TraceCarrier } from '../observability/instrumentation.ts';
 import { defaultLogger, type Logger } from '../observability/logger.ts';
@@ -35,6 +33,8 @@ import type {
 import { toErrorInfo } from '../transport/error-info.ts';
 import { parseStepJobId, stepJobId } from '../transport/job-id.ts';
 import type { StepJob, StepOutcome, StepQueue } from '../transport/step-queue.ts';
+import { type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
+import { FINAL_STATES, type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../vocabulary/states.ts';
 import { guardQueue, guardStore } from './backend-guard.ts';
 import { buildStepJob } from './build-step-job.ts';
 import { checkHandlers } from './check-handlers.ts';

@@ -1,9 +1,9 @@
 import type { AnySagaDefinition } from '../definition/types.ts';
 import { RecordCorruptError } from '../errors.ts';
 import type { SagaContext, SagaEscalation, SagaFailure, StepStatus } from '../machines/context.ts';
-import type { ErrorInfo } from '../machines/events.ts';
-import type { SagaState } from '../machines/states.ts';
 import type { SagaRecord, TransitionEntry } from '../persistence/saga-store.ts';
+import type { ErrorInfo } from '../vocabulary/events.ts';
+import type { SagaState } from '../vocabulary/states.ts';
 import { readStoredSnapshot } from './compact-snapshot.ts';
 
 /** One step as `engine.get` reports it. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { RecordCorruptError } from '../errors.ts';
-import { type SagaState, SagaStates, topLevelState } from '../machines/states.ts';
 import type { SagaRecord } from '../persistence/saga-store.ts';
+import { type SagaState, SagaStates, topLevelState } from '../vocabulary/states.ts';
 import { isStoredSnapshot } from './compact-snapshot.ts';
 
 /**

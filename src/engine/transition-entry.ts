@@ -1,6 +1,6 @@
-import type { SagaEvent } from '../machines/events.ts';
-import { SagaEvents } from '../machines/events.ts';
 import type { TransitionEntry } from '../persistence/saga-store.ts';
+import type { SagaEvent } from '../vocabulary/events.ts';
+import { SagaEvents } from '../vocabulary/events.ts';
 
 /** The saga-log line of one transition: state paths before and after, and the step outcome behind it. */
 export function transitionEntry(

@@ -1,8 +1,14 @@
 import { assign, fromCallback, setup } from 'xstate';
 import type { AnySagaDefinition, GroupDefinition, StepDefinition } from '../definition/types.ts';
+import {
+  type Direction,
+  type SagaEvent,
+  SagaEvents,
+  type StepDoneEvent,
+  type StepFailedEvent,
+} from '../vocabulary/events.ts';
+import { SagaStates } from '../vocabulary/states.ts';
 import type { SagaContext, SagaEscalation, SagaMachineInput, StepJobRequest, StepState } from './context.ts';
-import { type Direction, type SagaEvent, SagaEvents, type StepDoneEvent, type StepFailedEvent } from './events.ts';
-import { SagaStates } from './states.ts';
 
 /**
  * The placeholder step-job actor. The machine stays pure: the engine replaces it with one that

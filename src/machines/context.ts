@@ -1,4 +1,4 @@
-import type { Direction, ErrorInfo } from './events.ts';
+import type { Direction, ErrorInfo } from '../vocabulary/events.ts';
 
 /** Life of one step inside a saga instance. */
 export type StepStatus =

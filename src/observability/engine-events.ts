@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { SagaEscalation } from '../machines/context.ts';
-import type { SagaState } from '../machines/states.ts';
 import type { TransitionEntry } from '../persistence/saga-store.ts';
+import type { SagaState } from '../vocabulary/states.ts';
 import type { StuckSaga } from './instrumentation.ts';
 import { defaultLogger, type Logger } from './logger.ts';
 

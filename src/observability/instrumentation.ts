@@ -1,7 +1,7 @@
 import type { SagaEscalation, SagaFailure } from '../machines/context.ts';
-import type { Direction, ErrorInfo } from '../machines/events.ts';
-import type { SagaState } from '../machines/states.ts';
 import type { SagaStats, TransitionEntry } from '../persistence/saga-store.ts';
+import type { Direction, ErrorInfo } from '../vocabulary/events.ts';
+import type { SagaState } from '../vocabulary/states.ts';
 
 /**
  * Trace context headers (W3C `traceparent`, `tracestate`) as a plain object: written by an

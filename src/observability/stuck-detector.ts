@@ -1,4 +1,4 @@
-import { type SagaState, SagaStates } from '../machines/states.ts';
+import { type SagaState, SagaStates } from '../vocabulary/states.ts';
 import type { StuckReport, StuckSaga } from './instrumentation.ts';
 
 /** Default of `EngineOptions.stuck.afterMs`: a saga that has not moved for 15 minutes is stuck. */

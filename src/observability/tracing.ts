@@ -13,7 +13,7 @@ import {
   type TracerProvider,
   trace,
 } from '@opentelemetry/api';
-import { SagaStates } from '../machines/states.ts';
+import { SagaStates } from '../vocabulary/states.ts';
 import type {
   Instrumentation,
   SagaSettledInfo,

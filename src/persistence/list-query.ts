@@ -1,5 +1,5 @@
 import { InputError } from '../errors.ts';
-import { type SagaState, SagaStates } from '../machines/states.ts';
+import { type SagaState, SagaStates } from '../vocabulary/states.ts';
 import type { SagaQuery } from './saga-store.ts';
 
 /** Page size of `list` when the query gives none. */

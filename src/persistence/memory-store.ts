@@ -1,6 +1,6 @@
 import { ConflictError, SagaNotFoundError } from '../errors.ts';
 import { copyJson } from '../json-value.ts';
-import { SagaStates, SETTLED_STATES } from '../machines/states.ts';
+import { SagaStates, SETTLED_STATES } from '../vocabulary/states.ts';
 import { badCursor, pageSizeOf } from './list-query.ts';
 import type {
   CreateResult,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { NAME_PATTERN } from '../definition/schema.ts';
 import { RecordCorruptError } from '../errors.ts';
-import { type SagaState, SagaStates } from '../machines/states.ts';
+import { type SagaState, SagaStates } from '../vocabulary/states.ts';
 import type { SagaRecord, TransitionEntry } from './saga-store.ts';
 
 /**

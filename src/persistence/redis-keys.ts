@@ -1,4 +1,4 @@
-import type { SagaState } from '../machines/states.ts';
+import type { SagaState } from '../vocabulary/states.ts';
 
 /** Prefix of every key xsaga writes (store and BullMQ), unless `prefix` says otherwise. */
 export const DEFAULT_REDIS_PREFIX = 'xsaga';

@@ -1,8 +1,8 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { RecordCorruptError, StoreError } from '../errors.ts';
-import { FINAL_STATES, SagaStates, SETTLED_STATES } from '../machines/states.ts';
 import { defaultLogger, type Logger } from '../observability/logger.ts';
 import { OutageReporter, warnOnLogger } from '../observability/outage-reporter.ts';
+import { FINAL_STATES, SagaStates, SETTLED_STATES } from '../vocabulary/states.ts';
 import { pageSizeOf } from './list-query.ts';
 import { decodeLogEntry, encodeLogEntry, unreadableLogEntry } from './record-schema.ts';
 import { decodeCursor, encodeCursor, type IndexPosition, isAfter } from './redis-cursor.ts';

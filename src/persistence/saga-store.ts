@@ -1,6 +1,6 @@
 import type { RecordCorruptError } from '../errors.ts';
-import type { Direction, ErrorInfo } from '../machines/events.ts';
-import type { SagaState } from '../machines/states.ts';
+import type { Direction, ErrorInfo } from '../vocabulary/events.ts';
+import type { SagaState } from '../vocabulary/states.ts';
 
 /** One stored saga: its snapshot plus what the indexes need. */
 export interface SagaRecord {

@@ -3,8 +3,8 @@ import { initialTransition, transition } from 'xstate';
 import type { AnySagaDefinition } from '../definition/types.ts';
 import { buildSagaMachine, inFlight, jobRound, type SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext } from '../machines/context.ts';
-import { type SagaEvent, SagaEvents } from '../machines/events.ts';
-import { type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../machines/states.ts';
+import { type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
+import { type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../vocabulary/states.ts';
 import { expectedRollback, passedBefore, positionOf } from './expected-rollback.ts';
 
 /** One path through a saga's machine, from creation to a settled state: a scenario. */

@@ -1,7 +1,7 @@
 import { Job, Queue, Worker } from 'bullmq';
-import { SagaEvents } from '../machines/events.ts';
 import { defaultLogger, type Logger } from '../observability/logger.ts';
 import { OutageReporter, warnOnLogger } from '../observability/outage-reporter.ts';
+import { SagaEvents } from '../vocabulary/events.ts';
 import { type BullMqOptions, outcomeJobId, resolveBullMq } from './bullmq-names.ts';
 import { deadlineOutcome, stepDeadlineMs } from './step-deadline.ts';
 import type { DeadlineVerdict, EnqueueOptions, OutcomeHandler, StepJob, StepOutcome, StepQueue } from './step-queue.ts';

@@ -1,5 +1,5 @@
 import { isTerminalError } from '../errors.ts';
-import type { ErrorInfo } from '../machines/events.ts';
+import type { ErrorInfo } from '../vocabulary/events.ts';
 
 /** Longest description of a thrown non-Error value kept in a message: the value itself may be huge. */
 const MAX_DESCRIPTION = 200;

@@ -1,4 +1,4 @@
-import type { Direction } from '../machines/events.ts';
+import type { Direction } from '../vocabulary/events.ts';
 
 /**
  * `~` separates the parts: BullMQ forbids `:` in custom ids, and names cannot contain `~`

@@ -1,5 +1,5 @@
-import type { ErrorInfo, StepOutcomeEvent } from '../machines/events.ts';
-import { SagaEvents } from '../machines/events.ts';
+import type { ErrorInfo, StepOutcomeEvent } from '../vocabulary/events.ts';
+import { SagaEvents } from '../vocabulary/events.ts';
 import type { StepJob, StepOutcome } from './step-queue.ts';
 
 /**

@@ -1,6 +1,6 @@
 import type { AttemptPolicy } from '../definition/types.ts';
-import type { Direction, StepOutcomeEvent } from '../machines/events.ts';
 import type { TraceCarrier } from '../observability/instrumentation.ts';
+import type { Direction, StepOutcomeEvent } from '../vocabulary/events.ts';
 
 /** How a job is being enqueued. */
 export interface EnqueueOptions {

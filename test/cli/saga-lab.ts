@@ -3,8 +3,8 @@ import { createEngine, type Engine } from '../../src/engine/create-engine.ts';
 import { defineHandlers } from '../../src/engine/handlers.ts';
 import type { SagaView } from '../../src/engine/saga-view.ts';
 import { TerminalError } from '../../src/errors.ts';
-import type { SagaState } from '../../src/machines/states.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
+import type { SagaState } from '../../src/vocabulary/states.ts';
 import { dropPrefix, eventually, REDIS_URL } from '../durable/redis-helpers.ts';
 import { booking, refund } from './fixtures/operator-sagas.ts';
 

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError, SagaNotFoundError } from '../../src/errors.ts';
-import type { SagaState } from '../../src/machines/states.ts';
 import type { SagaQuery, SagaRecord, SagaStore, TransitionEntry } from '../../src/persistence/saga-store.ts';
+import type { SagaState } from '../../src/vocabulary/states.ts';
 
 /** What a contract run needs: a fresh, empty store, and how to dispose of it. */
 export type MakeSagaStore = () => Promise<{ store: SagaStore; cleanup: () => Promise<void> }>;

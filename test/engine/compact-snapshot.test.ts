@@ -8,7 +8,7 @@ import { checkSagaSnapshot } from '../../src/engine/snapshot-schema.ts';
 import type { SagaEvent, SagaMachine, SagaRecord } from '../../src/index.ts';
 import { buildSagaMachine, defineSaga, SagaEvents, SagaStates } from '../../src/index.ts';
 import type { SagaContext, StepJobRequest } from '../../src/machines/context.ts';
-import { activeStep, topLevelState } from '../../src/machines/states.ts';
+import { activeStep, topLevelState } from '../../src/vocabulary/states.ts';
 
 /** Compensable and non-compensable steps mixed, so walks reach skipped, idle and escalated steps. */
 const mixed = defineSaga({

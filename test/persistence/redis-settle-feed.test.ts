@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { SagaState } from '../../src/machines/states.ts';
 import { createRedisKeys } from '../../src/persistence/redis-keys.ts';
 import { createRedisStore, type RedisStore } from '../../src/persistence/redis-store.ts';
 import type { SettleListener } from '../../src/persistence/saga-store.ts';
+import type { SagaState } from '../../src/vocabulary/states.ts';
 import { dropPrefix, eventually, REDIS_URL } from '../durable/redis-helpers.ts';
 import { OwnRedis } from '../durable/redis-server.ts';
 import { caught } from '../support/caught.ts';

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { SagaState } from '../../src/machines/states.ts';
 import { createRedisKeys } from '../../src/persistence/redis-keys.ts';
 import { createRedisStore, type RedisStoreOptions } from '../../src/persistence/redis-store.ts';
 import type { SagaRecord, TransitionEntry } from '../../src/persistence/saga-store.ts';
+import type { SagaState } from '../../src/vocabulary/states.ts';
 import { describeSagaStoreContract } from '../contracts/saga-store.contract.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

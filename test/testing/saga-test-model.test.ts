@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { trip } from '../../examples/trip-booking/saga.ts';
 import { defineSaga } from '../../src/index.ts';
-import { SagaEvents } from '../../src/machines/events.ts';
 import { createSagaTestModel, type SagaPathScenario, type SagaTestModel } from '../../src/testing/index.ts';
+import { SagaEvents } from '../../src/vocabulary/events.ts';
 
 /**
  * Definitions of 1..5 steps (a 6-step saga has about 2,400 paths once runs may end in doubt, and

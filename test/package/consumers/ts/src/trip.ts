@@ -17,11 +17,7 @@ export const trip = defineSaga({
   name: 'trip-booking',
   version: 1,
   input: z.object({ tripId: z.string(), declined: z.boolean().default(false) }),
-  steps: [
-    { name: 'reserveFlight' },
-    { name: 'reserveHotel' },
-    { name: 'chargePayment', kind: 'pivot' },
-  ],
+  steps: [{ name: 'reserveFlight' }, { name: 'reserveHotel' }, { name: 'chargePayment', kind: 'pivot' }],
 });
 
 export type TripInput = SagaInput<typeof trip>;

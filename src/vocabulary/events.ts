@@ -1,3 +1,6 @@
+// The saga vocabulary every layer may import (machines, engine, persistence, transport,
+// observability, cli): the events and the error-as-data shape here, the states in states.ts.
+
 /**
  * Every event a saga actor understands, named in one place. Outcome events come from step jobs
  * (through the queue); command events come from the engine's API.

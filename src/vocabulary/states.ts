@@ -1,3 +1,5 @@
+// The saga vocabulary every layer may import: the states here, the events in events.ts.
+
 /** The six top-level states of every saga machine: a saga's public status. */
 export const SagaStates = {
   Started: 'Started',
