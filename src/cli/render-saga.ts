@@ -1,6 +1,6 @@
 import type { SagaView } from '../engine/saga-view.ts';
-import type { SagaEscalation, SagaFailure } from '../machines/context.ts';
 import type { TransitionEntry } from '../persistence/saga-store.ts';
+import type { SagaEscalation, SagaFailure } from '../vocabulary/outcomes.ts';
 import { describeErrorInfo, formatTable, isoTime, oneLine } from './cli-output.ts';
 
 /** Longest input shown inline; `--json` has all of it. */

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { SagaEscalation } from '../machines/context.ts';
 import type { TransitionEntry } from '../persistence/saga-store.ts';
+import type { SagaEscalation } from '../vocabulary/outcomes.ts';
 import type { SagaState } from '../vocabulary/states.ts';
 import type { StuckSaga } from './instrumentation.ts';
 import { defaultLogger, type Logger } from './logger.ts';

@@ -1,6 +1,6 @@
-import type { SagaEscalation, SagaFailure } from '../machines/context.ts';
 import type { SagaStats, TransitionEntry } from '../persistence/saga-store.ts';
 import type { Direction, ErrorInfo } from '../vocabulary/events.ts';
+import type { SagaEscalation, SagaFailure } from '../vocabulary/outcomes.ts';
 import type { SagaState } from '../vocabulary/states.ts';
 
 /**
