@@ -15,8 +15,9 @@ import { InProcessQueue } from '../transport/in-process-queue.ts';
 import type { StepQueue } from '../transport/step-queue.ts';
 import { runStepWorker, type StepWorker } from './create-worker.ts';
 import type { HandlerRegistry } from './handlers.ts';
-import { SagaEngine, TIMER_SWEEP_MS } from './saga-engine.ts';
+import { SagaEngine } from './saga-engine.ts';
 import { createStepRunner } from './step-runner.ts';
+import { TIMER_SWEEP_MS } from './timer-sweeper.ts';
 
 /** Options of {@link createEngine}. */
 export interface EngineOptions {

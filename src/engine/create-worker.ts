@@ -13,8 +13,9 @@ import { toError, toErrorInfo } from '../transport/error-info.ts';
 import { stepOutcome } from '../transport/step-outcome.ts';
 import type { AttemptRunner, StepOutcome } from '../transport/step-queue.ts';
 import type { HandlerRegistry } from './handlers.ts';
-import { SagaEngine, type StepOutcomeApplied, TIMER_SWEEP_MS } from './saga-engine.ts';
+import { SagaEngine, type StepOutcomeApplied } from './saga-engine.ts';
 import { createStepRunner } from './step-runner.ts';
+import { TIMER_SWEEP_MS } from './timer-sweeper.ts';
 
 /** Options of {@link createWorker}. */
 export interface WorkerOptions extends BullMqOptions {

@@ -46,6 +46,7 @@ import { restoreActor } from './restore-actor.ts';
 import { type SagaView, toSagaView } from './saga-view.ts';
 import { SettleWaiters } from './settle-waiters.ts';
 import { checkSagaSnapshot } from './snapshot-schema.ts';
+import { TIMER_LEASE_MS, TimerSweeper } from './timer-sweeper.ts';
 import { transitionEntry } from './transition-entry.ts';
 
 /** What the engine class needs; {@link createEngine} fills in the defaults. */
@@ -138,12 +139,6 @@ export interface SagaViewPage {
 }
 
 const SAGA_ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
-/** How long a claimed timer is this process's before another may take it; also a held job's recheck. */
-const TIMER_LEASE_MS = 30_000;
-/** Timers claimed per sweep. */
-const TIMER_BATCH = 100;
-/** How often a Redis engine (and a worker that advances sagas) sweeps the timer set. */
-export const TIMER_SWEEP_MS = 1_000;
 const CONFLICT_RETRIES = 5;
 
 /**
@@ -175,8 +170,7 @@ export class SagaEngine {
   readonly #stuck: StuckDetector | undefined;
   readonly #detach: (() => void) | undefined;
   #closed = false;
-  #sweeping = false;
-  #sweeper: ReturnType<typeof setInterval> | undefined;
+  readonly #sweeper: TimerSweeper;
 
   constructor(parts: SagaEngineParts) {
     this.#store = guardStore(parts.store);
@@ -206,11 +200,13 @@ export class SagaEngine {
     if (parts.consumeOutcomes !== false) this.#queue.consume((outcome) => this.#applyOutcome(outcome));
     this.#detach = this.#instrumentation?.attach?.({ stats: () => this.stats() });
     this.#stuck?.start();
-    if (parts.sweepTimersEveryMs !== undefined && this.#store.claimDueTimers) {
-      // Real time, like the stuck detector: the due times themselves come from the engine clock.
-      this.#sweeper = setInterval(() => void this.#sweepTimers(), parts.sweepTimersEveryMs);
-      this.#sweeper.unref();
-    }
+    this.#sweeper = new TimerSweeper(
+      this.#store,
+      this.#clock,
+      (id, leaseEnd) => this.#onTimer(id, leaseEnd),
+      (error) => this.#events.emit('error', error),
+    );
+    if (parts.sweepTimersEveryMs !== undefined) this.#sweeper.start(parts.sweepTimersEveryMs);
   }
 
   /**
@@ -477,7 +473,7 @@ export class SagaEngine {
     if (this.#closed) return;
     this.#closed = true;
     this.#stuck?.stop();
-    clearInterval(this.#sweeper);
+    this.#sweeper.stop();
     await this.#lock.drain();
     for (const host of this.#hosts.values()) host.actor.stop();
     this.#hosts.clear();
@@ -665,31 +661,6 @@ export class SagaEngine {
     if (!job) return null;
     const ms = deadlineOf.call(this.#queue, job);
     return ms === undefined ? null : { id: job.id, dueAt: now + ms };
-  }
-
-  /**
-   * One sweep of the store's timer set: claims the timers that are due (so no other process takes
-   * them; a process that dies loses its claim when the lease ends) and delivers each through the
-   * one event path. Every engine and every worker that advances sagas sweeps, so a dead process's
-   * timers fire in another.
-   */
-  async #sweepTimers(): Promise<void> {
-    const { claimDueTimers, settleTimer } = this.#store;
-    if (this.#sweeping || this.#closed || !claimDueTimers || !settleTimer) return;
-    this.#sweeping = true;
-    try {
-      const now = this.#clock.now();
-      const leaseEnd = now + TIMER_LEASE_MS;
-      const due = await claimDueTimers.call(this.#store, now, leaseEnd, TIMER_BATCH);
-      for (const id of due) {
-        if (this.#closed) return;
-        await this.#onTimer(id, leaseEnd).catch((error: unknown) => this.#events.emit('error', error));
-      }
-    } catch (error) {
-      this.#events.emit('error', error);
-    } finally {
-      this.#sweeping = false;
-    }
   }
 
   /** A step job's deadline came: time the job out if no live worker holds it (see DeadlineVerdict). */

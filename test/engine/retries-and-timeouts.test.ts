@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Engine, EngineOptions, StepConfig, StepContext, StepHandler } from '../../src/index.ts';
 import { createEngine, defineSaga, StepTimeoutError, TerminalError } from '../../src/index.ts';
 import { TestClock } from '../../src/testing/test-clock.ts';
+import { deferred } from '../support/deferred.ts';
 
 const TIMEOUT = 1_000;
 
@@ -295,19 +296,23 @@ describe('per-attempt timeout', () => {
     const saga = sagaWith({ timeoutMs: 50, retry: { attempts: 1 } });
     let late: AbortSignal | undefined;
     let abortedWhenRead: boolean | undefined;
-    const { engine, clock } = harness(
-      (ctx) =>
-        new Promise((resolve) => {
-          setTimeout(() => {
-            late = ctx.signal;
-            abortedWhenRead = late.aborted;
-            resolve('too late');
-          }, 0);
-        }),
-    );
+    // The handler reads its signal only once the test has let the timeout pass: no real-time race.
+    const started = deferred();
+    const timeoutPassed = deferred();
+    const read = deferred();
+    const { engine, clock } = harness(async (ctx) => {
+      started.resolve();
+      await timeoutPassed.promise;
+      late = ctx.signal;
+      abortedWhenRead = late.aborted;
+      read.resolve();
+      return 'too late';
+    });
     const { sagaId } = await engine.start(saga, {});
+    await started.promise;
     await clock.advance(50);
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    timeoutPassed.resolve();
+    await read.promise;
     expect(abortedWhenRead).toBe(true);
     expect(late?.reason).toBeInstanceOf(StepTimeoutError);
     const view = await engine.waitFor(sagaId);

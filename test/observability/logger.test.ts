@@ -13,6 +13,7 @@ import {
 } from '../../src/index.ts';
 import { RECOVERY_REPORT_EVERY, type RecoveryProgress } from '../../src/observability/engine-events.ts';
 import { createStderrLogger, type Logger, silentLogger } from '../../src/observability/logger.ts';
+import { eventually } from '../durable/redis-helpers.ts';
 import { recordingLogger } from './recording-logger.ts';
 
 const saga = defineSaga({
@@ -228,7 +229,8 @@ describe('what the engine logs', () => {
       idempotencyKey: 's-9~reserve~run',
       policy: saga.steps[0]?.run ?? (undefined as never),
     });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Delivery fails after the attempt: wait for the report rather than a fixed time.
+    await eventually(async () => logger.at('error').length > 0);
     await queue.close();
     expect(logger.at('error')).toEqual([
       expect.objectContaining({
