@@ -1,18 +1,16 @@
-import { randomUUID } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type {
   CompensationContext,
-  Engine,
   HandlerRegistry,
   SagaView,
   StepContext,
   StepHandler,
   TransitionEntry,
 } from '../../src/index.ts';
-import { createEngine, defineSaga, TerminalError } from '../../src/index.ts';
+import { defineSaga, TerminalError } from '../../src/index.ts';
 import { withInstantRetries } from '../../src/testing/index.ts';
-import { dropPrefix, REDIS_URL } from '../durable/redis-helpers.ts';
+import { BACKENDS, type Backend, engineFixture } from '../support/backends.ts';
 import { type Deferred, deferred, type Gate, gate } from '../support/deferred.ts';
 
 type Member = 'hotel' | 'car' | 'flight' | 'train' | 'rates';
@@ -60,19 +58,7 @@ interface Call {
   inDoubt?: boolean;
 }
 
-const BACKENDS = ['embedded', 'redis'] as const;
-type Backend = (typeof BACKENDS)[number];
-
-const opened: Array<{ engine: Engine; prefix?: string }> = [];
-const gates: Gate[] = [];
-afterEach(async () => {
-  // A test that failed while holding a step must not leave close() waiting on its handler.
-  for (const gate of gates.splice(0)) gate.release.resolve();
-  for (const { engine, prefix } of opened.splice(0)) {
-    await engine.close();
-    if (prefix) await dropPrefix(prefix);
-  }
-});
+const engines = engineFixture();
 
 function harness(backend: Backend) {
   /** Runs that throw TerminalError: they fail for good, and not in doubt. */
@@ -109,15 +95,7 @@ function harness(backend: Backend) {
     SAGAS.map((saga) => [saga.name, Object.fromEntries(saga.steps.map((s) => [s.name, handler(s.name as Step)]))]),
   );
 
-  let engine: Engine;
-  if (backend === 'redis') {
-    const prefix = `xsaga-group-${randomUUID()}`;
-    engine = createEngine({ redis: { connection: REDIS_URL, prefix }, handlers });
-    opened.push({ engine, prefix });
-  } else {
-    engine = createEngine({ handlers });
-    opened.push({ engine });
-  }
+  const engine = engines.open(backend, { handlers });
 
   // A member's outcome is known once its transition is persisted: the test waits for it before it
   // releases the next member, which is how it chooses the order members complete in.
@@ -141,7 +119,7 @@ function harness(backend: Backend) {
       for (const step of steps) {
         const holding = gate();
         held.set(step, holding);
-        gates.push(holding);
+        engines.track(holding);
       }
     },
     /** Resolves when every one of the held steps has been called. */

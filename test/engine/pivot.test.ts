@@ -1,10 +1,9 @@
-import { randomUUID } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { Engine, EngineEventMap, HandlerRegistry, StepContext, StepHandler } from '../../src/index.ts';
-import { createEngine, defineSaga, InvalidStateError, TerminalError } from '../../src/index.ts';
+import type { EngineEventMap, HandlerRegistry, StepContext, StepHandler } from '../../src/index.ts';
+import { defineSaga, InvalidStateError, TerminalError } from '../../src/index.ts';
 import { withInstantRetries } from '../../src/testing/index.ts';
-import { dropPrefix, REDIS_URL } from '../durable/redis-helpers.ts';
+import { BACKENDS, type Backend, engineFixture } from '../support/backends.ts';
 import { caught } from '../support/caught.ts';
 import { type Gate, gate } from '../support/deferred.ts';
 
@@ -62,19 +61,7 @@ interface Call {
   key: string;
 }
 
-const BACKENDS = ['embedded', 'redis'] as const;
-type Backend = (typeof BACKENDS)[number];
-
-const opened: Array<{ engine: Engine; prefix?: string }> = [];
-const gates: Gate[] = [];
-afterEach(async () => {
-  // A test that failed while holding a step must not leave close() waiting on its handler.
-  for (const gate of gates.splice(0)) gate.release.resolve();
-  for (const { engine, prefix } of opened.splice(0)) {
-    await engine.close();
-    if (prefix) await dropPrefix(prefix);
-  }
-});
+const engines = engineFixture();
 
 function harness(backend: Backend) {
   const behaviour: Behaviour = { refuse: new Set(), stumble: new Set(), failUndo: new Set(), gates: new Map() };
@@ -104,15 +91,10 @@ function harness(backend: Backend) {
     Object.fromEntries(sagaSteps.map((s) => [s.name, handler(s.name as Step)]));
   const handlers: HandlerRegistry = { order: registry(order.steps), notice: registry(notice.steps) };
 
-  let engine: Engine;
-  if (backend === 'redis') {
-    const prefix = `xsaga-test-${randomUUID()}`;
-    engine = createEngine({ redis: { connection: REDIS_URL, prefix }, sagas: [order, notice], handlers });
-    opened.push({ engine, prefix });
-  } else {
-    engine = createEngine({ handlers, random: () => 0 });
-    opened.push({ engine });
-  }
+  const engine =
+    backend === 'redis'
+      ? engines.open(backend, { sagas: [order, notice], handlers })
+      : engines.open(backend, { handlers, random: () => 0 });
   const escalations: EngineEventMap['escalated'][0][] = [];
   engine.on('escalated', (alert) => escalations.push(alert));
 
@@ -120,7 +102,7 @@ function harness(backend: Backend) {
   const hold = (step: Step): Gate => {
     const held = gate();
     behaviour.gates.set(step, held);
-    gates.push(held);
+    engines.track(held);
     return held;
   };
   /** Makes `step` fail for good on its second attempt, after a transient failure of its first. */
