@@ -10,7 +10,7 @@ import { readStoredSnapshot } from './compact-snapshot.ts';
 export interface StepView {
   name: string;
   status: StepStatus;
-  /** Attempts of the forward run. */
+  /** Attempts of the forward run, every round (a `resume` after a forward failure starts another). */
   attempts: number;
   /** Attempts of the compensation, all rounds. */
   compensationAttempts: number;

@@ -127,7 +127,7 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
       // A fresh record: what an earlier, escalated attempt left (its error, in doubt) no longer holds.
       const done: StepState = {
         status: 'completed',
-        attempts: e.attempts,
+        attempts: priorAttempts(context, step.name) + e.attempts,
         compensationAttempts: context.steps[step.name]?.compensationAttempts ?? 0,
         result: e.result,
       };
@@ -143,7 +143,7 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
     update(({ context, event }) => {
       const e = event as StepFailedEvent;
       return {
-        steps: patchStep(context, step.name, failedPatch(e, status)),
+        steps: patchStep(context, step.name, failedPatch(e, status, priorAttempts(context, step.name))),
         failure: {
           reason: context.cancelRequested ? ('cancelled' as const) : ('failed' as const),
           step: step.name,
@@ -159,7 +159,7 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
   const markForwardFailure = (step: StepDefinition) =>
     update(({ context, event }) => {
       const e = event as StepFailedEvent;
-      const steps = patchStep(context, step.name, failedPatch(e, 'failed'));
+      const steps = patchStep(context, step.name, failedPatch(e, 'failed', priorAttempts(context, step.name)));
       return {
         steps,
         escalation: {
@@ -408,7 +408,7 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
   /** A member's run failed for good: recorded on the step; the group decides once all have settled. */
   const markMemberFailed = (member: StepDefinition, status: 'failed' | 'in_doubt') =>
     update(({ context, event }) => ({
-      steps: patchStep(context, member.name, failedPatch(event as StepFailedEvent, status)),
+      steps: patchStep(context, member.name, failedPatch(event as StepFailedEvent, status, 0)),
     }));
 
   const positions = positionsOf(definition);
@@ -631,9 +631,14 @@ function describePolicy(group: GroupDefinition): string {
   return `${rule} (${needed} of ${members.length} must complete${surplus})`;
 }
 
+/** Attempts of a step's earlier run rounds (before a `resume`): a step's attempts count every round. */
+function priorAttempts(context: SagaContext, step: string): number {
+  return jobRound(context, step, 'run') > 0 ? (context.steps[step]?.attempts ?? 0) : 0;
+}
+
 /** What a failed run records on its step: the error, and what is known of its effect. */
-function failedPatch(event: StepFailedEvent, status: 'failed' | 'in_doubt'): Partial<StepState> {
-  const patch: Partial<StepState> = { status, attempts: event.attempts, error: event.error };
+function failedPatch(event: StepFailedEvent, status: 'failed' | 'in_doubt', prior: number): Partial<StepState> {
+  const patch: Partial<StepState> = { status, attempts: prior + event.attempts, error: event.error };
   if (event.inDoubt) patch.inDoubt = true;
   if (event.verified === false) patch.verified = false;
   return patch;

@@ -19,7 +19,7 @@ export type StepStatus =
 /** What the snapshot keeps about one step. */
 export interface StepState {
   status: StepStatus;
-  /** Attempts of the forward run. */
+  /** Attempts of the forward run (every round, when a forward failure was resumed). */
   attempts: number;
   /** Attempts of the compensation (all rounds). */
   compensationAttempts: number;

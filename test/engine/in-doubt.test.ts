@@ -283,7 +283,7 @@ describe.each(backends)('in-doubt steps on the $name backend', ({ redis }) => {
       const view = await engine.waitFor(sagaId, { timeoutMs: 15_000 });
       expect(view.state).toBe('Completed');
       const write = view.steps.find((s) => s.name === 'write');
-      expect(write).toMatchObject({ status: 'completed', attempts: 1 });
+      expect(write).toMatchObject({ status: 'completed', attempts: 3 }); // two in doubt, then one after resume
       expect(write).not.toHaveProperty('inDoubt');
       expect(write).not.toHaveProperty('error');
     });

@@ -277,6 +277,8 @@ describe.each(BACKENDS)('on the %s backend', (backend) => {
         'notify.run',
       ]);
       expect(view.state).toBe('Completed');
+      // Attempts count every round, as compensation attempts do: two before the escalation, one after.
+      expect(view.steps.find((s) => s.name === 'ship')?.attempts).toBe(3);
       expect(view.escalation).toBeUndefined();
       expect(view.resolution).toBeUndefined();
       expect(view.completed).toEqual(['reserve', 'quote', 'charge', 'ship', 'notify']);
