@@ -131,6 +131,18 @@ describe('model-based path tests (@xstate/graph)', () => {
     }, 60_000);
   });
 
+  it('explores definite outcomes only when asked to leave in-doubt runs out', () => {
+    const full = createSagaTestModel(definitionOf(3, () => true));
+    const definite = createSagaTestModel(
+      definitionOf(3, () => true),
+      { inDoubt: false },
+    );
+    expect(definite.check()).toBe(definite.paths.length);
+    expect(definite.paths.some((p) => p.description.includes('in doubt'))).toBe(false);
+    expect(full.paths.some((p) => p.description.includes('in doubt'))).toBe(true);
+    expect(definite.paths.length).toBeLessThan(full.paths.length);
+  });
+
   it('reports a path whose compensations are out of order', () => {
     const model = createSagaTestModel(definitionOf(3, () => true));
     const path = model.paths.find((p) => p.finalState === 'Failed' && p.compensations.length === 2);
