@@ -123,3 +123,11 @@ export function pivotOf<T extends KindedStep>(steps: readonly T[]): T | undefine
   const last = steps[steps.length - 1];
   return steps.find((step) => step.kind === 'pivot') ?? (last?.kind === 'noncompensable' ? last : undefined);
 }
+
+/** The index of a definition's pivot (see {@link pivotOf}); Infinity when every step can roll back. */
+export function pivotIndexOf(definition: {
+  readonly steps: readonly { readonly name: string; readonly index: number }[];
+  readonly pivot: string | undefined;
+}): number {
+  return definition.steps.find((step) => step.name === definition.pivot)?.index ?? Number.POSITIVE_INFINITY;
+}

@@ -1,4 +1,6 @@
 import { assign, fromCallback, setup } from 'xstate';
+import { type Position, positionsOf } from '../definition/positions.ts';
+import { pivotIndexOf } from '../definition/step-kinds.ts';
 import type { AnySagaDefinition, GroupDefinition, StepDefinition } from '../definition/types.ts';
 import {
   type Direction,
@@ -62,24 +64,14 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
   const top = (state: string) => `#${id}.${state}`;
   const compensable = steps.filter((s) => s.compensation !== undefined);
   const compensates = new Set(compensable.map((s) => s.name));
-  const pivotIndex = steps.find((s) => s.name === definition.pivot)?.index ?? Number.POSITIVE_INFINITY;
+  const pivotIndex = pivotIndexOf(definition);
   const indexOf = (name: string) => steps.find((s) => s.name === name)?.index ?? -1;
 
   /**
    * The next step to undo: one whose run ended in doubt (the step whose failure started the
    * rollback, so the newest), else the newest completed step with a compensation not undone yet.
    */
-  const nextCompensation = (context: SagaContext): string | undefined => {
-    for (let i = compensable.length - 1; i >= 0; i--) {
-      const name = (compensable[i] as StepDefinition).name;
-      if (context.steps[name]?.status === 'in_doubt') return name;
-    }
-    for (let i = context.completed.length - 1; i >= 0; i--) {
-      const name = context.completed[i] as string;
-      if (compensates.has(name) && context.steps[name]?.status === 'completed') return name;
-    }
-    return undefined;
-  };
+  const nextCompensation = (context: SagaContext): string | undefined => owedCompensations(context, compensates)[0];
 
   /** Marks the completed steps newer than `until` that rollback passes over (no compensation) as skipped. */
   const skipPassedOver = (until?: string) =>
@@ -287,7 +279,6 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
     const undoable = members.filter((m) => m.compensation !== undefined);
     const inDoubtMember = (context: SagaContext) => undoable.some((m) => context.steps[m.name]?.status === 'in_doubt');
     const names = new Set(members.map((m) => m.name));
-    const compensates = new Set(undoable.map((m) => m.name));
     /** With `surplus: 'compensate'`: the members that completed after the policy was met, newest first. */
     const surplus = (context: SagaContext) =>
       group.surplus === 'compensate'
@@ -511,11 +502,14 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
             // moving on, so its undo is retried where it was, inside the group.
             ...compensable
               .filter((step) => step.group !== undefined)
-              .map((step) => ({
-                ...resumeTo(step, 'compensate'),
-                guard: (args: Args) => args.context.failure === undefined && resumeTo(step, 'compensate').guard(args),
-                target: `${SagaStates.Pending}.${step.group}.trimming.${step.name}`,
-              })),
+              .map((step) => {
+                const resume = resumeTo(step, 'compensate');
+                return {
+                  ...resume,
+                  guard: (args: Args) => args.context.failure === undefined && resume.guard(args),
+                  target: `${SagaStates.Pending}.${step.group}.trimming.${step.name}`,
+                };
+              }),
             ...compensable.map((step) => resumeTo(step, 'compensate')),
             // Any step but a group's may escalate its run: after the pivot, or before it in doubt.
             ...steps.filter((step) => step.group === undefined).map((step) => resumeTo(step, 'run')),
@@ -601,27 +595,6 @@ export function inFlight(context: SagaContext): StepJobRequest[] {
       requests.push({ sagaId: context.sagaId, step, direction, round: jobRound(context, step, direction) });
   }
   return requests;
-}
-
-/** One place in the order of a saga's steps: a step, or a parallel group with its members. */
-type Position =
-  | { step: StepDefinition; group?: undefined }
-  | { group: GroupDefinition; members: readonly StepDefinition[] };
-
-/** The saga's steps as the machine runs them: a group's members together, in one position. */
-function positionsOf(definition: AnySagaDefinition): Position[] {
-  const positions: Position[] = [];
-  for (const step of definition.steps) {
-    if (step.group === undefined) {
-      positions.push({ step });
-      continue;
-    }
-    const last = positions[positions.length - 1];
-    if (last?.group?.name === step.group) continue;
-    const group = definition.groups.find((g) => g.name === step.group) as GroupDefinition;
-    positions.push({ group, members: definition.steps.filter((s) => s.group === step.group) });
-  }
-  return positions;
 }
 
 function describePolicy(group: GroupDefinition): string {

@@ -1,3 +1,4 @@
+import { pivotIndexOf } from '../definition/step-kinds.ts';
 import type { AnySagaDefinition, StepDefinition } from '../definition/types.ts';
 import { createEngine } from '../engine/create-engine.ts';
 import type { CompensationContext, StepContext, StepHandler } from '../engine/handlers.ts';
@@ -247,12 +248,12 @@ function checkRun(
       `compensated ${run.compensations.join(',') || 'nothing'}, expected ${expectedCompensations.join(',') || 'nothing'}`,
     );
   }
-  const pivot = definition.steps.find((s) => s.name === definition.pivot);
-  const pivotIndex = pivot?.index ?? Number.POSITIVE_INFINITY;
+  const pivotIndex = pivotIndexOf(definition);
   const pastPivot = run.compensations.filter(
     (name) => (definition.steps.find((s) => s.name === name)?.index ?? -1) >= pivotIndex,
   );
-  if (pastPivot.length > 0) problems.push(`compensated ${pastPivot.join(',')}, at or after the pivot "${pivot?.name}"`);
+  if (pastPivot.length > 0)
+    problems.push(`compensated ${pastPivot.join(',')}, at or after the pivot "${definition.pivot}"`);
   const attemptsByKey = new Map<string, number[]>();
   for (const c of run.calls)
     attemptsByKey.set(c.idempotencyKey, [...(attemptsByKey.get(c.idempotencyKey) ?? []), c.attempt]);

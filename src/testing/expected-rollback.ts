@@ -1,3 +1,5 @@
+import { positionsOf } from '../definition/positions.ts';
+import { pivotIndexOf } from '../definition/step-kinds.ts';
 import type { AnySagaDefinition, GroupDefinition, StepDefinition } from '../definition/types.ts';
 
 /**
@@ -56,7 +58,7 @@ export function expectedEnding(
   const step = definition.steps[failAt] as StepDefinition;
   const position = positionOf(definition, step.name);
   const trimmed = trimsBefore(position);
-  const pivot = definition.steps.find((s) => s.name === definition.pivot)?.index ?? Number.POSITIVE_INFINITY;
+  const pivot = pivotIndexOf(definition);
   const undoneFirst = inDoubt && step.kind === 'compensable' && step.inDoubt === 'compensate' ? [step.name] : [];
   const group = definition.groups.find((g) => g.name === step.group);
   if (group && group.members.length - 1 >= group.needed) {
@@ -81,28 +83,18 @@ export function expectedEnding(
   return { state: 'Failed', completed, compensations: [...trimmed, ...undoneFirst, ...rollback] };
 }
 
-/** A step's place in the order of positions: a parallel group's members share their group's. */
+/** A step's place in the order of positions (see positionsOf): a parallel group's members share their group's. */
 export function positionOf(definition: AnySagaDefinition, name: string): number {
-  const step = definition.steps.find((s) => s.name === name);
-  if (!step) return -1;
-  const firstOfGroup = step.group === undefined ? step : definition.steps.find((s) => s.group === step.group);
-  return definitionPositions(definition).indexOf((firstOfGroup as StepDefinition).name);
-}
-
-/** The first step of each position, in order. */
-function definitionPositions(definition: AnySagaDefinition): string[] {
-  return definition.steps
-    .filter((s, i) => s.group === undefined || definition.steps[i - 1]?.group !== s.group)
-    .map((s) => s.name);
+  return positionsOf(definition).findIndex((p) =>
+    p.group ? p.members.some((m) => m.name === name) : p.step.name === name,
+  );
 }
 
 /** Whether every position before `position` has what it needs among `completed` (a step; a group's policy). */
 export function passedBefore(definition: AnySagaDefinition, completed: readonly string[], position: number): boolean {
-  return definitionPositions(definition).every((first, at) => {
+  return positionsOf(definition).every((p, at) => {
     if (at >= position) return true;
-    const step = definition.steps.find((s) => s.name === first) as StepDefinition;
-    if (step.group === undefined) return completed.includes(first);
-    const group = definition.groups.find((g) => g.name === step.group);
-    return (group?.members.filter((m) => completed.includes(m)).length ?? 0) >= (group?.needed ?? 0);
+    if (!p.group) return completed.includes(p.step.name);
+    return p.members.filter((m) => completed.includes(m.name)).length >= p.group.needed;
   });
 }

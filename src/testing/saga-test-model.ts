@@ -1,5 +1,6 @@
 import { getSimplePaths } from '@xstate/graph';
 import { initialTransition, transition } from 'xstate';
+import { pivotIndexOf } from '../definition/step-kinds.ts';
 import type { AnySagaDefinition } from '../definition/types.ts';
 import { buildSagaMachine, inFlight, jobRound, type SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext } from '../machines/context.ts';
@@ -285,7 +286,7 @@ function checkPath(definition: AnySagaDefinition, path: SagaPathScenario): strin
     );
   }
   const wasCancelled = path.events.some((e) => e.type === SagaEvents.cancel);
-  const pivot = definition.steps.find((s) => s.name === definition.pivot)?.index ?? Number.POSITIVE_INFINITY;
+  const pivot = pivotIndexOf(definition);
   const indexOf = (name: string | undefined) => definition.steps.find((s) => s.name === name)?.index ?? -1;
   const pastPivot = path.compensations.filter((name) => indexOf(name) >= pivot);
   if (pastPivot.length > 0) problems.push(`compensated ${pastPivot.join(',')}, at or after the pivot`);
