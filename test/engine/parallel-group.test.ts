@@ -3,14 +3,13 @@ import { z } from 'zod';
 import type {
   CompensationContext,
   HandlerRegistry,
-  SagaView,
   StepContext,
   StepHandler,
   TransitionEntry,
 } from '../../src/index.ts';
 import { defineSaga, TerminalError } from '../../src/index.ts';
 import { withInstantRetries } from '../../src/testing/index.ts';
-import { BACKENDS, type Backend, engineFixture } from '../support/backends.ts';
+import { BACKENDS, type Backend, engineFixture, statuses } from '../support/backends.ts';
 import { type Deferred, deferred, type Gate, gate } from '../support/deferred.ts';
 
 type Member = 'hotel' | 'car' | 'flight' | 'train' | 'rates';
@@ -139,7 +138,6 @@ function harness(backend: Backend) {
   };
 }
 
-const statuses = (view: SagaView) => Object.fromEntries(view.steps.map((s) => [s.name, s.status]));
 const sorted = (list: readonly string[]) => [...list].sort();
 const refused = (step: Step) => ({
   name: 'TerminalError',

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { EngineEventMap, HandlerRegistry, StepContext, StepHandler } from '../../src/index.ts';
 import { defineSaga, InvalidStateError, TerminalError } from '../../src/index.ts';
 import { withInstantRetries } from '../../src/testing/index.ts';
-import { BACKENDS, type Backend, engineFixture } from '../support/backends.ts';
+import { BACKENDS, type Backend, engineFixture, statuses } from '../support/backends.ts';
 import { caught } from '../support/caught.ts';
 import { type Gate, gate } from '../support/deferred.ts';
 
@@ -120,9 +120,6 @@ function harness(backend: Backend) {
   const settled = (sagaId: string) => engine.waitFor(sagaId, { timeoutMs: 20_000 });
   return { engine, behaviour, log, calls, hold, failAfterRetry, repair, settled, escalations };
 }
-
-const statuses = (view: { steps: { name: string; status: string }[] }) =>
-  Object.fromEntries(view.steps.map((s) => [s.name, s.status]));
 
 describe.each(BACKENDS)('on the %s backend', (backend) => {
   describe('the pivot', () => {

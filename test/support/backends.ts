@@ -43,3 +43,7 @@ export function engineFixture() {
     },
   };
 }
+
+/** Each step's status, by step name: what a view says of where every step stands. */
+export const statuses = (view: { steps: readonly { name: string; status: string }[] }) =>
+  Object.fromEntries(view.steps.map((s) => [s.name, s.status]));
