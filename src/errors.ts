@@ -16,6 +16,10 @@ export type SagaErrorCode =
   | 'TERMINAL'
   | 'ENGINE_CLOSED'
   | 'WAIT_TIMEOUT'
+  | 'WAIT_DEADLINE'
+  | 'SIGNAL_INVALID'
+  | 'SIGNAL_NOT_AWAITED'
+  | 'SIGNAL_REJECTED'
   | 'RECORD_CORRUPT'
   | 'DEFINITION_UNKNOWN'
   | 'STORE_FAILED'
@@ -92,6 +96,30 @@ export class ConflictError extends SagaError {
     readonly expectedRevision: number,
   ) {
     super('CONFLICT', `saga "${sagaId}" was written by someone else (expected revision ${expectedRevision})`);
+  }
+}
+
+/**
+ * A signal was refused before anything changed: the saga has no wait of that name, or the payload
+ * does not fit the wait's schema (`path` names the field), or cannot be stored as JSON.
+ */
+export class SignalError extends SagaError {
+  /** Dotted path of the offending field inside the payload (or `name`, `signalId`). */
+  readonly path: string;
+  constructor(message: string, path: string, options?: { cause?: unknown }) {
+    super('SIGNAL_INVALID', message, options);
+    this.path = path;
+  }
+}
+
+/**
+ * A valid signal came for a wait the saga is not parked at (not reached yet, already signalled
+ * under another `signalId`, timed out, or the saga moved on): refused, nothing changed. Signals
+ * are not buffered.
+ */
+export class SignalNotAwaitedError extends SagaError {
+  constructor(message: string) {
+    super('SIGNAL_NOT_AWAITED', message);
   }
 }
 

@@ -21,11 +21,18 @@ export type {
   SagaDefinition,
   SagaInput,
   SagaStartInput,
+  SagaHandlerName,
   SagaStepName,
+  SagaWaitName,
+  SleepConfig,
   StepConfig,
   StepDefinition,
   StepEntry,
   StepKind,
+  WaitConfig,
+  WaitContext,
+  WaitDefinition,
+  WaitTimeoutPolicy,
 } from './definition/types.ts';
 
 // Engine
@@ -42,7 +49,7 @@ export type {
   StepHandler,
   VerifyAnswer,
 } from './engine/handlers.ts';
-export type { SagaViewPage, StartOptions, StartResult } from './engine/saga-engine.ts';
+export type { SagaViewPage, SignalOptions, SignalResult, StartOptions, StartResult } from './engine/saga-engine.ts';
 export type { SagaView, StepView } from './engine/saga-view.ts';
 export type { EngineEventMap, RecoveryProgress } from './observability/engine-events.ts';
 
@@ -76,7 +83,7 @@ export { toStatelyJson } from './machines/to-json.ts';
 export { toMachineConfig } from './machines/to-machine-config.ts';
 export { toMermaid } from './machines/to-mermaid.ts';
 export { SagaEvents } from './vocabulary/events.ts';
-export type { Direction, ErrorInfo, SagaEvent } from './vocabulary/events.ts';
+export type { DeadlineEvent, Direction, ErrorInfo, SagaEvent, SignalEvent } from './vocabulary/events.ts';
 export { SagaStates } from './vocabulary/states.ts';
 export type { SagaState } from './vocabulary/states.ts';
 export type { SagaContext, SagaEscalation, SagaFailure, StepStatus } from './machines/context.ts';
@@ -133,6 +140,8 @@ export {
   isTerminalError,
   SagaError,
   SagaNotFoundError,
+  SignalError,
+  SignalNotAwaitedError,
   StepNotDoneError,
   StepTimeoutError,
   TerminalError,

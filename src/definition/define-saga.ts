@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import { DefinitionError } from '../errors.ts';
 import { DEFAULT_COMPENSATION_POLICY, DEFAULT_RUN_POLICY } from './defaults.ts';
 import { describeIssues, issuePath } from './issue-path.ts';
-import { flattenEntries, neededBy, sagaConfigSchema } from './schema.ts';
+import { type FlatStep, flattenEntries, neededBy, type ParsedWait, sagaConfigSchema } from './schema.ts';
 import { pivotOf } from './step-kinds.ts';
 import type {
   AttemptPolicy,
@@ -13,6 +13,8 @@ import type {
   StepDefinition,
   StepEntry,
   StepNamesOf,
+  WaitDefinition,
+  WaitNamesOf,
 } from './types.ts';
 
 /**
@@ -38,7 +40,13 @@ export function defineSaga<
   const TSteps extends readonly StepEntry[],
 >(
   config: SagaConfig<TName, TSchema, TSteps>,
-): SagaDefinition<TName, z.output<TSchema>, StepNamesOf<TSteps[number]>, z.input<TSchema>> {
+): SagaDefinition<
+  TName,
+  z.output<TSchema>,
+  StepNamesOf<TSteps[number]>,
+  z.input<TSchema>,
+  WaitNamesOf<TSteps[number]>
+> {
   const parsed = sagaConfigSchema.safeParse(config);
   if (!parsed.success) {
     const label = typeof config?.name === 'string' ? `saga "${config.name}"` : 'saga definition';
@@ -50,7 +58,10 @@ export function defineSaga<
     );
   }
   const flat = flattenEntries(parsed.data.steps);
-  const steps = flat.map(({ step, group }, index) => Object.freeze(resolveStep(step, index, group?.group)));
+  const steps = flat.map(({ step, group, wait }, index) => {
+    const resolved = resolveStep(step, index, group?.group);
+    return Object.freeze(wait === undefined ? resolved : { ...resolved, wait: resolveWait(wait, index, flat) });
+  });
   const groups = parsed.data.steps.flatMap((entry) =>
     'group' in entry
       ? [
@@ -72,10 +83,17 @@ export function defineSaga<
     input: config.input,
     steps: Object.freeze(steps),
     groups: Object.freeze(groups),
+    waits: Object.freeze(flat.flatMap(({ step, wait }) => (wait ? [step.name] : []))),
     pivot: pivotOf(steps)?.name,
     ...(parsed.data.stuckAfterMs !== undefined ? { stuckAfterMs: parsed.data.stuckAfterMs } : {}),
     // The checked definition carries what the config's types say; TypeScript cannot follow the parse.
-  }) as unknown as SagaDefinition<TName, z.output<TSchema>, StepNamesOf<TSteps[number]>, z.input<TSchema>>;
+  }) as unknown as SagaDefinition<
+    TName,
+    z.output<TSchema>,
+    StepNamesOf<TSteps[number]>,
+    z.input<TSchema>,
+    WaitNamesOf<TSteps[number]>
+  >;
 }
 
 function resolveStep(step: StepConfig, index: number, group: string | undefined): StepDefinition {
@@ -97,6 +115,30 @@ function resolveStep(step: StepConfig, index: number, group: string | undefined)
     run,
     compensation,
   };
+}
+
+/** A wait's or sleep's settings with defaults: a wait before the pivot rolls back at its deadline, one after it escalates. */
+function resolveWait(wait: ParsedWait, index: number, flat: readonly FlatStep[]): WaitDefinition {
+  if ('sleep' in wait) {
+    return Object.freeze({
+      type: 'sleep',
+      signal: undefined,
+      timeoutMs: wait.forMs,
+      until: wait.until as WaitDefinition['until'],
+      onTimeout: 'continue',
+      reject: undefined,
+    });
+  }
+  const pivot = pivotOf(flat.map(({ step }) => ({ ...step, kind: step.kind ?? 'compensable' })));
+  const afterPivot = pivot !== undefined && flat.findIndex(({ step }) => step.name === pivot.name) < index;
+  return Object.freeze({
+    type: 'signal',
+    signal: wait.signal,
+    timeoutMs: wait.timeoutMs,
+    until: wait.until as WaitDefinition['until'],
+    onTimeout: wait.onTimeout ?? (afterPivot ? 'escalate' : 'compensate'),
+    reject: wait.reject as WaitDefinition['reject'],
+  });
 }
 
 function resolvePolicy(

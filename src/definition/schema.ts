@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MAX_ATTEMPTS, MAX_DURATION_MS } from './defaults.ts';
-import { checkStepOrder, STEP_KINDS } from './step-kinds.ts';
+import { checkStepOrder, pivotOf, STEP_KINDS } from './step-kinds.ts';
 
 /**
  * Names end up in XState state ids, BullMQ job ids and Redis keys: no dots (state paths), no colons
@@ -58,33 +58,93 @@ const groupSchema = z.strictObject({
   surplus: z.enum(['keep', 'compensate']).optional(),
 });
 
-/** A step, or a group when the entry has a `group` key: each checked against its own schema, so errors name the field. */
-const entrySchema = z.unknown().transform((entry, ctx) => {
-  const isGroup = typeof entry === 'object' && entry !== null && 'group' in entry;
-  const parsed = (isGroup ? groupSchema : stepSchema).safeParse(entry);
-  if (parsed.success) return parsed.data;
+const isZodSchema = (value: unknown): value is z.ZodType =>
+  typeof value === 'object' && value !== null && typeof (value as { safeParse?: unknown }).safeParse === 'function';
+
+/** A wait may last far longer than any attempt: up to a year. */
+export const MAX_WAIT_MS = 366 * MAX_DURATION_MS;
+
+const waitDuration = z.number().int().min(0).max(MAX_WAIT_MS);
+const untilFn = z.custom<(ctx: never) => Date | number>((value) => typeof value === 'function', {
+  message: 'must be a function of the saga context returning a Date or epoch milliseconds',
+});
+
+const waitSchema = z
+  .strictObject({
+    wait: name,
+    signal: z.custom<z.ZodType>(isZodSchema, {
+      message: 'must be a zod schema of the payload, e.g. z.object({ ... })',
+    }),
+    timeoutMs: waitDuration.optional(),
+    until: untilFn.optional(),
+    onTimeout: z.enum(['compensate', 'escalate', 'continue']).optional(),
+    reject: z
+      .custom<(payload: never) => boolean>((value) => typeof value === 'function', {
+        message: 'must be a function of the payload returning true to roll the saga back',
+      })
+      .optional(),
+  })
+  .refine((wait) => wait.timeoutMs === undefined || wait.until === undefined, {
+    message: 'give timeoutMs or until, not both',
+    path: ['until'],
+  });
+
+const sleepSchema = z
+  .strictObject({ sleep: name, forMs: waitDuration.optional(), until: untilFn.optional() })
+  .refine((sleep) => (sleep.forMs === undefined) !== (sleep.until === undefined), {
+    message: 'a sleep needs exactly one of forMs or until',
+    path: ['forMs'],
+  });
+
+/** Which schema an entry is checked against: the key that names it says what it is. */
+function schemaOf(entry: unknown): z.ZodType {
+  if (typeof entry !== 'object' || entry === null) return stepSchema;
+  if ('group' in entry) return groupSchema;
+  if ('wait' in entry) return waitSchema;
+  if ('sleep' in entry) return sleepSchema;
+  return stepSchema;
+}
+
+type Entry =
+  | z.infer<typeof stepSchema>
+  | z.infer<typeof groupSchema>
+  | z.infer<typeof waitSchema>
+  | z.infer<typeof sleepSchema>;
+
+/** A step, a group, a wait or a sleep, each checked against its own schema, so errors name the field. */
+const entrySchema = z.unknown().transform((entry, ctx): Entry => {
+  const parsed = schemaOf(entry).safeParse(entry);
+  if (parsed.success) return parsed.data as Entry;
   for (const issue of parsed.error.issues) {
     ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path as PropertyKey[] });
   }
   return z.NEVER;
 });
 
-/** A step as it is checked and resolved: a group's members flattened, each with the path it was written at. */
+/** A parsed wait or sleep. */
+export type ParsedWait = z.infer<typeof waitSchema> | z.infer<typeof sleepSchema>;
+
+/**
+ * A step as it is checked and resolved: a group's members flattened, each with the path it was
+ * written at; a wait or sleep as a `query` step with its wait.
+ */
 export interface FlatStep {
   step: z.infer<typeof stepSchema>;
   path: (string | number)[];
   group?: z.infer<typeof groupSchema>;
+  wait?: ParsedWait;
 }
 
 /** The steps of parsed entries in definition order, a group's members in place of the group. */
-export function flattenEntries(
-  entries: readonly (z.infer<typeof stepSchema> | z.infer<typeof groupSchema>)[],
-): FlatStep[] {
-  return entries.flatMap((entry, index): FlatStep[] =>
-    'group' in entry
-      ? entry.parallel.map((step, member) => ({ step, path: ['steps', index, 'parallel', member], group: entry }))
-      : [{ step: entry, path: ['steps', index] }],
-  );
+export function flattenEntries(entries: readonly Entry[]): FlatStep[] {
+  return entries.flatMap((entry, index): FlatStep[] => {
+    if ('group' in entry) {
+      return entry.parallel.map((step, member) => ({ step, path: ['steps', index, 'parallel', member], group: entry }));
+    }
+    if ('wait' in entry) return [{ step: { name: entry.wait, kind: 'query' }, path: ['steps', index], wait: entry }];
+    if ('sleep' in entry) return [{ step: { name: entry.sleep, kind: 'query' }, path: ['steps', index], wait: entry }];
+    return [{ step: entry, path: ['steps', index] }];
+  });
 }
 
 /** Members a policy needs out of `members`; undefined when it can never be met. */
@@ -94,9 +154,6 @@ export function neededBy(policy: z.infer<typeof policySchema> | undefined, membe
   if (policy === 'majority') return Math.floor(members / 2) + 1;
   return policy.atLeast <= members ? policy.atLeast : undefined;
 }
-
-const isZodSchema = (value: unknown): value is z.ZodType =>
-  typeof value === 'object' && value !== null && typeof (value as { safeParse?: unknown }).safeParse === 'function';
 
 /** zod schema of what `defineSaga` accepts; the single source of the definition-time rules. */
 export const sagaConfigSchema = z
@@ -122,7 +179,9 @@ export const sagaConfigSchema = z
     config.steps.forEach((entry, index) => {
       if ('group' in entry) claim(entry.group, ['steps', index, 'group']);
     });
-    for (const { step, path } of flat) claim(step.name, [...path, 'name']);
+    for (const { step, path, wait } of flat) {
+      claim(step.name, [...path, wait === undefined ? 'name' : 'wait' in wait ? 'wait' : 'sleep']);
+    }
     config.steps.forEach((entry, index) => {
       if (!('group' in entry)) return;
       if (neededBy(entry.policy, entry.parallel.length) === undefined) {
@@ -158,4 +217,25 @@ export const sagaConfigSchema = z
         message: problem.message,
       });
     }
+    // Nothing after the pivot can roll back: a wait there may not ask to.
+    const pivot = pivotOf(kinded);
+    const pivotAt = pivot ? kinded.indexOf(pivot) : Number.POSITIVE_INFINITY;
+    flat.forEach(({ wait, path }, index) => {
+      if (!wait || !('wait' in wait) || index < pivotAt) return;
+      const label = `wait "${wait.wait}" comes after the pivot "${pivot?.name}", where nothing can be rolled back`;
+      if (wait.onTimeout === 'compensate') {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, 'onTimeout'],
+          message: `${label}: use onTimeout 'escalate' (the default there) or 'continue'`,
+        });
+      }
+      if (wait.reject !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [...path, 'reject'],
+          message: `${label}: it cannot reject; move it before the pivot, or handle the answer in the next step`,
+        });
+      }
+    });
   });

@@ -109,15 +109,87 @@ export interface GroupConfig<TName extends string = string> {
   surplus?: 'keep' | 'compensate';
 }
 
-/** One entry of a saga's `steps`: a step, or a group of steps that run in parallel. */
-export type StepEntry<TName extends string = string> = StepConfig<TName> | GroupConfig<TName>;
+/**
+ * What a wait's or sleep's `until` is given, when the saga reaches it: the input and the results so
+ * far. The input is untyped in a definition's steps (write `ctx.input as MyInput`, or use the builder).
+ */
+// biome-ignore lint/suspicious/noExplicitAny: steps are written before the input type is known to them
+export interface WaitContext<TInput = any> {
+  sagaId: string;
+  input: TInput;
+  /** Outputs of the steps completed so far, by step name (a signal's payload under its wait's name). */
+  results: Record<string, unknown>;
+}
 
-/** The step names an entry declares: its own, or its members'. */
+/**
+ * What a wait does when its deadline passes with no signal:
+ * - `compensate` (default before the pivot): the saga rolls back as if a step had failed
+ *   (`WAIT_DEADLINE`); not allowed after the pivot, where nothing can be rolled back;
+ * - `escalate` (default after the pivot): the saga goes `Escalated` for a person: `resume` waits
+ *   again (a new deadline), `resolve` ends it, `cancel` rolls back (before the pivot);
+ * - `continue`: the saga goes on without a payload (`ctx.results[wait]` stays undefined).
+ */
+export type WaitTimeoutPolicy = 'compensate' | 'escalate' | 'continue';
+
+/**
+ * A durable wait for a signal: the saga parks in `Pending` (no job, no timer and no memory in any
+ * process: its record and one entry in the timer set) until `engine.signal(sagaId, wait, payload)`
+ * brings a payload that `signal` accepts, or until its deadline. The payload becomes
+ * `ctx.results[wait]`. A wait reads nothing and writes nothing, so it is never compensated.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: the widest wait accepts every signal schema
+export interface WaitConfig<TName extends string = string, TSignal extends z.ZodType = z.ZodType<any>> {
+  /** Name of the wait (shares the namespace of step names); the signal's name. */
+  wait: TName;
+  /** Schema of the signal's payload; a payload it refuses is `SIGNAL_INVALID` and changes nothing. */
+  signal: TSignal;
+  /** Deadline, counted from when the saga reaches the wait (at most a year). Leave both out to wait for ever. */
+  timeoutMs?: number;
+  /** Deadline as a date computed when the saga reaches the wait (instead of `timeoutMs`). */
+  until?: (ctx: WaitContext) => Date | number;
+  /** What the deadline does (see {@link WaitTimeoutPolicy}). */
+  onTimeout?: WaitTimeoutPolicy;
+  /**
+   * A payload for which this returns true rolls the saga back like a failed step (`SIGNAL_REJECTED`),
+   * e.g. `(p) => !p.approved`. Only before the pivot.
+   */
+  reject?: (payload: z.output<TSignal>) => boolean;
+}
+
+/** A durable sleep: the saga parks until `forMs` has passed or `until`, then goes on. */
+export interface SleepConfig<TName extends string = string> {
+  /** Name of the sleep (shares the namespace of step names). */
+  sleep: TName;
+  /** How long to sleep (at most a year). Give `forMs` or `until`. */
+  forMs?: number;
+  /** When to wake, computed when the saga reaches the sleep. */
+  until?: (ctx: WaitContext) => Date | number;
+}
+
+/** One entry of a saga's `steps`: a step, a group of steps that run in parallel, a wait or a sleep. */
+export type StepEntry<TName extends string = string> =
+  | StepConfig<TName>
+  | GroupConfig<TName>
+  | WaitConfig<TName>
+  | SleepConfig<TName>;
+
+/** The step names an entry declares: its own, its members', or its wait's or sleep's. */
 export type StepNamesOf<E> = E extends { parallel: readonly (infer M)[] }
   ? M extends { name: infer N extends string }
     ? N
     : never
   : E extends { name: infer N extends string }
+    ? N
+    : E extends { wait: infer N extends string }
+      ? N
+      : E extends { sleep: infer N extends string }
+        ? N
+        : never;
+
+/** The names of a saga's waits and sleeps: they have no handlers. */
+export type WaitNamesOf<E> = E extends { wait: infer N extends string }
+  ? N
+  : E extends { sleep: infer N extends string }
     ? N
     : never;
 
@@ -163,6 +235,24 @@ export interface StepDefinition<TName extends string = string> {
   readonly run: AttemptPolicy;
   /** Policy of the compensation: set for `compensable` steps, `undefined` for every other kind. */
   readonly compensation: AttemptPolicy | undefined;
+  /** Set for a wait or a sleep: the saga parks here (no job runs); its kind is `query`. */
+  readonly wait?: WaitDefinition;
+}
+
+/** A wait or a sleep after validation (see {@link WaitConfig}, {@link SleepConfig}). */
+export interface WaitDefinition {
+  /** `signal`: a wait for a signal (or its deadline); `sleep`: only the deadline ends it. */
+  readonly type: 'signal' | 'sleep';
+  /** Schema of the signal's payload (waits only). */
+  readonly signal: z.ZodType | undefined;
+  /** Deadline after the saga reaches it, when given as a duration. */
+  readonly timeoutMs: number | undefined;
+  /** Deadline as a date, when given as one. */
+  readonly until: ((ctx: WaitContext) => Date | number) | undefined;
+  /** What the deadline does; always `continue` for a sleep. */
+  readonly onTimeout: WaitTimeoutPolicy;
+  /** Payloads that roll the saga back. */
+  readonly reject: ((payload: unknown) => boolean) | undefined;
 }
 
 /** A parallel group after validation: its members (in definition order) and how many must complete. */
@@ -185,6 +275,7 @@ export interface SagaDefinition<
   TInput = unknown,
   TStepName extends string = string,
   TInputIn = TInput,
+  TWaitName extends string = never,
 > {
   readonly kind: 'xsaga.definition';
   readonly name: TName;
@@ -196,6 +287,8 @@ export interface SagaDefinition<
   readonly steps: readonly StepDefinition<TStepName>[];
   /** The parallel groups, in definition order. */
   readonly groups: readonly GroupDefinition<TStepName>[];
+  /** Names of the waits and sleeps among `steps` (they have no handlers). */
+  readonly waits: readonly TWaitName[];
   /**
    * The step after whose completion the saga never rolls back: the `pivot` step, else a last
    * `noncompensable` step; `undefined` when every step can be rolled back.
@@ -207,13 +300,19 @@ export interface SagaDefinition<
 
 /** Any saga definition, whatever its input and step names. */
 // biome-ignore lint/suspicious/noExplicitAny: the widest definition type must accept every input type
-export type AnySagaDefinition = SagaDefinition<string, any, string, any>;
+export type AnySagaDefinition = SagaDefinition<string, any, string, any, string>;
 
 /** The input type handlers see (the schema's output). */
-export type SagaInput<D> = D extends SagaDefinition<string, infer I, string, infer _In> ? I : never;
+export type SagaInput<D> = D extends SagaDefinition<string, infer I, string, infer _In, infer _W> ? I : never;
 
 /** The input type `engine.start` accepts (the schema's input: defaults optional, pre-transform). */
-export type SagaStartInput<D> = D extends SagaDefinition<string, infer _I, string, infer In> ? In : never;
+export type SagaStartInput<D> = D extends SagaDefinition<string, infer _I, string, infer In, infer _W> ? In : never;
 
 /** The step names of a definition. */
-export type SagaStepName<D> = D extends SagaDefinition<string, infer _I, infer S, infer _In> ? S : never;
+export type SagaStepName<D> = D extends SagaDefinition<string, infer _I, infer S, infer _In, infer _W> ? S : never;
+
+/** The names of a definition's waits and sleeps. */
+export type SagaWaitName<D> = D extends SagaDefinition<string, infer _I, string, infer _In, infer W> ? W : never;
+
+/** The steps of a definition that run handlers: every step but its waits and sleeps. */
+export type SagaHandlerName<D> = Exclude<SagaStepName<D>, SagaWaitName<D>>;

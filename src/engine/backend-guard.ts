@@ -37,6 +37,14 @@ export function guardStore(store: SagaStore): SagaStore {
               .catch(fail(() => `settle timer "${id}"`)),
         }
       : {}),
+    ...(store.nextTimerAt
+      ? {
+          nextTimerAt: () =>
+            (store.nextTimerAt as NonNullable<SagaStore['nextTimerAt']>)
+              .call(store)
+              .catch(fail(() => 'read when the next timer is due')),
+        }
+      : {}),
     listQuarantined: () => store.listQuarantined().catch(fail(() => 'list quarantined sagas')),
     ...(onSettled && {
       onSettled: (listener) =>

@@ -42,7 +42,11 @@ export function buildStepJob(
  * Outputs of the completed steps by step name, and for each parallel group with a completed member
  * its members' outputs by member name, under the group's name (`ctx.results.reserve.hotel`).
  */
-function resultsOf(definition: AnySagaDefinition, context: SagaContext, forward: boolean): Record<string, unknown> {
+export function resultsOf(
+  definition: AnySagaDefinition,
+  context: SagaContext,
+  forward: boolean,
+): Record<string, unknown> {
   const results: Record<string, unknown> = {};
   // Going forward, a group member undone as surplus no longer counts; a compensation sees every
   // step that completed, as it always has.

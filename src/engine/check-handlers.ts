@@ -19,6 +19,12 @@ export function checkHandlers(definition: AnySagaDefinition, registry: HandlerRe
   // A compensate handler on a step that is never compensated is a promise xsaga would not keep.
   const needless: string[] = [];
   for (const step of definition.steps) {
+    // A wait or sleep runs no code: a handler for it would be a promise xsaga would not keep.
+    if (step.wait) {
+      if (handlers[step.name] !== undefined)
+        needless.push(`${step.name} (a ${step.wait.type === 'sleep' ? 'sleep' : 'wait'})`);
+      continue;
+    }
     const handler = handlers[step.name];
     if (typeof handler?.run !== 'function') missing.push(`${step.name}.run`);
     if (step.compensation && typeof handler?.compensate !== 'function') missing.push(`${step.name}.compensate`);
@@ -34,7 +40,7 @@ export function checkHandlers(definition: AnySagaDefinition, registry: HandlerRe
         ? "a step is compensable unless it declares another kind: give it a compensate handler, or declare kind 'query', 'pivot', 'retryable' or 'noncompensable'"
         : '',
       needless.length > 0
-        ? `compensate handlers on steps that are never compensated: ${needless.join(', ')} (remove them, or make the step kind 'compensable')`
+        ? `handlers that would never run: ${needless.join(', ')} (remove them; a compensate handler needs the kind 'compensable', and waits and sleeps take no handler)`
         : '',
       unknown.length > 0 ? `handlers for unknown steps ${unknown.join(', ')}` : '',
     ].filter(Boolean);

@@ -99,7 +99,18 @@ export interface EngineOptions {
 /** The engine's public face. */
 export type Engine = Pick<
   SagaEngine,
-  'start' | 'get' | 'list' | 'stats' | 'waitFor' | 'cancel' | 'resume' | 'resolve' | 'recover' | 'on' | 'close'
+  | 'start'
+  | 'get'
+  | 'list'
+  | 'stats'
+  | 'waitFor'
+  | 'signal'
+  | 'cancel'
+  | 'resume'
+  | 'resolve'
+  | 'recover'
+  | 'on'
+  | 'close'
 >;
 
 /**

@@ -66,5 +66,14 @@ function keyOf(name: string, version: number): string {
 }
 
 function sameShape(a: AnySagaDefinition, b: AnySagaDefinition): boolean {
-  return JSON.stringify(a.steps) === JSON.stringify(b.steps);
+  return JSON.stringify(a.steps, shapeOnly) === JSON.stringify(b.steps, shapeOnly);
+}
+
+/** A wait's signal schema compares as a placeholder: its internals are no part of the steps' shape. */
+function shapeOnly(_key: string, value: unknown): unknown {
+  return typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { safeParse?: unknown }).safeParse === 'function'
+    ? '<schema>'
+    : value;
 }

@@ -1,4 +1,4 @@
-import type { AnySagaDefinition, SagaInput, SagaStepName } from '../definition/types.ts';
+import type { AnySagaDefinition, SagaHandlerName, SagaInput } from '../definition/types.ts';
 
 /** What a handler receives on every attempt. */
 export interface StepContext<TInput = unknown> {
@@ -56,9 +56,9 @@ export interface StepHandler<TInput = unknown> {
   verify?: (ctx: StepContext<TInput>) => VerifyAnswer | Promise<VerifyAnswer>;
 }
 
-/** Handlers of one saga: one per step name. */
+/** Handlers of one saga: one per step name (waits and sleeps have none). */
 export type SagaHandlers<D extends AnySagaDefinition> = {
-  [K in SagaStepName<D>]: StepHandler<SagaInput<D>>;
+  [K in SagaHandlerName<D>]: StepHandler<SagaInput<D>>;
 };
 
 /** Handlers of every saga an engine or worker runs, by saga name. */

@@ -13,9 +13,11 @@ import {
   RecordCorruptError,
   SagaError,
   SagaNotFoundError,
+  SignalError,
+  SignalNotAwaitedError,
 } from '../errors.ts';
 import { copyJson, describeJsonProblem, findNonJson } from '../json-value.ts';
-import { inFlight, jobRound, type SagaMachine } from '../machines/build-saga-machine.ts';
+import { inFlight, jobRound, parkedAt, type SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext, StepJobRequest } from '../machines/context.ts';
 import { EngineEventEmitter, type EngineEventMap, RECOVERY_REPORT_EVERY } from '../observability/engine-events.ts';
 import { type Instrumentation, isTraceCarrier, type TraceCarrier } from '../observability/instrumentation.ts';
@@ -31,12 +33,12 @@ import type {
   TransitionEntry,
 } from '../persistence/saga-store.ts';
 import { toErrorInfo } from '../transport/error-info.ts';
-import { parseStepJobId, stepJobId } from '../transport/job-id.ts';
+import { parseStepJobId, parseWaitTimerId, stepJobId, waitTimerId } from '../transport/job-id.ts';
 import type { StepJob, StepOutcome, StepQueue } from '../transport/step-queue.ts';
 import { type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
 import { FINAL_STATES, type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../vocabulary/states.ts';
 import { guardQueue, guardStore } from './backend-guard.ts';
-import { buildStepJob } from './build-step-job.ts';
+import { buildStepJob, resultsOf } from './build-step-job.ts';
 import { checkHandlers } from './check-handlers.ts';
 import { toStoredSnapshot } from './compact-snapshot.ts';
 import { DefinitionRegistry, type RegisteredSaga } from './definition-registry.ts';
@@ -94,6 +96,24 @@ export interface StartOptions {
   sagaId?: string;
   /** Starting twice with the same key (per saga name) returns the first saga. */
   idempotencyKey?: string;
+}
+
+/** Options of `engine.signal`. */
+export interface SignalOptions {
+  /**
+   * The sender's id of this signal (at most 256 characters): sending it again, after it took
+   * effect, succeeds with `duplicate: true` and changes nothing. Without it, a repeat is refused
+   * like any signal the saga no longer waits for.
+   */
+  signalId?: string;
+}
+
+/** Result of `engine.signal`. */
+export interface SignalResult {
+  /** True when this signal had already been applied (same `signalId`): nothing changed now. */
+  duplicate: boolean;
+  /** The saga's top-level state after the signal. */
+  state: SagaState;
 }
 
 /** Result of `engine.start`. */
@@ -215,7 +235,7 @@ export class SagaEngine {
    */
   async start<TInputIn>(
     // biome-ignore lint/suspicious/noExplicitAny: handlers see the output type; start only needs the input type
-    definition: SagaDefinition<string, any, string, TInputIn>,
+    definition: SagaDefinition<string, any, string, TInputIn, string>,
     input: TInputIn,
     options: StartOptions = {},
   ): Promise<StartResult> {
@@ -364,6 +384,76 @@ export class SagaEngine {
       return this.#quarantine(sagaId, error);
     }
     return this.#view(record, await this.#store.history(sagaId));
+  }
+
+  /**
+   * Delivers a signal to a saga parked at the wait `name`: the payload is checked against the wait's
+   * schema (a bad one is `SIGNAL_INVALID` naming the field, and nothing changes), then applied
+   * through the one event path. The saga goes on with the payload in `ctx.results[name]`, or rolls
+   * back when the wait's `reject` says so. A signal for a wait the saga is not parked at is refused
+   * with `SIGNAL_NOT_AWAITED` (signals are not buffered): send it once the saga waits (`get` shows
+   * the wait's step as `waiting`). A repeat of an applied signal with the same `signalId` succeeds
+   * with `duplicate: true`. Decided against the saved state: of a signal and the wait's deadline,
+   * exactly one takes effect.
+   */
+  async signal(sagaId: string, name: string, payload: unknown, options: SignalOptions = {}): Promise<SignalResult> {
+    this.#assertOpen();
+    const { signalId } = options;
+    if (signalId !== undefined && (typeof signalId !== 'string' || signalId === '' || signalId.length > 256)) {
+      throw new SignalError('signalId must be a non-empty string of at most 256 characters', 'signalId');
+    }
+    const record = await this.#load(sagaId);
+    if (!record) throw new SagaNotFoundError(sagaId);
+    const saga = this.#registry.get(record.name, record.version);
+    if (!saga) throw this.#unknownDefinition(sagaId, record);
+    const wait = saga.definition.steps.find((step) => step.name === name)?.wait;
+    if (!wait?.signal) {
+      const waits = saga.definition.steps
+        .filter((step) => step.wait?.type === 'signal')
+        .map((step) => `"${step.name}"`);
+      throw new SignalError(
+        `saga "${sagaId}" ("${record.name}") has no wait named "${String(name)}"; ${waits.length > 0 ? `its waits are ${waits.join(', ')}` : 'it has no waits'}`,
+        'name',
+      );
+    }
+    const parsed = wait.signal.safeParse(payload);
+    if (!parsed.success) {
+      const first = parsed.error.issues[0];
+      throw new SignalError(
+        `signal "${name}" for saga "${sagaId}" is invalid: ${describeIssues(parsed.error.issues, 'payload')}`,
+        first ? issuePath(first) : '',
+        { cause: parsed.error },
+      );
+    }
+    const unstorable = findNonJson(parsed.data);
+    if (unstorable) {
+      throw new SignalError(
+        `signal "${name}" for saga "${sagaId}" is not storable: ${describeJsonProblem('payload', unstorable)}`,
+        unstorable.path,
+      );
+    }
+    const stored = copyJson(parsed.data ?? null);
+    // The wait's `reject` is the user's code: decided here, so the machine stays free of it.
+    const rejected = wait.reject?.(stored) === true;
+    const result = await this.#send(sagaId, {
+      type: SagaEvents.signal,
+      name,
+      payload: stored,
+      ...(signalId === undefined ? {} : { signalId }),
+      ...(rejected ? { rejected: true as const } : {}),
+    });
+    if (result.applied) return { duplicate: false, state: result.state };
+    const step = result.before.steps[name];
+    if (signalId !== undefined && step?.signalId === signalId) return { duplicate: true, state: result.state };
+    const where =
+      step?.status === 'idle'
+        ? 'it has not reached that wait yet'
+        : step?.timedOut
+          ? 'that wait reached its deadline'
+          : step?.status === 'completed' || step?.status === 'failed' || step?.status === 'skipped'
+            ? `that wait already ended${step.signalId ? ` (signal "${step.signalId}")` : ''}`
+            : `it is ${result.state}`;
+    throw new SignalNotAwaitedError(`saga "${sagaId}" is not waiting for signal "${name}": ${where}; nothing changed`);
   }
 
   /**
@@ -612,7 +702,7 @@ export class SagaEngine {
       // Built once: the jobs' ids and deadlines go into the save, the jobs themselves to the queue after it.
       const jobs = this.#jobsFor(host, requests);
       const stayed = JSON.stringify(before.value) === JSON.stringify(after.value);
-      const timer = this.#timerFor(host, jobs, stayed, entry.at);
+      const timer = this.#timerFor(host, before.context, jobs, stayed, entry.at);
       try {
         host.revision = await this.#store.save(
           {
@@ -635,6 +725,13 @@ export class SagaEngine {
         throw error;
       }
       this.#announce(host, entry, state);
+      if (parkedAt(after.context) !== undefined && jobs.length === 0) {
+        // Parked at a wait: it holds nothing in this process (no actor, no job; its deadline is in
+        // the timer set, with one local wake-up per process for the earliest).
+        if (timer) this.#sweeper.wakeAt(timer.dueAt);
+        this.#evict(sagaId);
+        return { applied: true, state, before: before.context };
+      }
       // A transition that stayed in the same state (cancel while a step runs) keeps that step's
       // job: a saga restored for this event re-attaches to it, as if it had been hosted all along.
       if (restored && stayed) await this.#dispatch(host, restored, true);
@@ -644,18 +741,26 @@ export class SagaEngine {
   }
 
   /**
-   * The saga's timer after a transition, saved with it: the deadline of the step job the
-   * transition dispatches (when the queue has deadlines), none when it leaves its step for a state
-   * without a job, or unchanged (undefined) when it stays in its step. Only queues whose workers can
-   * die with a job in hand (BullMQ) have deadlines; the embedded path computes nothing here.
+   * The saga's timer after a transition, saved with it: the deadline of the wait it parks at; the
+   * deadline of the step job the transition dispatches (when the queue has deadlines); none when it
+   * leaves its step or wait for a state without either; or unchanged (undefined) when it stays.
+   * Only queues whose workers can die with a job in hand (BullMQ) have job deadlines.
    */
-  #timerFor(host: Host, jobs: StepJob[], stayed: boolean, now: number): SagaTimer | null | undefined {
+  #timerFor(
+    host: Host,
+    before: SagaContext,
+    jobs: StepJob[],
+    stayed: boolean,
+    now: number,
+  ): SagaTimer | null | undefined {
+    const context = host.actor.getSnapshot().context;
+    const parked = parkedAt(context);
+    if (parked !== undefined) return stayed ? undefined : this.#waitTimer(host, context, parked, now);
     const deadlineOf = this.#queue.deadlineOf;
-    if (!deadlineOf) return undefined;
+    if (!deadlineOf) return parkedAt(before) === undefined ? undefined : null;
     if (jobs.length === 0 && stayed) return undefined;
     // A saga keeps one timer: the deadline of a job it waits for. When a parallel group's member
     // settles and others still run, the timer moves on to one of those.
-    const context = host.actor.getSnapshot().context;
     const [waiting] = jobs.length > 0 ? [] : inFlight(context);
     const job = jobs[0] ?? (waiting && buildStepJob(host.saga.definition, context, waiting));
     if (!job) return null;
@@ -663,9 +768,55 @@ export class SagaEngine {
     return ms === undefined ? null : { id: job.id, dueAt: now + ms };
   }
 
-  /** A step job's deadline came: time the job out if no live worker holds it (see DeadlineVerdict). */
+  /**
+   * The deadline of the wait a saga just parked at, or null for a wait with none. A deadline that
+   * `until` cannot give (it threw, or returned no date) is now, reported as an error: the wait's
+   * `onTimeout` then decides, rather than the saga waiting for ever unseen.
+   */
+  #waitTimer(host: Host, context: SagaContext, step: string, now: number): SagaTimer | null {
+    const wait = host.saga.definition.steps.find((s) => s.name === step)?.wait;
+    if (!wait) return null;
+    let dueAt = wait.timeoutMs === undefined ? undefined : now + wait.timeoutMs;
+    if (wait.until) {
+      try {
+        const until = wait.until({
+          sagaId: context.sagaId,
+          input: context.input,
+          results: resultsOf(host.saga.definition, context, true),
+        });
+        dueAt = until instanceof Date ? until.getTime() : until;
+        if (typeof dueAt !== 'number' || !Number.isFinite(dueAt)) throw new TypeError(`it returned ${String(until)}`);
+      } catch (error) {
+        dueAt = now;
+        this.#events.emit(
+          'error',
+          new SagaError(
+            'DEFINITION_INVALID',
+            `until of wait "${step}" in saga "${context.sagaId}" gave no date (${error instanceof Error ? error.message : String(error)}); its deadline is now`,
+            { cause: error },
+          ),
+        );
+      }
+    }
+    if (dueAt === undefined) return null;
+    return { id: waitTimerId(context.sagaId, step, jobRound(context, step, 'run')), dueAt };
+  }
+
+  /**
+   * A timer came due: a wait's deadline is delivered to its saga (ignored if it no longer waits
+   * there); a step job's deadline times the job out if no live worker holds it (see DeadlineVerdict).
+   */
   async #onTimer(jobId: string, leaseEnd: number): Promise<void> {
     const settle = (dueAt?: number) => this.#store.settleTimer?.(jobId, leaseEnd, dueAt);
+    const wait = parseWaitTimerId(jobId);
+    if (wait) {
+      await this.#send(wait.sagaId, { type: SagaEvents.deadline, step: wait.step, round: wait.round }).catch(
+        (error: unknown) => {
+          if (!(error instanceof SagaNotFoundError || error instanceof RecordCorruptError)) throw error;
+        },
+      );
+      return settle();
+    }
     const verdict = (await this.#queue.expire?.(jobId)) ?? { kind: 'missing' as const };
     if (verdict.kind === 'held') return settle(this.#clock.now() + verdict.recheckInMs);
     if (verdict.kind === 'timedOut') await this.applyStepOutcome(verdict.outcome);
@@ -704,14 +855,9 @@ export class SagaEngine {
     const record = await this.#load(sagaId);
     if (!record) throw new SagaNotFoundError(sagaId);
     const saga = this.#registry.get(record.name, record.version);
-    if (!saga && !this.#registry.knows(record.name)) {
-      // Not this engine's saga: another engine may host it, so refuse without touching it (and
-      // without acking its outcomes: the code differs from RECORD_CORRUPT on purpose).
-      throw new SagaError(
-        'DEFINITION_UNKNOWN',
-        `saga "${sagaId}" was started with "${record.name}" version ${record.version}, which this engine does not know; pass it in createEngine({ sagas })`,
-      );
-    }
+    // Not this engine's saga: another engine may host it, so refuse without touching it (and
+    // without acking its outcomes: the code differs from RECORD_CORRUPT on purpose).
+    if (!saga && !this.#registry.knows(record.name)) throw this.#unknownDefinition(sagaId, record);
     if (!saga) {
       return this.#quarantine(
         sagaId,
@@ -737,6 +883,13 @@ export class SagaEngine {
     this.#hosts.set(sagaId, host);
     this.#trim();
     return { host, restored };
+  }
+
+  #unknownDefinition(sagaId: string, record: SagaRecord): SagaError {
+    return new SagaError(
+      'DEFINITION_UNKNOWN',
+      `saga "${sagaId}" was started with "${record.name}" version ${record.version}, which this engine does not know; pass it in createEngine({ sagas })`,
+    );
   }
 
   /**

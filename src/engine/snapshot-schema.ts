@@ -33,6 +33,7 @@ const stepStatus = z.enum([
   'skipped',
   'compensation_failed',
   'in_doubt',
+  'waiting',
 ]);
 
 const step = z.object({
@@ -43,6 +44,8 @@ const step = z.object({
   error: errorInfo.optional(),
   inDoubt: z.literal(true).optional(),
   verified: z.boolean().optional(),
+  signalId: z.string().max(256).optional(),
+  timedOut: z.literal(true).optional(),
 });
 
 /** The context fields both stored shapes hold alike. */

@@ -1,8 +1,10 @@
-import type { Clock } from '../clock.ts';
+import type { Clock, TimerHandle } from '../clock.ts';
 import type { SagaStore } from '../persistence/saga-store.ts';
 
 /** How long a claimed timer is this process's before another may take it; also a held job's recheck. */
 export const TIMER_LEASE_MS = 30_000;
+/** The longest delay a Node timer takes (2^31 - 1 ms). */
+const MAX_TIMEOUT_MS = 2_147_483_647;
 /** Timers claimed per sweep. */
 const TIMER_BATCH = 100;
 /** How often a Redis engine (and a worker that advances sagas) sweeps the timer set. */
@@ -24,7 +26,11 @@ export class TimerSweeper {
   readonly #onDue: TimerHandler;
   readonly #onError: (error: unknown) => void;
   #interval: ReturnType<typeof setInterval> | undefined;
+  /** The one local wake-up (engine clock) at the earliest due time this process knows of. */
+  #wake: { at: number; handle: TimerHandle } | undefined;
   #sweeping = false;
+  /** A wake-up came while a sweep ran: look for the next due time once it ends. */
+  #rearmAfterSweep = false;
   #stopped = false;
 
   constructor(store: SagaStore, clock: Clock, onDue: TimerHandler, onError: (error: unknown) => void) {
@@ -41,9 +47,47 @@ export class TimerSweeper {
     this.#interval.unref();
   }
 
+  /**
+   * Sweeps once `dueAt` has come on the engine clock, then wakes again at the next due time the
+   * store holds: how a short sleep fires on time, and how an embedded engine (no periodic sweep)
+   * fires its timers at all. Only the earliest wake-up is kept, so a process holds one clock timer
+   * however many sagas are parked.
+   */
+  wakeAt(dueAt: number): void {
+    if (!this.#store.claimDueTimers || this.#stopped) return;
+    if (this.#wake && this.#wake.at <= dueAt) return;
+    if (this.#wake) this.#clock.clearTimeout(this.#wake.handle);
+    const handle = this.#clock.setTimeout(
+      () => {
+        this.#wake = undefined;
+        void this.sweep().then(() => this.#rearm());
+      },
+      // Node's timers hold at most ~24.8 days: a later wake-up fires early, finds nothing due, and re-arms.
+      Math.min(MAX_TIMEOUT_MS, Math.max(0, dueAt - this.#clock.now())),
+    );
+    this.#wake = { at: dueAt, handle };
+  }
+
   stop(): void {
     this.#stopped = true;
     clearInterval(this.#interval);
+    if (this.#wake) this.#clock.clearTimeout(this.#wake.handle);
+    this.#wake = undefined;
+  }
+
+  /** Wakes at the store's next due time (a claimed timer counts at its lease end). */
+  async #rearm(): Promise<void> {
+    if (this.#stopped || !this.#store.nextTimerAt) return;
+    if (this.#sweeping) {
+      this.#rearmAfterSweep = true;
+      return;
+    }
+    try {
+      const next = await this.#store.nextTimerAt();
+      if (next !== undefined) this.wakeAt(next);
+    } catch (error) {
+      this.#onError(error);
+    }
   }
 
   /** One sweep: claim what is due now and hand each timer on. */
@@ -62,6 +106,10 @@ export class TimerSweeper {
       this.#onError(error);
     } finally {
       this.#sweeping = false;
+      if (this.#rearmAfterSweep) {
+        this.#rearmAfterSweep = false;
+        void this.#rearm();
+      }
     }
   }
 }

@@ -1,11 +1,13 @@
 import { assign, fromCallback, setup } from 'xstate';
 import { type Position, positionsOf } from '../definition/positions.ts';
 import { pivotIndexOf } from '../definition/step-kinds.ts';
-import type { AnySagaDefinition, GroupDefinition, StepDefinition } from '../definition/types.ts';
+import type { AnySagaDefinition, GroupDefinition, StepDefinition, WaitDefinition } from '../definition/types.ts';
 import {
   type Direction,
+  type ErrorInfo,
   type SagaEvent,
   SagaEvents,
+  type SignalEvent,
   type StepDoneEvent,
   type StepFailedEvent,
 } from '../vocabulary/events.ts';
@@ -66,6 +68,7 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
   const compensates = new Set(compensable.map((s) => s.name));
   const pivotIndex = pivotIndexOf(definition);
   const indexOf = (name: string) => steps.find((s) => s.name === name)?.index ?? -1;
+  const waits = new Set(steps.filter((s) => s.wait !== undefined).map((s) => s.name));
 
   /**
    * The next step to undo: one whose run ended in doubt (the step whose failure started the
@@ -268,6 +271,121 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
     };
   };
 
+  /** A wait's or sleep's step record after it ended: a fresh one, since it ran no job. */
+  const waitRecord = (patch: Partial<StepState>): StepState => ({
+    status: 'completed',
+    attempts: 0,
+    compensationAttempts: 0,
+    ...patch,
+  });
+
+  /** The saga goes on past a wait: a signal's payload (its result), or nothing when the deadline passed. */
+  const markWaitDone = (step: StepDefinition) =>
+    update(({ context, event }) => {
+      const signal = event.type === SagaEvents.signal ? event : undefined;
+      const done = signal
+        ? waitRecord({
+            result: signal.payload,
+            ...(signal.signalId === undefined ? {} : { signalId: signal.signalId }),
+          })
+        : waitRecord({ timedOut: true });
+      return { steps: { ...context.steps, [step.name]: done }, completed: [...context.completed, step.name] };
+    });
+
+  /** A wait ended the saga's way forward: a rejecting signal, or a deadline that rolls back. */
+  const markWaitFailed = (step: StepDefinition, error: ErrorInfo) =>
+    update(({ context, event }) => {
+      const signal = event.type === SagaEvents.signal ? (event as SignalEvent) : undefined;
+      const failed = waitRecord({
+        status: 'failed',
+        error,
+        ...(signal ? { result: signal.payload } : { timedOut: true as const }),
+        ...(signal?.signalId === undefined ? {} : { signalId: signal.signalId }),
+      });
+      return {
+        steps: { ...context.steps, [step.name]: failed },
+        failure: { reason: 'failed' as const, step: step.name, error },
+      };
+    });
+
+  /** A wait's deadline passed and its policy says a person decides (`resume` waits again). */
+  const escalateWait = (step: StepDefinition, error: ErrorInfo) =>
+    update(({ context }) => {
+      const steps = { ...context.steps, [step.name]: waitRecord({ status: 'failed', error, timedOut: true }) };
+      return {
+        steps,
+        escalation: {
+          direction: 'run' as const,
+          step: step.name,
+          error,
+          uncompensated: step.index <= pivotIndex ? owedCompensations({ ...context, steps }, compensates) : [],
+        },
+      };
+    });
+
+  /**
+   * The `Pending` substate of a wait or sleep: the saga is parked (no job runs; the engine keeps its
+   * deadline in the timer set) until a signal for it, or its deadline, whichever is applied first.
+   */
+  const waitNode = (step: StepDefinition, wait: WaitDefinition, forward: string) => {
+    const deadlineError: ErrorInfo = {
+      name: 'WaitDeadlineError',
+      code: 'WAIT_DEADLINE',
+      message:
+        wait.type === 'sleep' ? `sleep "${step.name}" ended` : `wait "${step.name}" got no signal before its deadline`,
+    };
+    const rejectedError: ErrorInfo = {
+      name: 'SignalRejectedError',
+      code: 'SIGNAL_REJECTED',
+      message: `the signal for wait "${step.name}" rejected it`,
+    };
+    const isSignal = ({ event }: Args) => event.type === SagaEvents.signal && event.name === step.name;
+    const atDeadline =
+      wait.onTimeout === 'continue'
+        ? { target: forward, actions: markWaitDone(step) }
+        : wait.onTimeout === 'compensate'
+          ? { target: top(SagaStates.Compensating), actions: markWaitFailed(step, deadlineError) }
+          : { target: top(SagaStates.Escalated), actions: escalateWait(step, deadlineError) };
+    return {
+      tags: [wait.type === 'sleep' ? 'sleep' : 'wait'],
+      description: describeWait(step.name, wait),
+      entry: update(({ context }) => ({ steps: patchStep(context, step.name, { status: 'waiting' }) })),
+      on: {
+        ...(wait.type === 'signal'
+          ? {
+              [SagaEvents.signal]: [
+                {
+                  guard: (args: Args) => isSignal(args) && (args.event as SignalEvent).rejected === true,
+                  target: top(SagaStates.Compensating),
+                  actions: markWaitFailed(step, rejectedError),
+                },
+                { guard: isSignal, target: forward, actions: markWaitDone(step) },
+              ],
+            }
+          : {}),
+        [SagaEvents.deadline]: {
+          guard: ({ context, event }: Args) =>
+            event.type === SagaEvents.deadline &&
+            event.step === step.name &&
+            event.round === jobRound(context, step.name, 'run'),
+          ...atDeadline,
+        },
+        // Nothing is in flight: a cancel before the pivot rolls back at once.
+        ...(step.index < pivotIndex
+          ? {
+              [SagaEvents.cancel]: {
+                target: top(SagaStates.Compensating),
+                actions: [
+                  update(({ context }) => ({ steps: patchStep(context, step.name, { status: 'idle' }) })),
+                  markCancelled(),
+                ],
+              },
+            }
+          : {}),
+      },
+    };
+  };
+
   /**
    * The `Pending` substate of a parallel group: one region per member, each running its job to an
    * outcome; when every member has settled (none is abandoned: one in flight may yet take effect),
@@ -412,7 +530,9 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
         nameOf(position),
         position.group
           ? groupNode(position.group, position.members, next ? `${top(SagaStates.Pending)}.${forward}` : forward)
-          : stepNode(position.step, forward),
+          : position.step.wait
+            ? waitNode(position.step, position.step.wait, forward)
+            : stepNode(position.step, forward),
       ];
     }),
   );
@@ -544,12 +664,13 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
               ],
             },
           ],
-          // An in-doubt step up to the pivot that a person found did not happen (or wants undone):
-          // roll back, compensating that step too, in doubt, when it has a compensation.
+          // An in-doubt step up to the pivot that a person found did not happen (or wants undone),
+          // or a wait before it whose deadline passed: roll back, compensating that step too, in
+          // doubt, when it has a compensation.
           [SagaEvents.cancel]: {
             guard: ({ context }: Args) =>
               context.escalation?.direction === 'run' &&
-              context.escalation.inDoubt === true &&
+              (context.escalation.inDoubt === true || waits.has(context.escalation.step)) &&
               indexOf(context.escalation.step) <= pivotIndex,
             target: SagaStates.Compensating,
             actions: update(({ context }) => {
@@ -595,6 +716,20 @@ export function inFlight(context: SagaContext): StepJobRequest[] {
       requests.push({ sagaId: context.sagaId, step, direction, round: jobRound(context, step, direction) });
   }
   return requests;
+}
+
+/** The wait or sleep a saga is parked at, read from its context; undefined while it is not parked. */
+export function parkedAt(context: SagaContext): string | undefined {
+  for (const step in context.steps) if (context.steps[step]?.status === 'waiting') return step;
+  return undefined;
+}
+
+function describeWait(name: string, wait: WaitDefinition): string {
+  const deadline =
+    wait.timeoutMs !== undefined ? `${wait.timeoutMs} ms` : wait.until !== undefined ? 'a computed date' : undefined;
+  if (wait.type === 'sleep') return `durable sleep until ${deadline ?? 'its deadline'}`;
+  const ending = deadline === undefined ? 'no deadline' : `deadline ${deadline}, then ${wait.onTimeout}`;
+  return `waits for signal "${name}" (${ending}${wait.reject ? '; a rejecting signal rolls back' : ''})`;
 }
 
 function describePolicy(group: GroupDefinition): string {

@@ -14,7 +14,9 @@ export type StepStatus =
   | 'skipped'
   | 'compensation_failed'
   /** Its last attempt's outcome is unknown and no verify could tell: it is compensated in doubt. */
-  | 'in_doubt';
+  | 'in_doubt'
+  /** A wait or sleep the saga is parked at, until a signal or its deadline. */
+  | 'waiting';
 
 /** What the snapshot keeps about one step. */
 export interface StepState {
@@ -30,6 +32,10 @@ export interface StepState {
   inDoubt?: true;
   /** What `verify` found: `true` the run took effect (its result was read back), `false` it did not. */
   verified?: boolean;
+  /** A wait: the id of the signal that ended it (a repeat of it is recognised). */
+  signalId?: string;
+  /** A wait or sleep ended by its deadline rather than a signal. */
+  timedOut?: true;
 }
 
 /** The context of a saga actor: everything a snapshot needs to continue the saga anywhere. */

@@ -148,6 +148,9 @@ function escalationMessage(escalation: SagaEscalation): string {
   if (escalation.inDoubt) {
     return 'saga escalated: a step ended in doubt (it may have taken effect); check the participant, then resume or resolve it';
   }
+  if (escalation.error.code === 'WAIT_DEADLINE') {
+    return 'saga escalated: a wait got no signal before its deadline; resume to wait again, or resolve (or cancel) it';
+  }
   if (escalation.direction === 'run') {
     return 'saga escalated: a step after the pivot ran out of retries (a forward failure); resume or resolve it';
   }

@@ -113,6 +113,8 @@ export class StuckDetector {
           const stuckForMs = at - saga.updatedAt;
           // The state index may lag a saga that moved on since the page was read: trust the record.
           if (saga.state !== state || stuckForMs < thresholdMs) continue;
+          // Parked at a wait or sleep: not stuck, its signal or its deadline (in the timer set) moves it.
+          if (saga.steps.some((s) => s.status === 'waiting')) continue;
           const byState = counts[saga.name] ?? {};
           byState[state] = (byState[state] ?? 0) + 1;
           counts[saga.name] = byState;

@@ -10,6 +10,7 @@ import type {
   SagaRecord,
   SagaStats,
   SagaStore,
+  SagaTimer,
   SagaUpdate,
   SettleListener,
   TransitionEntry,
@@ -23,7 +24,8 @@ type Stored = SagaRecord;
  * and log entries are copied in and out as JSON copies (`copyJson`: exactly what a JSON round trip
  * makes, without the text), so callers can never mutate stored state and a saga behaves exactly as
  * it would after a trip through Redis; a JSON copy is also cheaper than writing and parsing JSON
- * text, or a deep clone, on every transition.
+ * text, or a deep clone, on every transition. Timers (step deadlines) follow RedisStore's rules
+ * exactly, by plain scans: an embedded engine has few.
  */
 export class MemoryStore implements SagaStore {
   readonly #sagas = new Map<string, Stored>();
@@ -33,6 +35,10 @@ export class MemoryStore implements SagaStore {
   readonly #order: string[] = [];
   readonly #quarantined = new Map<string, Stored>();
   readonly #settleListeners = new Set<SettleListener>();
+  /** The timer set: timer id -> due time (ms). A claimed timer is due at its claim's lease end. */
+  readonly #timers = new Map<string, number>();
+  /** Each saga's one timer, by id (RedisStore keeps it in the saga hash's `timer` field). */
+  readonly #timerOf = new Map<string, string>();
 
   async create(record: SagaRecord, entry: TransitionEntry): Promise<CreateResult> {
     const existingId = this.#sagas.has(record.sagaId) ? record.sagaId : this.#idempotency.get(idempotencySlot(record));
@@ -61,6 +67,7 @@ export class MemoryStore implements SagaStore {
     current.revision = revision;
     current.updatedAt = update.updatedAt;
     this.#logs.get(update.sagaId)?.push(logged);
+    if (update.timer !== undefined) this.#setTimer(update.sagaId, update.timer);
     if (SETTLED_STATES.includes(update.state)) {
       // After the save returns, as a Redis subscriber hears it: a listener never runs inside a save.
       const listeners = [...this.#settleListeners];
@@ -101,8 +108,31 @@ export class MemoryStore implements SagaStore {
     this.#sagas.delete(sagaId);
     this.#order.splice(this.#order.indexOf(sagaId), 1);
     this.#quarantined.set(sagaId, record);
+    this.#setTimer(sagaId, null);
     this.#logs.get(sagaId)?.push(copyJson(entry));
     return true;
+  }
+
+  /** Claims the due timers, earliest first (ties by id), by moving them to `leaseEnd`; as RedisStore does. */
+  async claimDueTimers(now: number, leaseEnd: number, limit: number): Promise<string[]> {
+    const due = [...this.#timers].filter(([, dueAt]) => dueAt <= now).sort(byDueTime);
+    // A negative limit takes every due timer, like the LIMIT of Redis' ZRANGE.
+    const claimed = (limit < 0 ? due : due.slice(0, limit)).map(([id]) => id);
+    for (const id of claimed) this.#timers.set(id, leaseEnd);
+    return claimed;
+  }
+
+  async settleTimer(id: string, leaseEnd: number, dueAt?: number): Promise<void> {
+    // Not due at the lease end any more: a save replaced or removed it since the claim, and wins.
+    if (this.#timers.get(id) !== leaseEnd) return;
+    if (dueAt === undefined) this.#timers.delete(id);
+    else this.#timers.set(id, dueAt);
+  }
+
+  async nextTimerAt(): Promise<number | undefined> {
+    let next: number | undefined;
+    for (const dueAt of this.#timers.values()) if (next === undefined || dueAt < next) next = dueAt;
+    return next;
   }
 
   async stats(): Promise<SagaStats> {
@@ -131,6 +161,23 @@ export class MemoryStore implements SagaStore {
   }
 
   async close(): Promise<void> {}
+
+  /** Gives a saga `timer` in place of the one it had (null: none); the same id with a new due time moves it. */
+  #setTimer(sagaId: string, timer: SagaTimer | null): void {
+    const previous = this.#timerOf.get(sagaId);
+    if (previous !== undefined && previous !== timer?.id) this.#timers.delete(previous);
+    if (timer) {
+      this.#timers.set(timer.id, timer.dueAt);
+      this.#timerOf.set(sagaId, timer.id);
+    } else {
+      this.#timerOf.delete(sagaId);
+    }
+  }
+}
+
+/** Earliest due time first; equal ones by id, as a Redis sorted set orders equal scores. */
+function byDueTime([idA, dueA]: [string, number], [idB, dueB]: [string, number]): number {
+  return dueA - dueB || (idA < idB ? -1 : idA > idB ? 1 : 0);
 }
 
 /** The position a cursor of this store holds: a decimal index into the creation order. */

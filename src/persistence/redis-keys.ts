@@ -114,7 +114,8 @@ export interface RedisKeys {
   readonly settled: string;
   /**
    * Sorted set of due timers (member: the step job id whose deadline it is; score: due time in
-   * ms), written by the save script and swept by every engine and worker process.
+   * ms), written by the save script (a quarantined saga's timer is dropped) and swept by every
+   * engine and worker process.
    */
   readonly timers: string;
   /**

@@ -20,6 +20,8 @@ export const ScriptCode = {
   IndexCorrupt: -5,
   /** The Redis user may not PUBLISH on the settle channel (an ACL without `&<prefix>:*`). */
   PublishDenied: -6,
+  /** The timer set is not a sorted set: the prefix's timers need repair. */
+  TimersCorrupt: -7,
 } as const;
 
 /** One of the {@link ScriptCode} values. */
@@ -43,6 +45,10 @@ export function scriptError(code: ScriptCode, sagaId: string, expectedRevision: 
     case ScriptCode.PublishDenied:
       return new StoreError(
         `saga "${sagaId}" was not saved: its Redis user may not PUBLISH on channel "${detail}", which tells engine.waitFor that a saga settled. Grant the prefix's channels and the two commands: ACL SETUSER <user> &<prefix>:* +publish +subscribe (see "Tenants and Redis ACLs" in the README)`,
+      );
+    case ScriptCode.TimersCorrupt:
+      return new StoreError(
+        `saga "${sagaId}" was not saved: Redis key "${detail}", where the sagas' timers (step deadlines) are kept, is not a sorted set; it was changed outside xsaga: delete or repair it`,
       );
   }
 }
@@ -170,8 +176,9 @@ const SAVE_SAGA = `--[[
     -2  conflict: the stored revision is not the expected one; nothing was written
     -3  the saga key is not a hash, or its revision, state or createdAt is unreadable
     -4  the log key is not a list
-    -5  a state index key (or the timer set) is not a sorted set
+    -5  a state index key is not a sorted set
     -6  the caller's ACL does not allow PUBLISH on ARGV[11]; nothing was written
+    -7  the timer set is not a sorted set (and the save sets or clears a timer); nothing was written
 
   Events:
     PUBLISH ARGV[11] ARGV[1]   after the writes, when ARGV[11] is not ''
@@ -191,7 +198,7 @@ end
 local moves = current[2] ~= ARGV[3]
 if moves and not (indexable(ARGV[9] .. current[2]) and indexable(ARGV[9] .. ARGV[3])) then return -5 end
 local timer = ARGV[12]
-if timer ~= 'keep' and not indexable(KEYS[3]) then return -5 end
+if timer ~= 'keep' and not indexable(KEYS[3]) then return -7 end
 -- A denied PUBLISH would raise an error after the writes, leaving them done but reported as failed.
 local publishes = ARGV[11] ~= ''
 if publishes and not redis.acl_check_cmd('PUBLISH', ARGV[11], ARGV[1]) then return -6 end
@@ -293,13 +300,14 @@ return 1
 
 const QUARANTINE_SAGA = `--[[
   quarantineSaga: moves a saga whose stored data cannot be used aside (its key renamed, whatever its
-  type), drops it from every index, records it in the quarantined index and appends the entry with
-  the reason to its log. Keys of the wrong type are left as they are rather than failing the move.
+  type), drops it from every index and its timer (the member its hash field 'timer' names) from the
+  timer set, records it in the quarantined index and appends the entry with the reason to its log.
+  Keys of the wrong type are left as they are rather than failing the move.
 
   Input:
     KEYS[1] saga key             KEYS[4] index of every saga
     KEYS[2] quarantine key       KEYS[5] index of quarantined sagas
-    KEYS[3] saga log list
+    KEYS[3] saga log list        KEYS[6] timer set
 
     ARGV[1] sagaId               ARGV[5] state index key up to the state name
     ARGV[2] quarantined at (ms)  ARGV[6] name index key up to the name
@@ -313,9 +321,10 @@ const QUARANTINE_SAGA = `--[[
 ${LUA_HELPERS}
 local sagaType = typeOf(KEYS[1])
 if sagaType == 'none' then return 0 end
-local name = false
-if sagaType == 'hash' then name = redis.call('HGET', KEYS[1], 'name') end
+local name, timer = false, false
+if sagaType == 'hash' then name, timer = unpack(redis.call('HMGET', KEYS[1], 'name', 'timer')) end
 redis.call('RENAME', KEYS[1], KEYS[2])
+if timer and indexable(KEYS[6]) then redis.call('ZREM', KEYS[6], timer) end
 if indexable(KEYS[4]) then redis.call('ZREM', KEYS[4], ARGV[1]) end
 for i = 7, #ARGV do
   local index = ARGV[5] .. ARGV[i]
@@ -390,7 +399,10 @@ export interface SagaScripts {
     field: '' | 'state' | 'name',
     value: string,
   ): Promise<number>;
-  quarantineSaga(keys: readonly [string, string, string, string, string], args: QuarantineSagaArgs): Promise<0 | 1>;
+  quarantineSaga(
+    keys: readonly [string, string, string, string, string, string],
+    args: QuarantineSagaArgs,
+  ): Promise<0 | 1>;
 }
 
 /** Shape ioredis gives a connection after `defineCommand` (it adds one method per script). */
@@ -414,7 +426,7 @@ export function registerSagaScripts(redis: Redis): SagaScripts {
   redis.defineCommand('xsagaClaimTimers', { numberOfKeys: 1, lua: CLAIM_TIMERS });
   redis.defineCommand('xsagaSettleTimer', { numberOfKeys: 1, lua: SETTLE_TIMER });
   redis.defineCommand('xsagaPruneIndex', { numberOfKeys: 2, lua: PRUNE_INDEX });
-  redis.defineCommand('xsagaQuarantineSaga', { numberOfKeys: 5, lua: QUARANTINE_SAGA });
+  redis.defineCommand('xsagaQuarantineSaga', { numberOfKeys: 6, lua: QUARANTINE_SAGA });
   const commands = redis as unknown as WithSagaCommands;
   return {
     createSaga: (keys, args) => commands.xsagaCreateSaga(...keys, ...args),

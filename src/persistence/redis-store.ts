@@ -158,7 +158,12 @@ export class RedisStore implements SagaStore {
       ],
     );
     if (isScriptCode(reply)) {
-      const detail = reply === ScriptCode.PublishDenied ? this.#keys.settled : `${this.#keys.scriptParts.state}<state>`;
+      const detail =
+        reply === ScriptCode.PublishDenied
+          ? this.#keys.settled
+          : reply === ScriptCode.TimersCorrupt
+            ? this.#keys.timers
+            : `${this.#keys.scriptParts.state}<state>`;
       throw scriptError(reply, sagaId, expectedRevision, detail);
     }
     return reply;
@@ -170,6 +175,19 @@ export class RedisStore implements SagaStore {
 
   async settleTimer(id: string, leaseEnd: number, dueAt?: number): Promise<void> {
     await this.#scripts.settleTimer(this.#keys.timers, id, leaseEnd, dueAt ?? '');
+  }
+
+  /** One `ZRANGE 0 0 WITHSCORES` of the timer set: its lowest score. */
+  async nextTimerAt(): Promise<number | undefined> {
+    const timers = this.#keys.timers;
+    const [, score] = await this.#redis.zrange(timers, 0, 0, 'WITHSCORES').catch((error: unknown) => {
+      if (!isWrongType(error)) throw error;
+      throw new StoreError(
+        `Redis key "${timers}" is not a sorted set, so no timer can be read; it was changed outside xsaga: delete or repair it`,
+        { cause: error },
+      );
+    });
+    return score === undefined ? undefined : Number(score);
   }
 
   async load(sagaId: string): Promise<SagaRecord | undefined> {
@@ -239,12 +257,13 @@ export class RedisStore implements SagaStore {
 
   /**
    * Renames the saga's key to its quarantine key (same slot), whatever its type, drops it from
-   * every index and appends the entry to its log, in one script. The data stays for a person.
+   * every index and its timer from the timer set, and appends the entry to its log, in one script.
+   * The data stays for a person.
    */
   async quarantine(sagaId: string, entry: TransitionEntry): Promise<boolean> {
     const keys = this.#keys;
     const moved = await this.#scripts.quarantineSaga(
-      [keys.saga(sagaId), keys.quarantine(sagaId), keys.log(sagaId), keys.all, keys.quarantined],
+      [keys.saga(sagaId), keys.quarantine(sagaId), keys.log(sagaId), keys.all, keys.quarantined, keys.timers],
       [
         sagaId,
         entry.at,

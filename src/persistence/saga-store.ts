@@ -152,21 +152,29 @@ export interface SagaStore {
   history(sagaId: string): Promise<TransitionEntry[]>;
   /**
    * Moves a saga whose stored data cannot be used (corrupt snapshot, unknown definition version)
-   * out of the live keys and indexes, keeping it for inspection, and appends `entry` (with the
-   * error) to its log. Returns false (and changes nothing) for an unknown or already quarantined saga.
+   * out of the live keys and indexes, keeping it for inspection, drops its timer, and appends
+   * `entry` (with the error) to its log. Returns false (and changes nothing) for an unknown or already quarantined saga.
    */
   quarantine(sagaId: string, entry: TransitionEntry): Promise<boolean>;
   /**
-   * Stores that keep timers (RedisStore): claims up to `limit` timers due at `now` or earlier until
-   * `leaseEnd` (no other process takes them meanwhile; a claimer that dies loses them when the
-   * lease ends) and returns their ids.
+   * Stores that keep timers (RedisStore, MemoryStore): claims up to `limit` timers due at `now` or
+   * earlier, earliest first, by moving their due time to `leaseEnd` (no other process takes them
+   * meanwhile; a claimer that dies loses them when the lease ends), and returns their ids.
    */
   claimDueTimers?(now: number, leaseEnd: number, limit: number): Promise<string[]>;
   /**
-   * Done with a claimed timer: removes it (`dueAt` undefined) or moves it to `dueAt`, unless a save
-   * replaced or removed it since the claim.
+   * Done with a claimed timer: removes it (`dueAt` undefined) or moves it to `dueAt`, but only while
+   * it is still due at the `leaseEnd` it was claimed with: a save that replaced or removed it since
+   * the claim wins, and this changes nothing.
    */
   settleTimer?(id: string, leaseEnd: number, dueAt?: number): Promise<void>;
+  /**
+   * Stores that keep timers: the earliest due time in the timer set (a claimed timer counts at its
+   * lease end), or undefined when it is empty. The engine uses it to schedule its next local
+   * wake-up; another process may add an earlier timer at any moment, so the answer is a hint for
+   * when to look again, not a promise that nothing comes due before.
+   */
+  nextTimerAt?(): Promise<number | undefined>;
   /** Counts by state and by name, served from the indexes (no record is read). */
   stats(): Promise<SagaStats>;
   /** Ids of quarantined sagas, oldest first. */

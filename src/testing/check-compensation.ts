@@ -25,6 +25,12 @@ export interface CompensationCheckOptions {
    * connection would), so the run may or may not have happened as far as xsaga knows. Default true.
    */
   inDoubtFailures?: boolean;
+  /**
+   * The payload each wait gets when the saga parks at it, by wait name (checked by its schema): a
+   * saga with waits needs one for each. Waits are not failure points (their rejections and
+   * deadlines are `createSagaTestModel`'s part); sleeps end at once.
+   */
+  signals?: Record<string, unknown>;
 }
 
 /** How a run's failing step fails: definitely (a TerminalError), or in doubt on every attempt. */
@@ -111,7 +117,9 @@ export async function checkCompensationAtEveryIndex(
   const runs: CompensationRun[] = [];
   const failures: InjectedFailure[] = options.inDoubtFailures === false ? ['terminal'] : ['terminal', 'inDoubt'];
   const plan: Array<[number | undefined, InjectedFailure]> = [
-    ...failures.flatMap((failure) => definition.steps.map((s): [number, InjectedFailure] => [s.index, failure])),
+    ...failures.flatMap((failure) =>
+      definition.steps.filter((s) => s.wait === undefined).map((s): [number, InjectedFailure] => [s.index, failure]),
+    ),
     [undefined, 'terminal'],
   ];
   for (const [failAt, failure] of plan) {
@@ -142,56 +150,81 @@ async function runOnce(
   const transients = options.transientFailures ?? true;
   const failuresFor = (attempts: number) => (transients ? Math.floor(random() * attempts) : 0);
   const wrapped = Object.fromEntries(
-    definition.steps.map((step: StepDefinition) => {
-      const original = handlers[step.name] as StepHandler<unknown> | undefined;
-      const runFailures = failuresFor(step.run.attempts);
-      const compensationFailures = step.compensation ? failuresFor(step.compensation.attempts) : 0;
-      const handler: StepHandler<unknown> = {
-        run: async (ctx: StepContext<unknown>) => {
-          if (step.index === failAt && failure === 'inDoubt') {
-            calls.push(call(step, 'run', ctx, 'inDoubt'));
-            throw new Error(`injected in-doubt failure at step "${step.name}" (it may or may not have happened)`);
-          }
-          if (step.index === failAt) {
-            calls.push(call(step, 'run', ctx, 'terminal'));
-            throw new TerminalError(`injected terminal failure at step "${step.name}"`);
-          }
-          if (ctx.attempt <= runFailures) {
-            calls.push(call(step, 'run', ctx, 'transient'));
-            throw new Error(`injected transient failure at step "${step.name}"`);
-          }
-          const output = await original?.run(ctx);
-          calls.push(call(step, 'run', ctx, 'ok'));
-          completed.push(step.name);
-          return output;
-        },
-        // Only where the definition compensates: a compensate handler on any other step is refused.
-        ...(step.compensation && {
-          compensate: async (ctx: CompensationContext<unknown>) => {
-            if (ctx.attempt <= compensationFailures) {
-              calls.push(call(step, 'compensate', ctx, 'transient'));
-              throw new Error(`injected transient failure compensating "${step.name}"`);
+    definition.steps
+      .filter((step) => step.wait === undefined)
+      .map((step: StepDefinition) => {
+        const original = handlers[step.name] as StepHandler<unknown> | undefined;
+        const runFailures = failuresFor(step.run.attempts);
+        const compensationFailures = step.compensation ? failuresFor(step.compensation.attempts) : 0;
+        const handler: StepHandler<unknown> = {
+          run: async (ctx: StepContext<unknown>) => {
+            if (step.index === failAt && failure === 'inDoubt') {
+              calls.push(call(step, 'run', ctx, 'inDoubt'));
+              throw new Error(`injected in-doubt failure at step "${step.name}" (it may or may not have happened)`);
             }
-            await original?.compensate?.(ctx);
-            calls.push({ ...call(step, 'compensate', ctx, 'ok'), inDoubt: ctx.inDoubt });
-            compensations.push(step.name);
+            if (step.index === failAt) {
+              calls.push(call(step, 'run', ctx, 'terminal'));
+              throw new TerminalError(`injected terminal failure at step "${step.name}"`);
+            }
+            if (ctx.attempt <= runFailures) {
+              calls.push(call(step, 'run', ctx, 'transient'));
+              throw new Error(`injected transient failure at step "${step.name}"`);
+            }
+            const output = await original?.run(ctx);
+            calls.push(call(step, 'run', ctx, 'ok'));
+            completed.push(step.name);
+            return output;
           },
-        }),
-        ...(original?.verify && {
-          verify: async (ctx: StepContext<unknown>) => {
-            verifications.push(step.name);
-            return (original.verify as NonNullable<StepHandler<unknown>['verify']>)(ctx);
-          },
-        }),
-      };
-      return [step.name, handler];
-    }),
+          // Only where the definition compensates: a compensate handler on any other step is refused.
+          ...(step.compensation && {
+            compensate: async (ctx: CompensationContext<unknown>) => {
+              if (ctx.attempt <= compensationFailures) {
+                calls.push(call(step, 'compensate', ctx, 'transient'));
+                throw new Error(`injected transient failure compensating "${step.name}"`);
+              }
+              await original?.compensate?.(ctx);
+              calls.push({ ...call(step, 'compensate', ctx, 'ok'), inDoubt: ctx.inDoubt });
+              compensations.push(step.name);
+            },
+          }),
+          ...(original?.verify && {
+            verify: async (ctx: StepContext<unknown>) => {
+              verifications.push(step.name);
+              return (original.verify as NonNullable<StepHandler<unknown>['verify']>)(ctx);
+            },
+          }),
+        };
+        return [step.name, handler];
+      }),
   );
   const fast = withInstantRetries(definition);
   const engine = createEngine({ handlers: { [definition.name]: wrapped } });
+  // A saga parked at a wait gets its payload from `signals` (sleeps are instant here); the wait then
+  // counts as completed, in order, as the step it is.
+  const signalled: Promise<unknown>[] = [];
+  let unsignalled: Error | undefined;
+  engine.on('transition', (entry) => {
+    const step = definition.steps.find((s) => entry.to === `Pending.${s.name}`);
+    if (!step?.wait) return;
+    if (step.wait.type === 'sleep') {
+      completed.push(step.name);
+      return;
+    }
+    if (!options.signals || !(step.name in options.signals)) {
+      unsignalled = new Error(
+        `saga "${definition.name}" waits for signal "${step.name}": give checkCompensationAtEveryIndex a payload for it in options.signals`,
+      );
+      void engine.cancel(entry.sagaId).catch(() => undefined);
+      return;
+    }
+    completed.push(step.name);
+    signalled.push(engine.signal(entry.sagaId, step.name, options.signals[step.name]));
+  });
   try {
     const { sagaId } = await engine.start(fast, options.input ?? {});
     const view = await engine.waitFor(sagaId);
+    await Promise.all(signalled);
+    if (unsignalled) throw unsignalled;
     return { failAt, failure, state: view.state, completed, compensations, calls, verifications };
   } finally {
     await engine.close();

@@ -2,7 +2,7 @@ import { getSimplePaths } from '@xstate/graph';
 import { initialTransition, transition } from 'xstate';
 import { pivotIndexOf } from '../definition/step-kinds.ts';
 import type { AnySagaDefinition } from '../definition/types.ts';
-import { buildSagaMachine, inFlight, jobRound, type SagaMachine } from '../machines/build-saga-machine.ts';
+import { buildSagaMachine, inFlight, jobRound, parkedAt, type SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext } from '../machines/context.ts';
 import { type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
 import { type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../vocabulary/states.ts';
@@ -68,7 +68,7 @@ export function createSagaTestModel(definition: AnySagaDefinition, options: Saga
   const inDoubt = options.inDoubt ?? true;
   const simplePaths = getSimplePaths(machine, {
     input: { sagaId: 'model', input: {} },
-    events: (snapshot) => eventsFor(snapshot.value, snapshot.context, inDoubt),
+    events: (snapshot) => eventsFor(definition, snapshot.value, snapshot.context, inDoubt),
     // Identity is the state plus the history the invariants read; counters, results and rounds are
     // left out so resume loops close and the graph stays finite.
     serializeState: (snapshot) => {
@@ -93,7 +93,7 @@ export function createSagaTestModel(definition: AnySagaDefinition, options: Saga
   });
   const paths = simplePaths
     .filter((path) => SETTLED_STATES.includes(topLevelState(path.state.value)))
-    .map((path) => replay(machine, path.steps.map((s) => s.event as SagaEvent).filter(isSagaEvent)));
+    .map((path) => replay(definition, machine, path.steps.map((s) => s.event as SagaEvent).filter(isSagaEvent)));
   const violations = (path: SagaPathScenario) => checkPath(definition, path);
   return {
     machine,
@@ -149,7 +149,12 @@ function isRunOutcome(event: SagaEvent): boolean {
   return (event.type === SagaEvents.stepDone || event.type === SagaEvents.stepFailed) && event.direction === 'run';
 }
 
-function eventsFor(value: unknown, context: SagaContext, withInDoubt: boolean): SagaEvent[] {
+function eventsFor(
+  definition: AnySagaDefinition,
+  value: unknown,
+  context: SagaContext,
+  withInDoubt: boolean,
+): SagaEvent[] {
   const state = topLevelState(value);
   if (state === SagaStates.Started) return [{ type: SagaEvents.start }, { type: SagaEvents.cancel }];
   if (state === SagaStates.Escalated) {
@@ -174,9 +179,27 @@ function eventsFor(value: unknown, context: SagaContext, withInDoubt: boolean): 
       events.push({ type: SagaEvents.stepFailed, ...base, error: ERROR, inDoubt: true });
     }
   }
+  // A saga parked at a wait goes on with a signal (one its `reject` accepts or refuses), or at its deadline.
+  const parked = parkedAt(context);
+  const wait = definition.steps.find((s) => s.name === parked)?.wait;
+  if (parked !== undefined && wait) {
+    if (wait.type === 'signal') {
+      events.push({ type: SagaEvents.signal, name: parked, payload: { from: parked } });
+      if (wait.reject)
+        events.push({ type: SagaEvents.signal, name: parked, payload: { from: parked }, rejected: true });
+    }
+    events.push({ type: SagaEvents.deadline, step: parked, round: jobRound(context, parked, 'run') });
+  }
   // Offered on every step: past the pivot the machine must refuse it, which the paths then show.
   if (state === SagaStates.Pending && !context.cancelRequested) events.push({ type: SagaEvents.cancel });
   return events;
+}
+
+/** Whether an event ended the wait `step` with the saga going on past it (a signal it accepts, or a deadline that continues). */
+function passesWait(definition: AnySagaDefinition, event: SagaEvent): string | undefined {
+  if (event.type === SagaEvents.signal && !event.rejected) return event.name;
+  if (event.type !== SagaEvents.deadline) return undefined;
+  return definition.steps.find((s) => s.name === event.step)?.wait?.onTimeout === 'continue' ? event.step : undefined;
 }
 
 const SAGA_EVENT_TYPES = new Set<string>(Object.values(SagaEvents));
@@ -187,33 +210,46 @@ function isSagaEvent(event: SagaEvent): boolean {
 }
 
 /** Replays a path's events from scratch: the end state is computed, never taken from the traversal. */
-function replay(machine: SagaMachine, events: SagaEvent[]): SagaPathScenario {
+function replay(definition: AnySagaDefinition, machine: SagaMachine, events: SagaEvent[]): SagaPathScenario {
   let [snapshot] = initialTransition(machine, { sagaId: 'model', input: {} });
   const replayed: SagaEvent[] = [];
   for (const event of events) {
     // The graph merges states that differ only in their job rounds (so resume loops close): an
-    // outcome is replayed for the round of the job the saga waits for now.
+    // outcome (or a wait's deadline) is replayed for the round the saga waits for now.
     const concrete =
       event.type === SagaEvents.stepDone || event.type === SagaEvents.stepFailed
         ? { ...event, round: jobRound(snapshot.context, event.step, event.direction) }
-        : event;
+        : event.type === SagaEvents.deadline
+          ? { ...event, round: jobRound(snapshot.context, event.step, 'run') }
+          : event;
     replayed.push(concrete);
     [snapshot] = transition(machine, snapshot, concrete);
   }
-  return toScenario(replayed, snapshot.value, snapshot.context);
+  return toScenario(definition, replayed, snapshot.value, snapshot.context);
 }
 
-function toScenario(events: SagaEvent[], value: unknown, context: SagaContext): SagaPathScenario {
+function toScenario(
+  definition: AnySagaDefinition,
+  events: SagaEvent[],
+  value: unknown,
+  context: SagaContext,
+): SagaPathScenario {
   const completed: string[] = [];
   const compensations: string[] = [];
   const words: string[] = [];
   for (const event of events) {
+    const passed = passesWait(definition, event);
+    if (passed !== undefined) completed.push(passed);
     if (event.type === SagaEvents.stepDone || event.type === SagaEvents.stepFailed) {
       const ok = event.type === SagaEvents.stepDone;
       if (ok && event.direction === 'run') completed.push(event.step);
       if (ok && event.direction === 'compensate') compensations.push(event.step);
       const failure = event.type === SagaEvents.stepFailed && event.inDoubt ? 'fails in doubt' : 'fails';
       words.push(`${event.direction === 'run' ? '' : 'undo '}${event.step} ${ok ? 'ok' : failure}`);
+    } else if (event.type === SagaEvents.signal) {
+      words.push(`${event.name} ${event.rejected ? 'rejected' : 'signalled'}`);
+    } else if (event.type === SagaEvents.deadline) {
+      words.push(`${event.step} deadline`);
     } else if (event.type !== SagaEvents.start) {
       words.push(event.type.replace('saga.', ''));
     }
@@ -323,9 +359,10 @@ function checkPath(definition: AnySagaDefinition, path: SagaPathScenario): strin
     case SagaStates.Escalated: {
       if (path.context.escalation?.direction === 'run') {
         const { step, inDoubt } = path.context.escalation;
-        if (indexOf(step) <= pivot && !(inDoubt && byName.get(step)?.inDoubt === 'escalate')) {
+        const waitEscalates = byName.get(step)?.wait?.onTimeout === 'escalate';
+        if (indexOf(step) <= pivot && !(inDoubt && byName.get(step)?.inDoubt === 'escalate') && !waitEscalates) {
           problems.push(
-            `forward failure of ${step}, which is neither after the pivot nor an in-doubt step that escalates`,
+            `forward failure of ${step}, which is neither after the pivot, nor an in-doubt step that escalates, nor a wait whose deadline escalates`,
           );
         }
         // A parallel group undoes its in-doubt members before it moves on; nothing else is undone.

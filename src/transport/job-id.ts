@@ -30,3 +30,21 @@ export function parseStepJobId(
   if (round !== undefined && !/^r[1-9][0-9]*$/.test(round)) return undefined;
   return { sagaId, step, direction, round: round === undefined ? 0 : Number(round.slice(1)) };
 }
+
+/**
+ * The id of a wait's (or sleep's) deadline in the timer set: `<sagaId>~<wait>~wait`, with the
+ * wait's round as a job id has it, so a deadline of an earlier round (before a `resume`) is told
+ * apart. Never a step job id: the direction part is `wait`.
+ */
+export function waitTimerId(sagaId: string, wait: string, round = 0): string {
+  const base = [sagaId, wait, 'wait'].join(SEPARATOR);
+  return round === 0 ? base : `${base}${SEPARATOR}r${round}`;
+}
+
+/** The parts of a timer id made by {@link waitTimerId}, or undefined for another string. */
+export function parseWaitTimerId(id: string): { sagaId: string; step: string; round: number } | undefined {
+  const job = parseStepJobId(id.replace(/~wait(~r[1-9][0-9]*)?$/, '~run$1'));
+  return job && /~wait(~r[1-9][0-9]*)?$/.test(id)
+    ? { sagaId: job.sagaId, step: job.step, round: job.round }
+    : undefined;
+}

@@ -12,6 +12,8 @@ export const SagaEvents = {
   resolve: 'saga.resolve',
   stepDone: 'step.done',
   stepFailed: 'step.failed',
+  signal: 'saga.signal',
+  deadline: 'wait.deadline',
 } as const;
 
 /** Which way a step job goes: its forward run or its compensation. */
@@ -54,6 +56,26 @@ export interface StepFailedEvent extends StepOutcomeBase {
   verified?: false;
 }
 
+/** A signal for a wait (see `engine.signal`), its payload already accepted by the wait's schema. */
+export interface SignalEvent {
+  type: typeof SagaEvents.signal;
+  /** The wait it is for. */
+  name: string;
+  payload: unknown;
+  /** The sender's id of this signal: a repeat with the same id is recognised and changes nothing. */
+  signalId?: string;
+  /** The wait's `reject` said so (decided by the engine before the event is sent): roll back. */
+  rejected?: true;
+}
+
+/** A wait's or sleep's deadline came (delivered from the timer set): ignored unless the saga still waits there. */
+export interface DeadlineEvent {
+  type: typeof SagaEvents.deadline;
+  step: string;
+  /** The wait's round (raised by each `resume` of an escalated wait): a deadline of an earlier round is stale. */
+  round: number;
+}
+
 /** Every event a saga machine accepts. */
 export type SagaEvent =
   | { type: typeof SagaEvents.start }
@@ -61,7 +83,9 @@ export type SagaEvent =
   | { type: typeof SagaEvents.resume }
   | { type: typeof SagaEvents.resolve; note?: string }
   | StepDoneEvent
-  | StepFailedEvent;
+  | StepFailedEvent
+  | SignalEvent
+  | DeadlineEvent;
 
 /** The outcome of a step job, as the queue reports it. */
 export type StepOutcomeEvent = StepDoneEvent | StepFailedEvent;

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError, SagaNotFoundError } from '../../src/errors.ts';
-import type { SagaQuery, SagaRecord, SagaStore, TransitionEntry } from '../../src/persistence/saga-store.ts';
+import type { SagaQuery, SagaRecord, SagaStore, SagaTimer, TransitionEntry } from '../../src/persistence/saga-store.ts';
 import type { SagaState } from '../../src/vocabulary/states.ts';
 
 /** What a contract run needs: a fresh, empty store, and how to dispose of it. */
@@ -575,6 +575,174 @@ export function describeSagaStoreContract(name: string, makeStore: MakeSagaStore
       });
     });
 
+    describe('timers (optional: a store keeps all three timer methods or none)', () => {
+      const LEASE = T0 + 30_000;
+      let timers: TimerStore;
+
+      beforeEach((ctx) => {
+        const { claimDueTimers, settleTimer, nextTimerAt } = store;
+        if (!claimDueTimers && !settleTimer && !nextTimerAt) return ctx.skip();
+        expect({ claimDueTimers, settleTimer, nextTimerAt }).toEqual({
+          claimDueTimers: expect.any(Function),
+          settleTimer: expect.any(Function),
+          nextTimerAt: expect.any(Function),
+        });
+        timers = store as TimerStore;
+      });
+
+      /** Saves saga `sagaId` at `revision` with `timer` (undefined: the save says nothing of it). */
+      const saveTimer = (sagaId: string, revision: number, timer?: SagaTimer | null) =>
+        store.save(
+          {
+            sagaId,
+            expectedRevision: revision,
+            state: 'Pending',
+            snapshot: { revision },
+            updatedAt: T0 + revision,
+            ...(timer === undefined ? {} : { timer }),
+          },
+          moveEntry(sagaId, 'Pending'),
+        );
+
+      it('has no timer to tell of when none was set', async () => {
+        await createMany(store, 1);
+        expect(await timers.nextTimerAt()).toBeUndefined();
+        expect(await timers.claimDueTimers(T0 + 1e12, LEASE, 10)).toEqual([]);
+      });
+
+      it('keeps one timer per saga: a save’s timer replaces the last one, null removes it, absent keeps it', async () => {
+        await createMany(store, 1);
+        await saveTimer('saga-000', 1, { id: 'saga-000~a~run', dueAt: T0 + 100 });
+        expect(await timers.nextTimerAt()).toBe(T0 + 100);
+        await saveTimer('saga-000', 2, { id: 'saga-000~b~run', dueAt: T0 + 200 });
+        expect(await timers.nextTimerAt()).toBe(T0 + 200);
+        await saveTimer('saga-000', 3);
+        expect(await timers.nextTimerAt()).toBe(T0 + 200);
+        // The replaced timer is gone: only the saga's current one comes due.
+        expect(await timers.claimDueTimers(T0 + 1_000, LEASE, 10)).toEqual(['saga-000~b~run']);
+
+        await saveTimer('saga-000', 4, null);
+        expect(await timers.nextTimerAt()).toBeUndefined();
+        expect(await timers.claimDueTimers(LEASE, LEASE + 1, 10)).toEqual([]);
+      });
+
+      it('moves a timer that a save sets again with the same id and a new due time', async () => {
+        await createMany(store, 1);
+        await saveTimer('saga-000', 1, { id: 'saga-000~a~run', dueAt: T0 + 100 });
+        await saveTimer('saga-000', 2, { id: 'saga-000~a~run', dueAt: T0 + 500 });
+
+        expect(await timers.nextTimerAt()).toBe(T0 + 500);
+        expect(await timers.claimDueTimers(T0 + 499, LEASE, 10)).toEqual([]);
+        expect(await timers.claimDueTimers(T0 + 500, LEASE, 10)).toEqual(['saga-000~a~run']);
+      });
+
+      it('keeps each saga’s timer apart: replacing or removing one leaves the others', async () => {
+        await createMany(store, 2);
+        await saveTimer('saga-000', 1, { id: 'saga-000~a~run', dueAt: T0 + 100 });
+        await saveTimer('saga-001', 1, { id: 'saga-001~a~run', dueAt: T0 + 200 });
+        await saveTimer('saga-000', 2, null);
+
+        expect(await timers.nextTimerAt()).toBe(T0 + 200);
+        expect(await timers.claimDueTimers(T0 + 1_000, LEASE, 10)).toEqual(['saga-001~a~run']);
+      });
+
+      it('writes no timer for a save that conflicts', async () => {
+        await createMany(store, 1);
+        await expect(saveTimer('saga-000', 7, { id: 'saga-000~a~run', dueAt: T0 })).rejects.toMatchObject({
+          code: 'CONFLICT',
+        });
+        expect(await timers.nextTimerAt()).toBeUndefined();
+      });
+
+      it('claims only the timers due by now, earliest first (equal due times by id), at most limit', async () => {
+        const dueAts = [T0 + 300, T0 + 100, T0 + 900, T0 + 200, T0 + 100];
+        await createMany(store, dueAts.length);
+        for (const [i, dueAt] of dueAts.entries()) {
+          await saveTimer(`saga-00${i}`, 1, { id: `saga-00${i}~a~run`, dueAt });
+        }
+
+        expect(await timers.claimDueTimers(T0 + 99, LEASE, 10)).toEqual([]);
+        expect(await timers.claimDueTimers(T0 + 300, LEASE, 2)).toEqual(['saga-001~a~run', 'saga-004~a~run']);
+        expect(await timers.claimDueTimers(T0 + 300, LEASE, 10)).toEqual(['saga-003~a~run', 'saga-000~a~run']);
+        expect(await timers.claimDueTimers(T0 + 300, LEASE, 10)).toEqual([]);
+        expect(await timers.claimDueTimers(T0 + 900, LEASE, 0)).toEqual([]);
+        expect(await timers.claimDueTimers(T0 + 900, LEASE, 10)).toEqual(['saga-002~a~run']);
+      });
+
+      it('hands a due timer to one claimer, and again only once the claim’s lease ended', async () => {
+        await createMany(store, 1);
+        await saveTimer('saga-000', 1, { id: 'saga-000~a~run', dueAt: T0 + 100 });
+
+        const [first, second] = await Promise.all([
+          timers.claimDueTimers(T0 + 100, LEASE, 10),
+          timers.claimDueTimers(T0 + 100, LEASE, 10),
+        ]);
+        expect([...first, ...second]).toEqual(['saga-000~a~run']);
+        // Claimed: due at its lease end now. The claimer died: once the lease ends, anyone may take it.
+        expect(await timers.nextTimerAt()).toBe(LEASE);
+        expect(await timers.claimDueTimers(LEASE - 1, LEASE + 30_000, 10)).toEqual([]);
+        expect(await timers.claimDueTimers(LEASE, LEASE + 30_000, 10)).toEqual(['saga-000~a~run']);
+        expect(await timers.nextTimerAt()).toBe(LEASE + 30_000);
+      });
+
+      it('lets the holder of a claim settle the timer: remove it, or move it to a new due time', async () => {
+        await createMany(store, 1);
+        await saveTimer('saga-000', 1, { id: 'saga-000~a~run', dueAt: T0 });
+        await timers.claimDueTimers(T0, LEASE, 10);
+
+        await timers.settleTimer('saga-000~a~run', LEASE - 1); // not the claim held: nothing changes
+        await timers.settleTimer('saga-000~b~run', LEASE); // no such timer: nothing changes
+        expect(await timers.nextTimerAt()).toBe(LEASE);
+        await timers.settleTimer('saga-000~a~run', LEASE, T0 + 5_000); // held: look again later
+        expect(await timers.nextTimerAt()).toBe(T0 + 5_000);
+
+        expect(await timers.claimDueTimers(T0 + 5_000, LEASE, 10)).toEqual(['saga-000~a~run']);
+        await timers.settleTimer('saga-000~a~run', LEASE);
+        expect(await timers.nextTimerAt()).toBeUndefined();
+        // Removed by the settle, and still the saga's timer: a save that says nothing of it keeps nothing.
+        await saveTimer('saga-000', 2);
+        expect(await timers.nextTimerAt()).toBeUndefined();
+      });
+
+      it('never lets a settle undo a save that replaced, moved or removed the timer after the claim', async () => {
+        await createMany(store, 1);
+        await saveTimer('saga-000', 1, { id: 'saga-000~a~run', dueAt: T0 });
+
+        await timers.claimDueTimers(T0, LEASE, 10);
+        await saveTimer('saga-000', 2, { id: 'saga-000~b~run', dueAt: T0 + 9_000 }); // replaced
+        await timers.settleTimer('saga-000~a~run', LEASE, T0 + 1);
+        expect(await timers.claimDueTimers(T0 + 8_999, LEASE, 10)).toEqual([]);
+        expect(await timers.nextTimerAt()).toBe(T0 + 9_000);
+
+        await timers.claimDueTimers(T0 + 9_000, LEASE, 10);
+        await saveTimer('saga-000', 3, { id: 'saga-000~b~run', dueAt: T0 + 20_000 }); // moved
+        await timers.settleTimer('saga-000~b~run', LEASE);
+        expect(await timers.nextTimerAt()).toBe(T0 + 20_000);
+
+        await timers.claimDueTimers(T0 + 20_000, LEASE, 10);
+        await saveTimer('saga-000', 4, null); // removed
+        await timers.settleTimer('saga-000~b~run', LEASE, T0 + 25_000);
+        expect(await timers.nextTimerAt()).toBeUndefined();
+      });
+
+      it('drops a quarantined saga’s timer, claimed or not, and no other', async () => {
+        await createMany(store, 3);
+        await saveTimer('saga-000', 1, { id: 'saga-000~a~run', dueAt: T0 + 100 });
+        await saveTimer('saga-001', 1, { id: 'saga-001~a~run', dueAt: T0 + 200 });
+        await saveTimer('saga-002', 1, { id: 'saga-002~a~run', dueAt: T0 + 300 });
+        expect(await timers.claimDueTimers(T0 + 100, LEASE, 10)).toEqual(['saga-000~a~run']);
+        const quarantined = (sagaId: string) => ({ ...createdEntry(sagaId), to: 'Quarantined' });
+
+        await store.quarantine('saga-000', quarantined('saga-000'));
+        await store.quarantine('saga-001', quarantined('saga-001'));
+
+        expect(await timers.nextTimerAt()).toBe(T0 + 300);
+        expect(await timers.claimDueTimers(LEASE, LEASE + 1, 10)).toEqual(['saga-002~a~run']);
+        await timers.settleTimer('saga-000~a~run', LEASE, T0 + 1); // its claimer comes back: too late
+        expect(await timers.nextTimerAt()).toBe(LEASE + 1);
+      });
+    });
+
     describe('onSettled (optional: without it engine.waitFor polls)', () => {
       it('tells of each save that leaves a saga settled, once the save can be read, and of no other save', async (ctx) => {
         if (!store.onSettled) return ctx.skip();
@@ -624,6 +792,9 @@ export function describeSagaStoreContract(name: string, makeStore: MakeSagaStore
     });
   });
 }
+
+/** A store that keeps timers. */
+type TimerStore = SagaStore & Required<Pick<SagaStore, 'claimDueTimers' | 'settleTimer' | 'nextTimerAt'>>;
 
 /** Waits until `check` holds (notices arrive after the save that causes them), at most 5 s. */
 async function until(check: () => boolean): Promise<void> {

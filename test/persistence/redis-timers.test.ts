@@ -1,9 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { StoreError } from '../../src/errors.ts';
+import { createRedisKeys } from '../../src/persistence/redis-keys.ts';
 import { createRedisStore, type RedisStore } from '../../src/persistence/redis-store.ts';
-import type { SagaRecord, TransitionEntry } from '../../src/persistence/saga-store.ts';
+import type { SagaRecord, SagaTimer, TransitionEntry } from '../../src/persistence/saga-store.ts';
 import { dropPrefix, REDIS_URL } from '../durable/redis-helpers.ts';
+
+// How timers behave is the SagaStore contract (test/contracts/saga-store.contract.ts, "timers"),
+// which RedisStore passes; here is only how RedisStore lays them out, and what it does with keys
+// changed outside xsaga.
 
 const T0 = 1_700_000_000_000;
 const admin = new Redis(REDIS_URL);
@@ -37,9 +43,9 @@ describe('the timer set of a RedisStore', () => {
     prefixes.push(prefix);
     const store = createRedisStore({ connection: REDIS_URL, prefix });
     stores.push(store);
-    return { store, timers: `${prefix}:timers` };
+    return { store, keys: createRedisKeys(prefix) };
   }
-  const save = (store: RedisStore, revision: number, timer?: { id: string; dueAt: number } | null) =>
+  const save = (store: RedisStore, revision: number, timer?: SagaTimer | null) =>
     store.save(
       {
         sagaId: 's1',
@@ -52,56 +58,65 @@ describe('the timer set of a RedisStore', () => {
       { ...entry('s1'), from: 'Started', to: 'Pending' },
     );
 
-  it('is written by the save: a new timer replaces the saga’s last one, null removes it, absent keeps it', async () => {
-    const { store, timers } = makeStore();
+  it('is one sorted set of timer ids by due time, each saga’s member named by its hash field `timer`', async () => {
+    const { store, keys } = makeStore();
     await store.create(record('s1'), entry('s1'));
     await save(store, 1, { id: 's1~a~run', dueAt: T0 + 100 });
-    expect(await admin.zrange(timers, 0, -1, 'WITHSCORES')).toEqual(['s1~a~run', String(T0 + 100)]);
-    await save(store, 2, { id: 's1~b~run', dueAt: T0 + 200 });
-    expect(await admin.zrange(timers, 0, -1, 'WITHSCORES')).toEqual(['s1~b~run', String(T0 + 200)]);
-    await save(store, 3);
-    expect(await admin.zrange(timers, 0, -1)).toEqual(['s1~b~run']);
-    await save(store, 4, null);
-    expect(await admin.zcard(timers)).toBe(0);
+    expect(await admin.zrange(keys.timers, 0, -1, 'WITHSCORES')).toEqual(['s1~a~run', String(T0 + 100)]);
+    expect(await admin.hget(keys.saga('s1'), 'timer')).toBe('s1~a~run');
+
+    await save(store, 2, null);
+    expect(await admin.exists(keys.timers)).toBe(0);
+    expect(await admin.hexists(keys.saga('s1'), 'timer')).toBe(0);
   });
 
-  it('writes nothing of a save that conflicts', async () => {
-    const { store, timers } = makeStore();
-    await store.create(record('s1'), entry('s1'));
-    await expect(save(store, 7, { id: 's1~a~run', dueAt: T0 })).rejects.toMatchObject({ code: 'CONFLICT' });
-    expect(await admin.zcard(timers)).toBe(0);
-  });
-
-  it('hands a due timer to one claimer at a time, and again to another once the claim’s lease ended', async () => {
-    const { store } = makeStore();
+  it('removes the timer of a quarantined saga from the set, and keeps its hash as it was for a person', async () => {
+    const { store, keys } = makeStore();
     await store.create(record('s1'), entry('s1'));
     await save(store, 1, { id: 's1~a~run', dueAt: T0 + 100 });
 
-    expect(await store.claimDueTimers(T0 + 99, T0 + 1_000, 10)).toEqual([]);
-    const [first, second] = await Promise.all([
-      store.claimDueTimers(T0 + 100, T0 + 1_000, 10),
-      store.claimDueTimers(T0 + 100, T0 + 1_000, 10),
-    ]);
-    expect([...(first ?? []), ...(second ?? [])]).toEqual(['s1~a~run']);
-    // The claimer died: once its lease ends, the timer is due again for anyone.
-    expect(await store.claimDueTimers(T0 + 999, T0 + 2_000, 10)).toEqual([]);
-    expect(await store.claimDueTimers(T0 + 1_000, T0 + 2_000, 10)).toEqual(['s1~a~run']);
+    expect(await store.quarantine('s1', { ...entry('s1'), to: 'Quarantined' })).toBe(true);
+
+    expect(await admin.zcard(keys.timers)).toBe(0);
+    expect(await admin.hget(keys.quarantine('s1'), 'timer')).toBe('s1~a~run');
   });
 
-  it('lets only the holder of the claim settle a timer, and never undoes a save that replaced it', async () => {
-    const { store, timers } = makeStore();
+  it('quarantines a saga whose key is not a hash, leaving the timer set alone', async () => {
+    const { store, keys } = makeStore();
+    await admin.set(keys.saga('s1'), 'not a hash');
+    await admin.zadd(keys.timers, T0, 'other~a~run');
+
+    expect(await store.quarantine('s1', { ...entry('s1'), to: 'Quarantined' })).toBe(true);
+
+    expect(await admin.zrange(keys.timers, 0, -1)).toEqual(['other~a~run']);
+  });
+
+  it('refuses a save that sets or clears a timer while the timer key is not a sorted set, and writes nothing', async () => {
+    const { store, keys } = makeStore();
     await store.create(record('s1'), entry('s1'));
-    await save(store, 1, { id: 's1~a~run', dueAt: T0 });
-    await store.claimDueTimers(T0, T0 + 1_000, 10);
+    await admin.set(keys.timers, 'not a sorted set');
 
-    await store.settleTimer('s1~a~run', T0 + 999); // not the claim it holds: nothing changes
-    expect(await admin.zscore(timers, 's1~a~run')).toBe(String(T0 + 1_000));
-    await store.settleTimer('s1~a~run', T0 + 1_000, T0 + 5_000); // held: look again later
-    expect(await admin.zscore(timers, 's1~a~run')).toBe(String(T0 + 5_000));
+    for (const timer of [{ id: 's1~a~run', dueAt: T0 }, null]) {
+      const saving = save(store, 1, timer);
+      await expect(saving).rejects.toBeInstanceOf(StoreError);
+      await expect(saving).rejects.toMatchObject({
+        code: 'STORE_FAILED',
+        message: expect.stringContaining(keys.timers),
+      });
+    }
+    expect((await store.load('s1'))?.revision).toBe(1);
+    // A save that leaves the timer as it is does not touch the key.
+    expect(await save(store, 1)).toBe(2);
+  });
 
-    await store.claimDueTimers(T0 + 5_000, T0 + 6_000, 10);
-    await save(store, 2, { id: 's1~b~run', dueAt: T0 + 9_000 }); // the saga moved on meanwhile
-    await store.settleTimer('s1~a~run', T0 + 6_000);
-    expect(await admin.zrange(timers, 0, -1, 'WITHSCORES')).toEqual(['s1~b~run', String(T0 + 9_000)]);
+  it('claims nothing from a timer key that is not a sorted set, and says so when asked for the next due time', async () => {
+    const { store, keys } = makeStore();
+    await admin.set(keys.timers, 'not a sorted set');
+
+    expect(await store.claimDueTimers(T0, T0 + 1_000, 10)).toEqual([]);
+    const next = store.nextTimerAt();
+    await expect(next).rejects.toBeInstanceOf(StoreError);
+    await expect(next).rejects.toMatchObject({ code: 'STORE_FAILED', message: expect.stringContaining(keys.timers) });
+    expect(await admin.get(keys.timers)).toBe('not a sorted set');
   });
 });

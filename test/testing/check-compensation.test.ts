@@ -61,6 +61,38 @@ describe('checkCompensationAtEveryIndex', () => {
     expect(pivot?.compensations).toEqual([...(pivot?.completed ?? [])].reverse());
   });
 
+  describe('with waits and sleeps', () => {
+    const approval = defineSaga({
+      name: 'approval-check',
+      version: 1,
+      input: z.object({}),
+      steps: [
+        { name: 'hold' },
+        { sleep: 'coolOff', forMs: 86_400_000 },
+        { wait: 'approve', signal: z.object({ ok: z.boolean() }), timeoutMs: 60_000, reject: (p) => !p.ok },
+        { name: 'charge', kind: 'pivot' },
+      ],
+    });
+    const handlers = { hold: { run: () => 'held', compensate: () => undefined }, charge: { run: () => 'charged' } };
+
+    it('signals each wait with its payload, ends sleeps at once, and never fails a wait', async () => {
+      const runs = await checkCompensationAtEveryIndex(approval, handlers, { signals: { approve: { ok: true } } });
+      expect(runs.map((r) => [r.failAt, r.failure, r.state, r.completed.join(), r.compensations.join()])).toEqual([
+        [0, 'terminal', 'Failed', '', ''],
+        [3, 'terminal', 'Failed', 'hold,coolOff,approve', 'hold'],
+        [0, 'inDoubt', 'Failed', '', 'hold'],
+        [3, 'inDoubt', 'Escalated', 'hold,coolOff,approve', ''],
+        [undefined, 'terminal', 'Completed', 'hold,coolOff,approve,charge', ''],
+      ]);
+    });
+
+    it('says which wait needs a payload when signals lack one', async () => {
+      await expect(checkCompensationAtEveryIndex(approval, handlers)).rejects.toThrow(
+        /waits for signal "approve": give checkCompensationAtEveryIndex a payload for it in options.signals/,
+      );
+    });
+  });
+
   it('fails loudly when a compensation handler undoes the wrong thing', async () => {
     const saga = defineSaga({
       name: 'broken',

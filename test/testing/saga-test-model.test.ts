@@ -152,6 +152,56 @@ describe('model-based path tests (@xstate/graph)', () => {
     expect(model.violations(tampered).join()).toMatch(/compensated step0,step1, expected step1,step0/);
   });
 
+  describe('with waits and sleeps', () => {
+    const approval = defineSaga({
+      name: 'approval-paths',
+      version: 1,
+      input: z.object({}),
+      steps: [
+        { name: 'hold' },
+        { sleep: 'coolOff', forMs: 10 },
+        { wait: 'approve', signal: z.object({}), timeoutMs: 10, reject: () => false },
+        { name: 'charge', kind: 'pivot' },
+        { wait: 'receipt', signal: z.object({}), timeoutMs: 10, onTimeout: 'continue' },
+      ],
+    });
+
+    it('keeps every invariant with signals, rejections and deadlines at every wait', () => {
+      const model = createSagaTestModel(approval, { inDoubt: false });
+      expect(model.check()).toBeGreaterThan(10);
+      const descriptions = model.paths.map((p) => p.description);
+      expect(descriptions).toContain('hold ok, coolOff deadline, approve rejected, undo hold ok -> Failed');
+      expect(descriptions).toContain('hold ok, coolOff deadline, approve deadline, undo hold ok -> Failed');
+      expect(descriptions).toContain('hold ok, coolOff deadline, cancel, undo hold ok -> Failed');
+      expect(descriptions).toContain(
+        'hold ok, coolOff deadline, approve signalled, charge ok, receipt deadline -> Completed',
+      );
+      // Past the pivot a cancel is refused, so no path cancels at the receipt.
+      expect(descriptions.some((d) => d.includes('receipt') && d.includes('cancel'))).toBe(false);
+    });
+
+    it('reports a path that goes on past a wait no signal or deadline ended', () => {
+      const model = createSagaTestModel(approval, { inDoubt: false });
+      const path = model.paths.find((p) => p.finalState === 'Completed');
+      if (!path) throw new Error('the model has no Completed path');
+      const tampered = { ...path, completed: path.completed.filter((name) => name !== 'approve') };
+      expect(model.violations(tampered).join()).toMatch(/Completed without every step/);
+    });
+
+    it('accepts an escalating wait deadline before the pivot, and nothing else escalating there', () => {
+      const escalating = defineSaga({
+        name: 'escalating-wait',
+        version: 1,
+        input: z.object({}),
+        steps: [{ name: 'hold' }, { wait: 'approve', signal: z.object({}), timeoutMs: 5, onTimeout: 'escalate' }],
+      });
+      const model = createSagaTestModel(escalating, { inDoubt: false });
+      expect(model.check()).toBeGreaterThan(0);
+      const escalated = model.paths.find((p) => p.description === 'hold ok, approve deadline -> Escalated');
+      expect(escalated?.context.escalation?.uncompensated).toEqual(['hold']);
+    });
+  });
+
   it('checks the trip-booking example on all its paths', () => {
     const model = createSagaTestModel(trip);
     expect(model.check()).toBeGreaterThan(50);
