@@ -23,8 +23,10 @@ import { durableVsRawAof } from './scenarios/durable-vs-raw-aof.ts';
 import { embedded } from './scenarios/embedded.ts';
 import { instrumentation } from './scenarios/instrumentation.ts';
 import { parked } from './scenarios/parked.ts';
+import { parkedWaits } from './scenarios/parked-waits.ts';
 import { recovery } from './scenarios/recovery.ts';
 import { redisFootprint } from './scenarios/redis-footprint.ts';
+import { timers } from './scenarios/timers.ts';
 import { workerScaling } from './scenarios/worker-scaling.ts';
 
 const SCENARIOS: Scenario[] = [
@@ -34,6 +36,8 @@ const SCENARIOS: Scenario[] = [
   embedded,
   compensation,
   parked,
+  parkedWaits,
+  timers,
   redisFootprint,
   recovery,
   instrumentation,

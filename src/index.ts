@@ -29,6 +29,8 @@ export type {
   StepDefinition,
   StepEntry,
   StepKind,
+  DynamicDefinition,
+  ToolDefinition,
   WaitConfig,
   WaitContext,
   WaitDefinition,
@@ -40,6 +42,14 @@ export { createEngine } from './engine/create-engine.ts';
 export type { Engine, EngineOptions } from './engine/create-engine.ts';
 export { defineHandlers } from './engine/handlers.ts';
 export { GroupBuilder, SagaBuilder, saga } from './engine/saga-builder.ts';
+export { defineDynamicSaga } from './engine/define-dynamic-saga.ts';
+export type {
+  DynamicSaga,
+  DynamicSagaConfig,
+  ToolCompensationContext,
+  ToolContext,
+  ToolSpec,
+} from './engine/define-dynamic-saga.ts';
 export type { BuiltSaga, CompensableStepSpec, StepSpec } from './engine/saga-builder.ts';
 export type {
   CompensationContext,
@@ -49,7 +59,14 @@ export type {
   StepHandler,
   VerifyAnswer,
 } from './engine/handlers.ts';
-export type { SagaViewPage, SignalOptions, SignalResult, StartOptions, StartResult } from './engine/saga-engine.ts';
+export type {
+  AppendedStep,
+  SagaViewPage,
+  SignalOptions,
+  SignalResult,
+  StartOptions,
+  StartResult,
+} from './engine/saga-engine.ts';
 export type { SagaView, StepView } from './engine/saga-view.ts';
 export type { EngineEventMap, RecoveryProgress } from './observability/engine-events.ts';
 

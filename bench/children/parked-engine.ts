@@ -12,19 +12,10 @@
  */
 import { createEngine, type Engine } from '../../src/index.ts';
 import { failChild, requireEnv, tell } from '../lib/child.ts';
+import { settledMemory } from '../lib/heap.ts';
 import { ParkingQueue } from '../lib/parking-queue.ts';
-import { runPool, sleep } from '../lib/pool.ts';
+import { runPool } from '../lib/pool.ts';
 import { benchTrip } from '../lib/saga.ts';
-
-const gc = (globalThis as { gc?: () => void }).gc;
-
-async function settleHeap(): Promise<void> {
-  if (!gc) throw new Error('run with node --expose-gc');
-  for (let i = 0; i < 4; i++) {
-    gc();
-    await sleep(50);
-  }
-}
 
 try {
   const mode = requireEnv('BENCH_MODE');
@@ -46,17 +37,7 @@ try {
       await engine.start(benchTrip, { tripId: `t${from + i}` }, { sagaId: `p-${from + i}` });
     });
     started = mark;
-    await settleHeap();
-    const usage = process.memoryUsage();
-    tell({
-      type: 'mark',
-      count: mark,
-      rss: usage.rss,
-      heapUsed: usage.heapUsed,
-      external: usage.external,
-      arrayBuffers: usage.arrayBuffers,
-      ms: performance.now() - began,
-    });
+    tell({ type: 'mark', count: mark, ...(await settledMemory()), ms: performance.now() - began });
   }
   if (mode !== 'durable' && queue.enqueued !== started) {
     throw new Error(`expected ${started} parked step jobs, the queue saw ${queue.enqueued}`);

@@ -109,6 +109,30 @@ export function tell(message: ChildMessage): void {
 }
 
 /**
+ * For children: resolves with the benchmark's next message of `type` (a step of a handshake, e.g.
+ * "measure now"); rejects if the benchmark goes away first.
+ */
+export function fromParent<T extends ChildMessage = ChildMessage>(type: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      process.off('message', onMessage);
+      process.off('disconnect', onDisconnect);
+    };
+    const onMessage = (message: ChildMessage) => {
+      if (message?.type !== type) return;
+      cleanup();
+      resolve(message as T);
+    };
+    const onDisconnect = () => {
+      cleanup();
+      reject(new Error(`the benchmark went away before sending "${type}"`));
+    };
+    process.on('message', onMessage);
+    process.once('disconnect', onDisconnect);
+  });
+}
+
+/**
  * For children: closes what `close` closes and exits on SIGTERM or when the benchmark goes away,
  * then tells the benchmark this child is ready.
  */

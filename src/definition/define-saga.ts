@@ -96,7 +96,8 @@ export function defineSaga<
   >;
 }
 
-function resolveStep(step: StepConfig, index: number, group: string | undefined): StepDefinition {
+/** A step as written, with every default filled in (shared with the tools of dynamic sagas). */
+export function resolveStep(step: StepConfig, index: number, group: string | undefined): StepDefinition {
   const kind = step.kind ?? 'compensable';
   const run = resolvePolicy(DEFAULT_RUN_POLICY, step.retry, step.timeoutMs);
   const options = typeof step.compensate === 'object' ? step.compensate : {};

@@ -8,14 +8,15 @@ import { checkStepOrder, pivotOf, STEP_KINDS } from './step-kinds.ts';
  */
 export const NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
-const name = z.string().regex(NAME_PATTERN, {
+/** A saga, step, group or tool name (see NAME_PATTERN). */
+export const name = z.string().regex(NAME_PATTERN, {
   message: 'must start with a letter and contain only letters, digits, "_" or "-" (at most 64 characters)',
 });
 
 const duration = z.number().int().min(0).max(MAX_DURATION_MS);
 
 /** A saga may legitimately wait on one step for days (long timeouts, many retries): up to 30 days. */
-const STUCK_AFTER_MAX_MS = 30 * MAX_DURATION_MS;
+export const STUCK_AFTER_MAX_MS = 30 * MAX_DURATION_MS;
 
 const backoffSchema = z.strictObject({
   type: z.enum(['exponential', 'fixed']),
@@ -24,14 +25,17 @@ const backoffSchema = z.strictObject({
   jitter: z.number().min(0).max(1).optional(),
 });
 
-const retrySchema = z.strictObject({
+/** A retry policy as written. */
+export const retrySchema = z.strictObject({
   attempts: z.number().int().min(1).max(MAX_ATTEMPTS),
   backoff: backoffSchema.optional(),
 });
 
-const timeout = z.number().int().min(1).max(MAX_DURATION_MS);
+/** A per-attempt timeout in ms. */
+export const timeout = z.number().int().min(1).max(MAX_DURATION_MS);
 
-const compensationSchema = z.strictObject({
+/** A compensation's own policy as written. */
+export const compensationSchema = z.strictObject({
   retry: retrySchema.optional(),
   timeoutMs: timeout.optional(),
 });
@@ -58,7 +62,7 @@ const groupSchema = z.strictObject({
   surplus: z.enum(['keep', 'compensate']).optional(),
 });
 
-const isZodSchema = (value: unknown): value is z.ZodType =>
+export const isZodSchema = (value: unknown): value is z.ZodType =>
   typeof value === 'object' && value !== null && typeof (value as { safeParse?: unknown }).safeParse === 'function';
 
 /** A wait may last far longer than any attempt: up to a year. */

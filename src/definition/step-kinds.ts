@@ -131,3 +131,22 @@ export function pivotIndexOf(definition: {
 }): number {
   return definition.steps.find((step) => step.name === definition.pivot)?.index ?? Number.POSITIVE_INFINITY;
 }
+
+/**
+ * Why a dynamic saga whose appended steps have `kinds` (in order) cannot take a step of `kind` next,
+ * by the same order rule as a definition's steps; undefined when it can.
+ */
+export function appendRefusal(kinds: readonly StepKind[], kind: StepKind): string | undefined {
+  if (kinds.includes('noncompensable')) {
+    return 'a noncompensable step was appended, which must be the last: complete the saga';
+  }
+  const pivot = kinds.includes('pivot');
+  if (kind === 'compensable' && pivot) {
+    return 'a compensable step cannot come after the pivot, where nothing is rolled back: use a retryable or query tool';
+  }
+  if (kind === 'pivot' && pivot) return 'the saga already has its pivot: a saga has at most one point of no return';
+  if (kind === 'retryable' && !pivot) {
+    return 'a retryable step comes only after the pivot: before it a failure rolls back, so use a compensable tool';
+  }
+  return undefined;
+}

@@ -296,6 +296,24 @@ export interface SagaDefinition<
   readonly pivot: TStepName | undefined;
   /** Stuck-saga threshold of this saga; undefined for the engine's default. */
   readonly stuckAfterMs?: number;
+  /**
+   * Set for a dynamic saga (see `defineDynamicSaga`): its steps are appended at run time, each a
+   * call of one of these tools; `steps` is empty.
+   */
+  readonly dynamic?: DynamicDefinition;
+}
+
+/** A tool of a dynamic saga after validation: a step's policies, and the schema of its arguments. */
+export interface ToolDefinition extends Omit<StepDefinition, 'index' | 'group' | 'wait'> {
+  /** Schema of the arguments an agent passes to `appendStep`. */
+  readonly args: z.ZodType;
+}
+
+/** What makes a saga dynamic: the tools its agent may call, and how long it may stay silent. */
+export interface DynamicDefinition {
+  readonly tools: Readonly<Record<string, ToolDefinition>>;
+  /** With no step appended and no `complete` for this long, the saga rolls back (the agent is gone). */
+  readonly idleTimeoutMs: number;
 }
 
 /** Any saga definition, whatever its input and step names. */

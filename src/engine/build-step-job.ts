@@ -1,5 +1,6 @@
 import type { AnySagaDefinition } from '../definition/types.ts';
 import type { SagaContext, StepJobRequest } from '../machines/context.ts';
+import { stepOf } from '../machines/step-of.ts';
 import type { TraceCarrier } from '../observability/instrumentation.ts';
 import { idempotencyKeyOf, stepJobId } from '../transport/job-id.ts';
 import type { StepJob } from '../transport/step-queue.ts';
@@ -16,7 +17,8 @@ export function buildStepJob(
   request: StepJobRequest,
   trace?: TraceCarrier,
 ): StepJob | undefined {
-  const step = definition.steps.find((s) => s.name === request.step);
+  const step = stepOf(definition, context, request.step);
+  const { tool, args } = context.steps[request.step] ?? {};
   const policy = request.direction === 'run' ? step?.run : step?.compensation;
   if (!step || !policy) return undefined;
   return {
@@ -32,6 +34,7 @@ export function buildStepJob(
     results: resultsOf(definition, context, request.direction === 'run'),
     ...(request.direction === 'compensate' ? { result: context.steps[request.step]?.result } : {}),
     policy,
+    ...(tool === undefined ? {} : { tool, args }),
     ...(request.direction === 'run' && step.verify === 'always' ? { verify: 'always' as const } : {}),
     ...(request.direction === 'compensate' && context.steps[request.step]?.inDoubt ? { inDoubt: true as const } : {}),
     ...(trace ? { trace } : {}),

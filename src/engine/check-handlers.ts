@@ -9,7 +9,9 @@ import type { HandlerRegistry } from './handlers.ts';
  * only to fail at its third step for want of code.
  */
 export function checkHandlers(definition: AnySagaDefinition, registry: HandlerRegistry): void {
-  const handlers = registry[definition.name];
+  // A saga of waits and sleeps only runs no code, so it needs no handlers.
+  const runsNothing = !definition.dynamic && definition.steps.every((step) => step.wait !== undefined);
+  const handlers = registry[definition.name] ?? (runsNothing ? {} : undefined);
   if (!handlers) {
     throw new HandlerMissingError(
       `no handlers registered for saga "${definition.name}": pass createEngine({ handlers: { '${definition.name}': { ... } } })`,
@@ -18,9 +20,11 @@ export function checkHandlers(definition: AnySagaDefinition, registry: HandlerRe
   const missing: string[] = [];
   // A compensate handler on a step that is never compensated is a promise xsaga would not keep.
   const needless: string[] = [];
-  for (const step of definition.steps) {
+  // A dynamic saga's handlers are its tools', checked as its steps would be.
+  const steps = definition.dynamic ? Object.values(definition.dynamic.tools) : definition.steps;
+  for (const step of steps) {
     // A wait or sleep runs no code: a handler for it would be a promise xsaga would not keep.
-    if (step.wait) {
+    if ('wait' in step && step.wait) {
       if (handlers[step.name] !== undefined)
         needless.push(`${step.name} (a ${step.wait.type === 'sleep' ? 'sleep' : 'wait'})`);
       continue;
@@ -31,7 +35,7 @@ export function checkHandlers(definition: AnySagaDefinition, registry: HandlerRe
     if (step.verify === 'always' && typeof handler?.verify !== 'function') missing.push(`${step.name}.verify`);
     if (!step.compensation && handler?.compensate !== undefined) needless.push(`${step.name} (${step.kind})`);
   }
-  const known = new Set(definition.steps.map((s) => s.name));
+  const known = new Set(steps.map((s) => s.name));
   const unknown = Object.keys(handlers).filter((name) => !known.has(name));
   if (missing.length > 0 || unknown.length > 0 || needless.length > 0) {
     const parts = [

@@ -105,6 +105,8 @@ export type Engine = Pick<
   | 'stats'
   | 'waitFor'
   | 'signal'
+  | 'appendStep'
+  | 'complete'
   | 'cancel'
   | 'resume'
   | 'resolve'

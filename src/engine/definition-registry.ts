@@ -66,7 +66,8 @@ function keyOf(name: string, version: number): string {
 }
 
 function sameShape(a: AnySagaDefinition, b: AnySagaDefinition): boolean {
-  return JSON.stringify(a.steps, shapeOnly) === JSON.stringify(b.steps, shapeOnly);
+  const shape = (d: AnySagaDefinition) => JSON.stringify([d.steps, d.dynamic], shapeOnly);
+  return shape(a) === shape(b);
 }
 
 /** A wait's signal schema compares as a placeholder: its internals are no part of the steps' shape. */

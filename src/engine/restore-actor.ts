@@ -100,7 +100,13 @@ function activeNodes(root: StateNodeOf, value: StateValue): StateNodeOf[] {
 
 /** Every step the context names is one of the definition's, and every step of it has a state. */
 function fitsSteps(saga: RegisteredSaga, context: SagaContext): boolean {
-  const names = new Set(saga.definition.steps.map((step) => step.name));
+  const { dynamic } = saga.definition;
+  // A dynamic saga's steps are its plan, each run by one of its tools.
+  const names = new Set(
+    dynamic
+      ? (context.plan ?? []).filter((name) => dynamic.tools[context.steps?.[name]?.tool ?? ''] !== undefined)
+      : saga.definition.steps.map((step) => step.name),
+  );
   const known = (name: string) => names.has(name);
   const steps = Object.keys(context.steps ?? {});
   return (

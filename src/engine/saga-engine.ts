@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Actor, createActor } from 'xstate';
 import type { Clock } from '../clock.ts';
 import { isSagaDefinition } from '../definition/define-saga.ts';
-import { describeIssues, issuePath } from '../definition/issue-path.ts';
-import type { AnySagaDefinition, SagaDefinition } from '../definition/types.ts';
+import type { AnySagaDefinition, DynamicDefinition, SagaDefinition } from '../definition/types.ts';
 import {
   ConflictError,
   DefinitionError,
@@ -16,9 +15,9 @@ import {
   SignalError,
   SignalNotAwaitedError,
 } from '../errors.ts';
-import { copyJson, describeJsonProblem, findNonJson } from '../json-value.ts';
 import { inFlight, jobRound, parkedAt, type SagaMachine } from '../machines/build-saga-machine.ts';
-import type { SagaContext, StepJobRequest } from '../machines/context.ts';
+import type { SagaContext, StepJobRequest, StepStatus } from '../machines/context.ts';
+import { dynamicStepName } from '../machines/step-of.ts';
 import { EngineEventEmitter, type EngineEventMap, RECOVERY_REPORT_EVERY } from '../observability/engine-events.ts';
 import { type Instrumentation, isTraceCarrier, type TraceCarrier } from '../observability/instrumentation.ts';
 import { defaultLogger, type Logger } from '../observability/logger.ts';
@@ -33,17 +32,20 @@ import type {
   TransitionEntry,
 } from '../persistence/saga-store.ts';
 import { toErrorInfo } from '../transport/error-info.ts';
-import { parseStepJobId, parseWaitTimerId, stepJobId, waitTimerId } from '../transport/job-id.ts';
+import { parseStepJobId, parseWaitTimerId, stepJobId } from '../transport/job-id.ts';
 import type { StepJob, StepOutcome, StepQueue } from '../transport/step-queue.ts';
-import { type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
+import { type ErrorInfo, type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
 import { FINAL_STATES, type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../vocabulary/states.ts';
 import { guardQueue, guardStore } from './backend-guard.ts';
-import { buildStepJob, resultsOf } from './build-step-job.ts';
+import { buildStepJob } from './build-step-job.ts';
 import { checkHandlers } from './check-handlers.ts';
 import { toStoredSnapshot } from './compact-snapshot.ts';
 import { DefinitionRegistry, type RegisteredSaga } from './definition-registry.ts';
 import type { HandlerRegistry } from './handlers.ts';
 import { KeyedLock } from './keyed-lock.ts';
+import { isParked, parkedTimer, type SagaAt } from './parked-timer.ts';
+import { parseStorable } from './parse-storable.ts';
+import { whyNoAppend, whyNotWaiting } from './refusals.ts';
 import { restoreActor } from './restore-actor.ts';
 import { type SagaView, toSagaView } from './saga-view.ts';
 import { SettleWaiters } from './settle-waiters.ts';
@@ -113,6 +115,18 @@ export interface SignalResult {
   /** True when this signal had already been applied (same `signalId`): nothing changed now. */
   duplicate: boolean;
   /** The saga's top-level state after the signal. */
+  state: SagaState;
+}
+
+/** What `engine.appendStep` resolves with: how the appended step ended. */
+export interface AppendedStep {
+  /** The step's name: `<tool>-<n>`, n counting the saga's steps from 1. */
+  step: string;
+  /** `completed`, or `failed` / `in_doubt` (the saga then rolled back or escalated: see `state`). */
+  status: StepStatus;
+  result?: unknown;
+  error?: ErrorInfo;
+  /** The saga's state once the step ended: `Pending` (waiting for the next step), or settled. */
   state: SagaState;
 }
 
@@ -206,7 +220,7 @@ export class SagaEngine {
     this.#onClose = parts.onClose;
     this.#waiters = new SettleWaiters(
       this.#clock,
-      (sagaId) => this.#settledView(sagaId),
+      (sagaId, unsettledToo) => this.#waitedView(sagaId, unsettledToo),
       this.#store.onSettled?.bind(this.#store),
     );
     this.#registry = new DefinitionRegistry((request) => {
@@ -241,25 +255,13 @@ export class SagaEngine {
   ): Promise<StartResult> {
     this.#assertOpen();
     const saga = this.#register(definition);
-    const parsed = definition.input.safeParse(input);
-    if (!parsed.success) {
-      const first = parsed.error.issues[0];
-      throw new InputError(
-        `input of saga "${definition.name}" is invalid: ${describeIssues(parsed.error.issues, 'input')}`,
-        first ? issuePath(first) : '',
-        { cause: parsed.error },
-      );
-    }
-    // The JSON rule (src/json-value.ts): what the schema outputs is stored and shipped to workers as
-    // JSON, so a value JSON would change (a Date) or cannot hold (a BigInt, a cycle) is refused here,
-    // before anything is stored, rather than reaching handlers differently on each backend.
-    const unstorable = findNonJson(parsed.data);
-    if (unstorable) {
-      throw new InputError(
-        `input of saga "${definition.name}" is not storable: ${describeJsonProblem('input', unstorable)}`,
-        unstorable.path,
-      );
-    }
+    const parsedInput = parseStorable(
+      definition.input,
+      input,
+      `input of saga "${definition.name}"`,
+      'input',
+      (message, path, cause) => new InputError(message, path, { cause }),
+    );
     const sagaId = options.sagaId ?? randomUUID();
     if (!SAGA_ID_PATTERN.test(sagaId)) {
       throw new InputError(
@@ -275,9 +277,9 @@ export class SagaEngine {
     }
     // Not started yet: its first snapshot is what gets stored; it is started only if hosted below.
     const actor = createActor(saga.machine, {
-      // A copy, as a trip through the store would make: a caller that changes its object after
-      // start changes nothing, and the hosted saga sees what a restored one would.
-      input: { sagaId, input: copyJson(parsed.data ?? null) },
+      // A copy (see parseStorable), as a trip through the store would make: the hosted saga sees
+      // what a restored one would.
+      input: { sagaId, input: parsedInput },
       // The saga id names the actor in inspectors; an inspector sees it only once it is hosted.
       id: sagaId,
       ...(this.#inspection ? { inspect: this.#inspection.observer(sagaId, 'created') } : {}),
@@ -372,18 +374,22 @@ export class SagaEngine {
     return this.#waiters.wait(sagaId, options.timeoutMs);
   }
 
-  /** The full view if the saga is settled; otherwise undefined, after reading only its record. */
-  async #settledView(sagaId: string): Promise<SagaView | undefined> {
+  /**
+   * The full view if the saga is settled; otherwise undefined, after reading only its record, or
+   * (`unsettledToo`) its view without the log.
+   */
+  async #waitedView(sagaId: string, unsettledToo: boolean): Promise<SagaView | undefined> {
     // The record's fields only while it is unsettled: the snapshot is checked once it is shown.
     const record = await this.#store.load(sagaId).catch((error: unknown) => this.#quarantine(sagaId, error));
     if (!record) throw new SagaNotFoundError(sagaId);
-    if (!SETTLED_STATES.includes(record.state)) return undefined;
+    const settled = SETTLED_STATES.includes(record.state);
+    if (!settled && !unsettledToo) return undefined;
     try {
       checkSagaSnapshot(record);
     } catch (error) {
       return this.#quarantine(sagaId, error);
     }
-    return this.#view(record, await this.#store.history(sagaId));
+    return this.#view(record, settled ? await this.#store.history(sagaId) : []);
   }
 
   /**
@@ -416,23 +422,13 @@ export class SagaEngine {
         'name',
       );
     }
-    const parsed = wait.signal.safeParse(payload);
-    if (!parsed.success) {
-      const first = parsed.error.issues[0];
-      throw new SignalError(
-        `signal "${name}" for saga "${sagaId}" is invalid: ${describeIssues(parsed.error.issues, 'payload')}`,
-        first ? issuePath(first) : '',
-        { cause: parsed.error },
-      );
-    }
-    const unstorable = findNonJson(parsed.data);
-    if (unstorable) {
-      throw new SignalError(
-        `signal "${name}" for saga "${sagaId}" is not storable: ${describeJsonProblem('payload', unstorable)}`,
-        unstorable.path,
-      );
-    }
-    const stored = copyJson(parsed.data ?? null);
+    const stored = parseStorable(
+      wait.signal,
+      payload,
+      `signal "${name}" for saga "${sagaId}"`,
+      'payload',
+      (message, path, cause) => new SignalError(message, path, { cause }),
+    );
     // The wait's `reject` is the user's code: decided here, so the machine stays free of it.
     const rejected = wait.reject?.(stored) === true;
     const result = await this.#send(sagaId, {
@@ -445,15 +441,94 @@ export class SagaEngine {
     if (result.applied) return { duplicate: false, state: result.state };
     const step = result.before.steps[name];
     if (signalId !== undefined && step?.signalId === signalId) return { duplicate: true, state: result.state };
-    const where =
-      step?.status === 'idle'
-        ? 'it has not reached that wait yet'
-        : step?.timedOut
-          ? 'that wait reached its deadline'
-          : step?.status === 'completed' || step?.status === 'failed' || step?.status === 'skipped'
-            ? `that wait already ended${step.signalId ? ` (signal "${step.signalId}")` : ''}`
-            : `it is ${result.state}`;
-    throw new SignalNotAwaitedError(`saga "${sagaId}" is not waiting for signal "${name}": ${where}; nothing changed`);
+    throw new SignalNotAwaitedError(
+      `saga "${sagaId}" is not waiting for signal "${name}": ${whyNotWaiting(step, result.state)}; nothing changed`,
+    );
+  }
+
+  /**
+   * Runs tool `step.tool` of a dynamic saga (see `defineDynamicSaga`) as its next step, and resolves
+   * with the step's outcome once it has one, so the agent can decide what comes next. The arguments
+   * are checked by the tool's schema first (`INPUT_INVALID` naming the field, nothing stored); the
+   * step is saved with its tool (so its compensation is known) before its job is dispatched. Refused
+   * with `INVALID_STATE` when the saga is not waiting for its next step (one still runs, it is
+   * settled or rolling back), or when the tool's kind breaks the order rule (a compensable tool
+   * after the pivot). A failed step resolves too (`status: 'failed'`, its `error`), once the saga has
+   * rolled back or escalated. Rejects with `WAIT_TIMEOUT` after `timeoutMs`, if given (the step goes on).
+   */
+  async appendStep(
+    sagaId: string,
+    step: { tool: string; args?: unknown },
+    options: { timeoutMs?: number } = {},
+  ): Promise<AppendedStep> {
+    this.#assertOpen();
+    const definition = await this.#dynamicDefinition(sagaId, 'appendStep');
+    const tools = (definition.dynamic as DynamicDefinition).tools;
+    const tool = typeof step?.tool === 'string' ? tools[step.tool] : undefined;
+    if (!tool) {
+      throw new InputError(
+        `tool "${String(step?.tool)}" is not a tool of saga "${definition.name}"; its tools are ${Object.keys(tools)
+          .map((t) => `"${t}"`)
+          .join(', ')}`,
+        'tool',
+      );
+    }
+    const args = parseStorable(
+      tool.args,
+      step.args,
+      `args of tool "${tool.name}" for saga "${sagaId}"`,
+      'args',
+      (message, path, cause) => new InputError(message, path, { cause }),
+    );
+    const result = await this.#send(sagaId, { type: SagaEvents.append, tool: tool.name, args });
+    if (!result.applied) {
+      throw new InvalidStateError(
+        `saga "${sagaId}" cannot take tool "${tool.name}" now: ${whyNoAppend(definition, result.before, result.state, tool.kind)}; nothing was stored`,
+      );
+    }
+    const name = dynamicStepName(tool.name, result.before.plan?.length ?? 0);
+    const view = await this.#waiters.wait(
+      sagaId,
+      options.timeoutMs,
+      (v) => SETTLED_STATES.includes(v.state) || v.steps.some((s) => s.name === name && s.status !== 'running'),
+    );
+    const ended = view.steps.find((s) => s.name === name);
+    return {
+      step: name,
+      status: ended?.status ?? 'running',
+      state: view.state,
+      ...(ended && 'result' in ended ? { result: ended.result } : {}),
+      ...(ended?.error ? { error: ended.error } : {}),
+    };
+  }
+
+  /**
+   * Ends a dynamic saga `Completed`: its agent is done. Refused with `INVALID_STATE` unless the saga
+   * waits for its next step (none is running, it is not settled, no cancel or rollback is under way).
+   */
+  async complete(sagaId: string): Promise<void> {
+    this.#assertOpen();
+    const definition = await this.#dynamicDefinition(sagaId, 'complete');
+    const result = await this.#send(sagaId, { type: SagaEvents.complete });
+    if (!result.applied) {
+      throw new InvalidStateError(
+        `saga "${sagaId}" cannot be completed now: ${whyNoAppend(definition, result.before, result.state)}`,
+      );
+    }
+  }
+
+  /** The definition of a dynamic saga, for its agent's commands; INVALID_STATE for any other. */
+  async #dynamicDefinition(sagaId: string, command: string): Promise<AnySagaDefinition> {
+    const record = await this.#load(sagaId);
+    if (!record) throw new SagaNotFoundError(sagaId);
+    const saga = this.#registry.get(record.name, record.version);
+    if (!saga) throw this.#unknownDefinition(sagaId, record);
+    if (!saga.definition.dynamic) {
+      throw new InvalidStateError(
+        `saga "${sagaId}" ("${record.name}") has defined steps: ${command} is for sagas made by defineDynamicSaga`,
+      );
+    }
+    return saga.definition;
   }
 
   /**
@@ -702,7 +777,9 @@ export class SagaEngine {
       // Built once: the jobs' ids and deadlines go into the save, the jobs themselves to the queue after it.
       const jobs = this.#jobsFor(host, requests);
       const stayed = JSON.stringify(before.value) === JSON.stringify(after.value);
-      const timer = this.#timerFor(host, before.context, jobs, stayed, entry.at);
+      const timer = this.#timerFor(host, before, after, jobs, stayed, entry.at);
+      // Parked for a signal, a deadline or its agent: whoever waits for that (appendStep) is told.
+      const parked = isParked(host.saga.definition, after);
       try {
         host.revision = await this.#store.save(
           {
@@ -712,6 +789,7 @@ export class SagaEngine {
             snapshot: toStoredSnapshot(after),
             updatedAt: entry.at,
             ...(timer === undefined ? {} : { timer }),
+            ...(parked ? { announce: true } : {}),
           },
           entry,
         );
@@ -724,11 +802,11 @@ export class SagaEngine {
         if (error instanceof RecordCorruptError) await this.#quarantine(sagaId, error);
         throw error;
       }
-      this.#announce(host, entry, state);
-      if (parkedAt(after.context) !== undefined && jobs.length === 0) {
-        // Parked at a wait: it holds nothing in this process (no actor, no job; its deadline is in
-        // the timer set, with one local wake-up per process for the earliest).
-        if (timer) this.#sweeper.wakeAt(timer.dueAt);
+      this.#announce(host, entry, state, parked);
+      // A deadline is in the timer set, with one local wake-up per process for the earliest.
+      if (timer && parseWaitTimerId(timer.id)) this.#sweeper.wakeAt(timer.dueAt);
+      if (parkedAt(after.context) !== undefined) {
+        // Parked at a wait, maybe for days: it holds nothing in this process (no actor, no job).
         this.#evict(sagaId);
         return { applied: true, state, before: before.context };
       }
@@ -741,23 +819,26 @@ export class SagaEngine {
   }
 
   /**
-   * The saga's timer after a transition, saved with it: the deadline of the wait it parks at; the
+   * The saga's timer after a transition, saved with it: the deadline of the wait it parks at (or
+   * of a dynamic saga's idle spell); the
    * deadline of the step job the transition dispatches (when the queue has deadlines); none when it
    * leaves its step or wait for a state without either; or unchanged (undefined) when it stays.
    * Only queues whose workers can die with a job in hand (BullMQ) have job deadlines.
    */
   #timerFor(
     host: Host,
-    before: SagaContext,
+    before: SagaAt,
+    after: SagaAt,
     jobs: StepJob[],
     stayed: boolean,
     now: number,
   ): SagaTimer | null | undefined {
-    const context = host.actor.getSnapshot().context;
-    const parked = parkedAt(context);
-    if (parked !== undefined) return stayed ? undefined : this.#waitTimer(host, context, parked, now);
+    const { definition } = host.saga;
+    const { context } = after;
+    const parked = parkedTimer(definition, after, now, (error) => this.#events.emit('error', error));
+    if (parked !== undefined) return stayed ? undefined : parked;
     const deadlineOf = this.#queue.deadlineOf;
-    if (!deadlineOf) return parkedAt(before) === undefined ? undefined : null;
+    if (!deadlineOf) return isParked(definition, before) ? null : undefined;
     if (jobs.length === 0 && stayed) return undefined;
     // A saga keeps one timer: the deadline of a job it waits for. When a parallel group's member
     // settles and others still run, the timer moves on to one of those.
@@ -766,40 +847,6 @@ export class SagaEngine {
     if (!job) return null;
     const ms = deadlineOf.call(this.#queue, job);
     return ms === undefined ? null : { id: job.id, dueAt: now + ms };
-  }
-
-  /**
-   * The deadline of the wait a saga just parked at, or null for a wait with none. A deadline that
-   * `until` cannot give (it threw, or returned no date) is now, reported as an error: the wait's
-   * `onTimeout` then decides, rather than the saga waiting for ever unseen.
-   */
-  #waitTimer(host: Host, context: SagaContext, step: string, now: number): SagaTimer | null {
-    const wait = host.saga.definition.steps.find((s) => s.name === step)?.wait;
-    if (!wait) return null;
-    let dueAt = wait.timeoutMs === undefined ? undefined : now + wait.timeoutMs;
-    if (wait.until) {
-      try {
-        const until = wait.until({
-          sagaId: context.sagaId,
-          input: context.input,
-          results: resultsOf(host.saga.definition, context, true),
-        });
-        dueAt = until instanceof Date ? until.getTime() : until;
-        if (typeof dueAt !== 'number' || !Number.isFinite(dueAt)) throw new TypeError(`it returned ${String(until)}`);
-      } catch (error) {
-        dueAt = now;
-        this.#events.emit(
-          'error',
-          new SagaError(
-            'DEFINITION_INVALID',
-            `until of wait "${step}" in saga "${context.sagaId}" gave no date (${error instanceof Error ? error.message : String(error)}); its deadline is now`,
-            { cause: error },
-          ),
-        );
-      }
-    }
-    if (dueAt === undefined) return null;
-    return { id: waitTimerId(context.sagaId, step, jobRound(context, step, 'run')), dueAt };
   }
 
   /**
@@ -946,7 +993,7 @@ export class SagaEngine {
     }
   }
 
-  #announce(host: Host, entry: TransitionEntry, state: SagaState): void {
+  #announce(host: Host, entry: TransitionEntry, state: SagaState, parked: boolean): void {
     this.#events.emit('transition', entry);
     if (this.#instrumentation) this.#instrument(this.#instrumentation, host, entry, state);
     const context = host.actor.getSnapshot().context;
@@ -959,7 +1006,7 @@ export class SagaEngine {
     }
     if (FINAL_STATES.includes(state)) this.#evict(entry.sagaId);
     // The store announces it too; reads of one saga are merged, so that costs no second read.
-    if (SETTLED_STATES.includes(state)) this.#waiters.check(entry.sagaId);
+    if (SETTLED_STATES.includes(state) || parked) this.#waiters.check(entry.sagaId);
   }
 
   /** Tells the instrumentation about a persisted transition: the step outcome behind it, and a settle. */

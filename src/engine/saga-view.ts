@@ -20,6 +20,9 @@ export interface StepView {
   inDoubt?: true;
   /** What its `verify` found: `true` the run took effect (read back, not repeated), `false` it did not. */
   verified?: boolean;
+  /** A dynamic saga's step: the tool it ran, with the agent's arguments. */
+  tool?: string;
+  args?: unknown;
 }
 
 /** A saga as the engine reports it: status, steps, and (from `get`) its log. */
@@ -63,7 +66,10 @@ export function toSagaView(
   definition: AnySagaDefinition | undefined,
 ): SagaView {
   const context = contextOf(record);
-  const names = definition ? definition.steps.map((s) => s.name) : Object.keys(context.steps);
+  const names =
+    definition && !definition.dynamic
+      ? definition.steps.map((s) => s.name)
+      : (context.plan ?? Object.keys(context.steps));
   const steps = names.map((name) => {
     const step = context.steps[name] ?? { status: 'idle' as const, attempts: 0, compensationAttempts: 0 };
     return {
@@ -75,6 +81,7 @@ export function toSagaView(
       ...(step.error ? { error: step.error } : {}),
       ...(step.inDoubt ? { inDoubt: true as const } : {}),
       ...(step.verified !== undefined ? { verified: step.verified } : {}),
+      ...(step.tool !== undefined ? { tool: step.tool, args: step.args } : {}),
     };
   });
   return {

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.ts';
 import { EngineClosedError, SagaError } from '../errors.ts';
 import type { SettleListener } from '../persistence/saga-store.ts';
+import { SETTLED_STATES } from '../vocabulary/states.ts';
 import type { SagaView } from './saga-view.ts';
 
 /** How often waiters read the store when it cannot tell of settled sagas (it has no `onSettled`). */
@@ -12,7 +13,15 @@ export type SettleFeed = (listener: SettleListener) => Promise<() => Promise<voi
 interface Waiter {
   resolve(view: SagaView): void;
   reject(error: unknown): void;
+  /** What the waiter waits for, when not for the saga to settle (a dynamic saga's step to end). */
+  ready?: (view: SagaView) => boolean;
 }
+
+/**
+ * Reads a saga for its waiters: its full view once it is settled, else undefined, unless
+ * `unsettledToo` (someone waits for something else): then its view (without the log) as it stands.
+ */
+export type WaiterRead = (sagaId: string, unsettledToo: boolean) => Promise<SagaView | undefined>;
 
 /**
  * The callers of `engine.waitFor`, by saga. A waiter subscribes to the store's settle notices (one
@@ -27,20 +36,16 @@ export class SettleWaiters {
   /** Sagas being read: `true` once another read was asked for meanwhile (it may see a later save). */
   readonly #reading = new Map<string, boolean>();
   readonly #clock: Clock;
-  readonly #settledView: (sagaId: string) => Promise<SagaView | undefined>;
+  readonly #read: WaiterRead;
   readonly #feed: SettleFeed | undefined;
   /** Made by the first waiter and kept until close: one round trip per engine, not one per wait. */
   #subscription: Promise<() => Promise<void>> | undefined;
   #poll: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
-  constructor(
-    clock: Clock,
-    settledView: (sagaId: string) => Promise<SagaView | undefined>,
-    feed: SettleFeed | undefined,
-  ) {
+  constructor(clock: Clock, read: WaiterRead, feed: SettleFeed | undefined) {
     this.#clock = clock;
-    this.#settledView = settledView;
+    this.#read = read;
     this.#feed = feed;
   }
 
@@ -56,9 +61,14 @@ export class SettleWaiters {
       return;
     }
     this.#reading.set(sagaId, false);
-    void this.#settledView(sagaId)
+    const unsettledToo = [...(this.#waiting.get(sagaId) ?? [])].some((waiter) => waiter.ready);
+    void this.#read(sagaId, unsettledToo)
       .then(
-        (view) => view && this.#each(sagaId, (waiter) => waiter.resolve(view)),
+        (view) =>
+          view &&
+          this.#each(sagaId, (waiter) => {
+            if (waiter.ready ? waiter.ready(view) : SETTLED_STATES.includes(view.state)) waiter.resolve(view);
+          }),
         (error: unknown) => this.#each(sagaId, (waiter) => waiter.reject(error)),
       )
       .finally(() => {
@@ -68,8 +78,12 @@ export class SettleWaiters {
       });
   }
 
-  /** Resolves with the saga's view once it is settled; rejects after `timeoutMs` if given. */
-  wait(sagaId: string, timeoutMs?: number): Promise<SagaView> {
+  /**
+   * Resolves with the saga's view once it is settled (or once `ready` holds of it); rejects after
+   * `timeoutMs` if given. `ready` is tested on reads after settling or parking saves (see
+   * `SagaUpdate.announce`): it must hold by the time the saga settles or parks.
+   */
+  wait(sagaId: string, timeoutMs?: number, ready?: (view: SagaView) => boolean): Promise<SagaView> {
     if (this.#closed) return Promise.reject(new EngineClosedError());
     return new Promise<SagaView>((resolve, reject) => {
       let timer: unknown;
@@ -81,6 +95,7 @@ export class SettleWaiters {
         if (timer !== undefined) this.#clock.clearTimeout(timer);
       };
       const waiter: Waiter = {
+        ...(ready ? { ready } : {}),
         resolve: (view) => {
           stop();
           resolve(view);
@@ -94,7 +109,8 @@ export class SettleWaiters {
       this.#waiting.set(sagaId, waiters);
       if (timeoutMs !== undefined) {
         timer = this.#clock.setTimeout(() => {
-          waiter.reject(new SagaError('WAIT_TIMEOUT', `saga "${sagaId}" did not settle within ${timeoutMs} ms`));
+          const what = ready ? 'get where it was awaited' : 'settle';
+          waiter.reject(new SagaError('WAIT_TIMEOUT', `saga "${sagaId}" did not ${what} within ${timeoutMs} ms`));
         }, timeoutMs);
       }
       // Subscribed first, read second (see the class comment). Registered before both: the engine's

@@ -46,6 +46,8 @@ const step = z.object({
   verified: z.boolean().optional(),
   signalId: z.string().max(256).optional(),
   timedOut: z.literal(true).optional(),
+  tool: stepName.optional(),
+  args: z.unknown().optional(),
 });
 
 /** The context fields both stored shapes hold alike. */
@@ -70,6 +72,8 @@ const contextFields = {
     })
     .optional(),
   resolution: z.object({ note: z.string(), uncompensated: z.array(stepName) }).optional(),
+  plan: z.array(stepName).optional(),
+  idleResumes: count.optional(),
 };
 
 /** The context of an XState persisted snapshot: every field, the sagaId included. */

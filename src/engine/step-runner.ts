@@ -65,7 +65,8 @@ export function createStepRunner(
 function createAttemptRunner(handlers: HandlerRegistry, clock: Clock, instrumentation: Instrumentation | undefined) {
   const around = instrumentation?.runStepAttempt;
   return async (job: StepJob, attempt: number, info?: StepAttemptInfo, rerun = false) => {
-    const handler = handlers[job.sagaName]?.[job.step];
+    // A dynamic saga's handlers are its tools': a step is named after the tool it runs.
+    const handler = handlers[job.sagaName]?.[job.tool ?? job.step];
     const fn = job.direction === 'run' ? handler?.run : handler?.compensate;
     if (typeof fn !== 'function') {
       // Terminal (see isTerminalError): retrying cannot make code appear in this process.
@@ -127,7 +128,7 @@ async function callHandler(
   // after the timeout is handed over already aborted, with the same reason.
   let controller: AbortController | undefined;
   let timedOut: StepTimeoutError | undefined;
-  const ctx: StepContext & { result?: unknown; inDoubt?: boolean; runIdempotencyKey?: string } = {
+  const ctx: StepContext & { result?: unknown; inDoubt?: boolean; runIdempotencyKey?: string; args?: unknown } = {
     sagaId: job.sagaId,
     sagaName: job.sagaName,
     step: job.step,
@@ -143,6 +144,8 @@ async function callHandler(
       return controller.signal;
     },
   };
+  // A dynamic saga's step: its tool's handlers see the arguments the agent gave.
+  if (job.tool !== undefined) ctx.args = job.args;
   if (job.direction === 'compensate') {
     ctx.result = job.result;
     ctx.inDoubt = job.inDoubt === true;

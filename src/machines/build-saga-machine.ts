@@ -1,4 +1,4 @@
-import { assign, fromCallback, setup } from 'xstate';
+import { setup } from 'xstate';
 import { type Position, positionsOf } from '../definition/positions.ts';
 import { pivotIndexOf } from '../definition/step-kinds.ts';
 import type { AnySagaDefinition, GroupDefinition, StepDefinition, WaitDefinition } from '../definition/types.ts';
@@ -12,34 +12,23 @@ import {
   type StepFailedEvent,
 } from '../vocabulary/events.ts';
 import { SagaStates } from '../vocabulary/states.ts';
+import { buildDynamicMachine } from './build-dynamic-machine.ts';
 import type { SagaContext, SagaEscalation, SagaMachineInput, StepJobRequest, StepState } from './context.ts';
+import {
+  type Args,
+  failedPatch,
+  inDoubt,
+  jobRound,
+  NEXT_COMPENSATION,
+  owedCompensations,
+  patchStep,
+  priorAttempts,
+  skipPassedOver,
+  stepJobPlaceholder,
+  update,
+} from './machine-parts.ts';
 
-/**
- * The placeholder step-job actor. The machine stays pure: the engine replaces it with one that
- * dispatches the job (`machine.provide({ actors: { stepJob } })`).
- */
-export const stepJobPlaceholder = fromCallback<SagaEvent, StepJobRequest>(() => undefined);
-
-/**
- * The substate of `Compensating` that picks the next compensation from the context. Its name cannot
- * be a step name (those start with a letter, see NAME_PATTERN).
- */
-export const NEXT_COMPENSATION = '_next';
-
-type Args = { context: SagaContext; event: SagaEvent };
-
-/** A typed `assign` for updaters built outside `setup()`, which is how a generated machine is made. */
-const update = (fn: (args: Args) => Partial<SagaContext>) =>
-  assign<SagaContext, SagaEvent, undefined, SagaEvent, never>(fn);
-
-const patchStep = (context: SagaContext, name: string, patch: Partial<StepState>) => ({
-  ...context.steps,
-  [name]: { ...(context.steps[name] as StepState), ...patch },
-});
-
-/** The job round the machine expects outcomes of: raised by each `resume` of that direction. */
-export const jobRound = (context: SagaContext, step: string, direction: Direction) =>
-  (direction === 'run' ? context.runRounds?.[step] : context.rounds[step]) ?? 0;
+export { inFlight, jobRound, NEXT_COMPENSATION, parkedAt } from './machine-parts.ts';
 
 /**
  * Builds the XState v5 machine of a saga definition. Pure: no I/O, no clock.
@@ -60,7 +49,14 @@ export const jobRound = (context: SagaContext, step: string, direction: Directio
  * console.log(JSON.stringify(machine.toJSON())); // paste into the Stately visualizer
  * ```
  */
-export function buildSagaMachine(definition: AnySagaDefinition) {
+export function buildSagaMachine(definition: AnySagaDefinition): SagaMachine {
+  // A dynamic saga's steps are data, appended at run time: its machine is built another way.
+  if (definition.dynamic) return buildDynamicMachine(definition) as unknown as SagaMachine;
+  return buildDefinedMachine(definition);
+}
+
+/** The machine of a saga whose steps its definition lists (see buildSagaMachine). */
+function buildDefinedMachine(definition: AnySagaDefinition) {
   const steps = definition.steps;
   const id = definition.name;
   const top = (state: string) => `#${id}.${state}`;
@@ -75,21 +71,6 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
    * rollback, so the newest), else the newest completed step with a compensation not undone yet.
    */
   const nextCompensation = (context: SagaContext): string | undefined => owedCompensations(context, compensates)[0];
-
-  /** Marks the completed steps newer than `until` that rollback passes over (no compensation) as skipped. */
-  const skipPassedOver = (until?: string) =>
-    update(({ context }) => {
-      const passed: string[] = [];
-      for (let i = context.completed.length - 1; i >= 0; i--) {
-        const name = context.completed[i] as string;
-        if (name === until) break;
-        if (context.steps[name]?.status === 'completed' && !compensates.has(name)) passed.push(name);
-      }
-      if (passed.length === 0) return {};
-      const next = { ...context.steps };
-      for (const name of passed) next[name] = { ...(next[name] as StepState), status: 'skipped' };
-      return { steps: next, skipped: [...context.skipped, ...passed] };
-    });
 
   const isFor =
     (step: StepDefinition, direction: Direction) =>
@@ -605,9 +586,18 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
               ...compensable.map((step) => ({
                 guard: ({ context }: Args) => nextCompensation(context) === step.name,
                 target: step.name,
-                actions: skipPassedOver(step.name),
+                actions: skipPassedOver(
+                  () => compensates,
+                  () => step.name,
+                ),
               })),
-              { target: top(SagaStates.Failed), actions: skipPassedOver() },
+              {
+                target: top(SagaStates.Failed),
+                actions: skipPassedOver(
+                  () => compensates,
+                  () => undefined,
+                ),
+              },
             ],
           },
           ...compensatingStates,
@@ -689,41 +679,6 @@ export function buildSagaMachine(definition: AnySagaDefinition) {
   });
 }
 
-/**
- * Compensable steps not undone yet, in the order they will be undone in: those whose run ended in
- * doubt, then the completed ones, newest first.
- */
-function owedCompensations(context: SagaContext, compensates: ReadonlySet<string>): string[] {
-  const owed = [...compensates].filter((name) => context.steps[name]?.status === 'in_doubt').reverse();
-  for (let i = context.completed.length - 1; i >= 0; i--) {
-    const name = context.completed[i] as string;
-    if (compensates.has(name) && context.steps[name]?.status === 'completed') owed.push(name);
-  }
-  return owed;
-}
-
-/**
- * The step jobs a saga waits for, read from its context: the steps whose run is `running` or whose
- * compensation is `compensating`, with the rounds their jobs carry. One in a linear saga; every
- * unsettled member while a parallel group runs.
- */
-export function inFlight(context: SagaContext): StepJobRequest[] {
-  const requests: StepJobRequest[] = [];
-  for (const step in context.steps) {
-    const status = context.steps[step]?.status;
-    const direction = status === 'running' ? 'run' : status === 'compensating' ? 'compensate' : undefined;
-    if (direction)
-      requests.push({ sagaId: context.sagaId, step, direction, round: jobRound(context, step, direction) });
-  }
-  return requests;
-}
-
-/** The wait or sleep a saga is parked at, read from its context; undefined while it is not parked. */
-export function parkedAt(context: SagaContext): string | undefined {
-  for (const step in context.steps) if (context.steps[step]?.status === 'waiting') return step;
-  return undefined;
-}
-
 function describeWait(name: string, wait: WaitDefinition): string {
   const deadline =
     wait.timeoutMs !== undefined ? `${wait.timeoutMs} ms` : wait.until !== undefined ? 'a computed date' : undefined;
@@ -739,21 +694,5 @@ function describePolicy(group: GroupDefinition): string {
   return `${rule} (${needed} of ${members.length} must complete${surplus})`;
 }
 
-/** Attempts of a step's earlier run rounds (before a `resume`): a step's attempts count every round. */
-function priorAttempts(context: SagaContext, step: string): number {
-  return jobRound(context, step, 'run') > 0 ? (context.steps[step]?.attempts ?? 0) : 0;
-}
-
-/** What a failed run records on its step: the error, and what is known of its effect. */
-function failedPatch(event: StepFailedEvent, status: 'failed' | 'in_doubt', prior: number): Partial<StepState> {
-  const patch: Partial<StepState> = { status, attempts: prior + event.attempts, error: event.error };
-  if (event.inDoubt) patch.inDoubt = true;
-  if (event.verified === false) patch.verified = false;
-  return patch;
-}
-
-/** Whether a failed run's outcome is unknown (see StepFailedEvent.inDoubt). */
-const inDoubt = ({ event }: Args) => event.type === SagaEvents.stepFailed && event.inDoubt === true;
-
 /** The machine type of any saga definition. */
-export type SagaMachine = ReturnType<typeof buildSagaMachine>;
+export type SagaMachine = ReturnType<typeof buildDefinedMachine>;

@@ -36,6 +36,9 @@ export interface StepState {
   signalId?: string;
   /** A wait or sleep ended by its deadline rather than a signal. */
   timedOut?: true;
+  /** A dynamic saga's step: the tool it runs, and the arguments the agent gave it. */
+  tool?: string;
+  args?: unknown;
 }
 
 /** The context of a saga actor: everything a snapshot needs to continue the saga anywhere. */
@@ -59,6 +62,10 @@ export interface SagaContext {
   escalation?: SagaEscalation;
   /** Set by `resolve`: an operator recorded a manual fix of an escalation. */
   resolution?: { note: string; uncompensated: string[] };
+  /** A dynamic saga: its steps in the order the agent appended them. */
+  plan?: string[];
+  /** A dynamic saga: how often an idle escalation was resumed (part of its idle deadline's round). */
+  idleResumes?: number;
 }
 
 /** What the machine needs to create a saga's first snapshot. */

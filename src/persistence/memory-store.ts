@@ -68,7 +68,7 @@ export class MemoryStore implements SagaStore {
     current.updatedAt = update.updatedAt;
     this.#logs.get(update.sagaId)?.push(logged);
     if (update.timer !== undefined) this.#setTimer(update.sagaId, update.timer);
-    if (SETTLED_STATES.includes(update.state)) {
+    if (SETTLED_STATES.includes(update.state) || update.announce) {
       // After the save returns, as a Redis subscriber hears it: a listener never runs inside a save.
       const listeners = [...this.#settleListeners];
       queueMicrotask(() => {

@@ -151,7 +151,7 @@ export class RedisStore implements SagaStore {
         this.#ttlFor(update.state),
         this.#keys.scriptParts.state,
         this.#keys.scriptParts.idempotency,
-        SETTLED_STATES.includes(update.state) ? this.#keys.settled : '',
+        SETTLED_STATES.includes(update.state) || update.announce ? this.#keys.settled : '',
         update.timer === undefined ? 'keep' : update.timer === null ? 'clear' : 'set',
         update.timer?.id ?? '',
         update.timer?.dueAt ?? 0,

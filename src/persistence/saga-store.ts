@@ -54,6 +54,11 @@ export interface SagaUpdate {
    * it, `null` removes it, absent leaves it as it is (a transition that stays in its step).
    */
   timer?: SagaTimer | null;
+  /**
+   * Tell `onSettled` listeners of this save although it does not settle the saga: it parked (at a
+   * wait, or a dynamic saga waiting for its agent), which a caller may be waiting for.
+   */
+  announce?: boolean;
 }
 
 /** A durable timer of a saga: the deadline of its step job `id`, due at `dueAt` (ms since the epoch). */

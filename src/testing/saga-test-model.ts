@@ -1,10 +1,12 @@
 import { getSimplePaths } from '@xstate/graph';
 import { initialTransition, transition } from 'xstate';
-import { pivotIndexOf } from '../definition/step-kinds.ts';
+import { pivotIndexOf, pivotOf } from '../definition/step-kinds.ts';
 import type { AnySagaDefinition } from '../definition/types.ts';
+import { idleRound } from '../machines/build-dynamic-machine.ts';
 import { buildSagaMachine, inFlight, jobRound, parkedAt, type SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext } from '../machines/context.ts';
-import { type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
+import { stepOf } from '../machines/step-of.ts';
+import { IDLE_DEADLINE, type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
 import { type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../vocabulary/states.ts';
 import { expectedRollback, passedBefore, positionOf } from './expected-rollback.ts';
 
@@ -31,6 +33,11 @@ export interface SagaTestModelOptions {
    * handling with checkCompensationAtEveryIndex, which fails every step in doubt once.
    */
   inDoubt?: boolean;
+  /**
+   * A dynamic saga (see `defineDynamicSaga`): the most steps its agent appends on a path (default 2).
+   * Every tool is offered at every step, so paths grow as tools^maxSteps.
+   */
+  maxSteps?: number;
 }
 
 /** The model-based tests of one definition. */
@@ -66,9 +73,10 @@ const ERROR = { name: 'Error', message: 'injected by the test model' };
 export function createSagaTestModel(definition: AnySagaDefinition, options: SagaTestModelOptions = {}): SagaTestModel {
   const machine = buildSagaMachine(definition);
   const inDoubt = options.inDoubt ?? true;
+  const maxSteps = options.maxSteps ?? 2;
   const simplePaths = getSimplePaths(machine, {
     input: { sagaId: 'model', input: {} },
-    events: (snapshot) => eventsFor(definition, snapshot.value, snapshot.context, inDoubt),
+    events: (snapshot) => eventsFor(definition, snapshot.value, snapshot.context, inDoubt, maxSteps),
     // Identity is the state plus the history the invariants read; counters, results and rounds are
     // left out so resume loops close and the graph stays finite.
     serializeState: (snapshot) => {
@@ -94,7 +102,9 @@ export function createSagaTestModel(definition: AnySagaDefinition, options: Saga
   const paths = simplePaths
     .filter((path) => SETTLED_STATES.includes(topLevelState(path.state.value)))
     .map((path) => replay(definition, machine, path.steps.map((s) => s.event as SagaEvent).filter(isSagaEvent)));
-  const violations = (path: SagaPathScenario) => checkPath(definition, path);
+  // A dynamic saga's path is checked as the defined saga its agent's steps made of it.
+  const violations = (path: SagaPathScenario) =>
+    checkPath(definition.dynamic ? definedSagaOf(definition, path.context) : definition, path);
   return {
     machine,
     paths,
@@ -154,6 +164,7 @@ function eventsFor(
   value: unknown,
   context: SagaContext,
   withInDoubt: boolean,
+  maxSteps: number,
 ): SagaEvent[] {
   const state = topLevelState(value);
   if (state === SagaStates.Started) return [{ type: SagaEvents.start }, { type: SagaEvents.cancel }];
@@ -178,6 +189,17 @@ function eventsFor(
     if (direction === 'run' && withInDoubt) {
       events.push({ type: SagaEvents.stepFailed, ...base, error: ERROR, inDoubt: true });
     }
+  }
+  // A dynamic saga waiting for its agent: any tool next (up to maxSteps), completion, or its idle deadline.
+  if (definition.dynamic && (value as { Pending?: unknown }).Pending === 'idle') {
+    if ((context.plan?.length ?? 0) < maxSteps) {
+      for (const tool of Object.keys(definition.dynamic.tools))
+        events.push({ type: SagaEvents.append, tool, args: {} });
+    }
+    events.push(
+      { type: SagaEvents.complete },
+      { type: SagaEvents.deadline, step: IDLE_DEADLINE, round: idleRound(context) },
+    );
   }
   // A saga parked at a wait goes on with a signal (one its `reject` accepts or refuses), or at its deadline.
   const parked = parkedAt(context);
@@ -220,7 +242,13 @@ function replay(definition: AnySagaDefinition, machine: SagaMachine, events: Sag
       event.type === SagaEvents.stepDone || event.type === SagaEvents.stepFailed
         ? { ...event, round: jobRound(snapshot.context, event.step, event.direction) }
         : event.type === SagaEvents.deadline
-          ? { ...event, round: jobRound(snapshot.context, event.step, 'run') }
+          ? {
+              ...event,
+              round:
+                event.step === IDLE_DEADLINE
+                  ? idleRound(snapshot.context)
+                  : jobRound(snapshot.context, event.step, 'run'),
+            }
           : event;
     replayed.push(concrete);
     [snapshot] = transition(machine, snapshot, concrete);
@@ -249,7 +277,9 @@ function toScenario(
     } else if (event.type === SagaEvents.signal) {
       words.push(`${event.name} ${event.rejected ? 'rejected' : 'signalled'}`);
     } else if (event.type === SagaEvents.deadline) {
-      words.push(`${event.step} deadline`);
+      words.push(`${event.step === IDLE_DEADLINE ? 'idle' : event.step} deadline`);
+    } else if (event.type === SagaEvents.append) {
+      words.push(`append ${event.tool}`);
     } else if (event.type !== SagaEvents.start) {
       words.push(event.type.replace('saga.', ''));
     }
@@ -359,7 +389,7 @@ function checkPath(definition: AnySagaDefinition, path: SagaPathScenario): strin
     case SagaStates.Escalated: {
       if (path.context.escalation?.direction === 'run') {
         const { step, inDoubt } = path.context.escalation;
-        const waitEscalates = byName.get(step)?.wait?.onTimeout === 'escalate';
+        const waitEscalates = byName.get(step)?.wait?.onTimeout === 'escalate' || step === IDLE_DEADLINE;
         if (indexOf(step) <= pivot && !(inDoubt && byName.get(step)?.inDoubt === 'escalate') && !waitEscalates) {
           problems.push(
             `forward failure of ${step}, which is neither after the pivot, nor an in-doubt step that escalates, nor a wait whose deadline escalates`,
@@ -381,4 +411,14 @@ function checkPath(definition: AnySagaDefinition, path: SagaPathScenario): strin
       problems.push(`ended in ${path.finalState}, which is not settled`);
   }
   return problems;
+}
+
+/** The defined saga a dynamic saga's agent made on one path: its appended steps, in order, as steps. */
+function definedSagaOf(definition: AnySagaDefinition, context: SagaContext): AnySagaDefinition {
+  const steps = (context.plan ?? []).flatMap((name) => {
+    const step = stepOf(definition, context, name);
+    return step ? [step] : [];
+  });
+  const { dynamic: _dynamic, ...rest } = definition;
+  return { ...rest, steps, groups: [], waits: [], pivot: pivotOf(steps)?.name };
 }

@@ -34,6 +34,9 @@ export interface StepJob {
   result?: unknown;
   /** Attempts, backoff and per-attempt timeout of this direction of the step. */
   policy: AttemptPolicy;
+  /** A dynamic saga's step: the tool whose handlers run it, and the arguments the agent gave. */
+  tool?: string;
+  args?: unknown;
   /** For a forward run: `always` when `verify` also runs after every successful run. */
   verify?: 'always';
   /** For a compensation: the step's run was in doubt (its handler sees `ctx.inDoubt`). */

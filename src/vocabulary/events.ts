@@ -14,7 +14,15 @@ export const SagaEvents = {
   stepFailed: 'step.failed',
   signal: 'saga.signal',
   deadline: 'wait.deadline',
+  append: 'step.append',
+  complete: 'saga.complete',
 } as const;
+
+/**
+ * The step name of a dynamic saga's idle deadline (`wait.deadline` with this step): it cannot be a
+ * step's name, which starts with a letter.
+ */
+export const IDLE_DEADLINE = '_idle';
 
 /** Which way a step job goes: its forward run or its compensation. */
 export type Direction = 'run' | 'compensate';
@@ -76,6 +84,13 @@ export interface DeadlineEvent {
   round: number;
 }
 
+/** A dynamic saga's agent appended a step: run tool `tool` with `args` (already checked by its schema). */
+export interface AppendEvent {
+  type: typeof SagaEvents.append;
+  tool: string;
+  args: unknown;
+}
+
 /** Every event a saga machine accepts. */
 export type SagaEvent =
   | { type: typeof SagaEvents.start }
@@ -85,7 +100,9 @@ export type SagaEvent =
   | StepDoneEvent
   | StepFailedEvent
   | SignalEvent
-  | DeadlineEvent;
+  | DeadlineEvent
+  | AppendEvent
+  | { type: typeof SagaEvents.complete };
 
 /** The outcome of a step job, as the queue reports it. */
 export type StepOutcomeEvent = StepDoneEvent | StepFailedEvent;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { trip } from '../../examples/trip-booking/saga.ts';
-import { defineSaga } from '../../src/index.ts';
+import { defineDynamicSaga, defineSaga } from '../../src/index.ts';
 import { createSagaTestModel, type SagaPathScenario, type SagaTestModel } from '../../src/testing/index.ts';
 import { SagaEvents } from '../../src/vocabulary/events.ts';
 
@@ -199,6 +199,47 @@ describe('model-based path tests (@xstate/graph)', () => {
       expect(model.check()).toBeGreaterThan(0);
       const escalated = model.paths.find((p) => p.description === 'hold ok, approve deadline -> Escalated');
       expect(escalated?.context.escalation?.uncompensated).toEqual(['hold']);
+    });
+  });
+
+  describe('with a dynamic saga', () => {
+    const agent = defineDynamicSaga({
+      name: 'agent-paths',
+      version: 1,
+      input: z.object({}),
+      idleTimeoutMs: 1_000,
+      tools: {
+        upsert: { args: z.object({}), run: () => 1, compensate: () => undefined },
+        invoice: { kind: 'pivot', args: z.object({}), run: () => 1 },
+        post: { kind: 'noncompensable', args: z.object({}), run: () => 1 },
+      },
+    });
+
+    it('keeps every invariant on every plan of up to two steps, with idle deadlines and cancels', () => {
+      const model = createSagaTestModel(agent, { inDoubt: false });
+      expect(model.check()).toBeGreaterThan(50);
+      const descriptions = model.paths.map((p) => p.description);
+      expect(descriptions).toContain(
+        'append upsert, upsert-1 ok, append upsert, upsert-2 ok, idle deadline, undo upsert-2 ok, undo upsert-1 ok -> Failed',
+      );
+      expect(descriptions).toContain(
+        'append upsert, upsert-1 ok, append invoice, invoice-2 fails, undo upsert-1 ok -> Failed',
+      );
+      expect(descriptions).toContain('append invoice, invoice-1 ok, append post, post-2 fails -> Escalated');
+      expect(descriptions).toContain('append invoice, invoice-1 ok, idle deadline -> Escalated');
+      // The kind rule holds at every append: nothing compensable ever follows the pivot.
+      expect(descriptions.some((d) => /append invoice.*append upsert/.test(d))).toBe(false);
+    });
+
+    it('reports a path that compensates a step appended after the pivot', () => {
+      const model = createSagaTestModel(agent, { inDoubt: false });
+      const path = model.paths.find(
+        (p) => p.description === 'append invoice, invoice-1 ok, append post, post-2 fails -> Escalated',
+      );
+      if (!path) throw new Error('the model has no path escalating after the pivot');
+      const tampered = { ...path, compensations: ['invoice-1'] };
+      tampered.context = { ...tampered.context, compensated: ['invoice-1'] };
+      expect(model.violations(tampered).join()).toMatch(/compensated invoice-1, at or after the pivot/);
     });
   });
 

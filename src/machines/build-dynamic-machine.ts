@@ -1,0 +1,417 @@
+import { setup } from 'xstate';
+import { appendRefusal } from '../definition/step-kinds.ts';
+import type { AnySagaDefinition, DynamicDefinition, StepKind } from '../definition/types.ts';
+import {
+  type Direction,
+  type ErrorInfo,
+  IDLE_DEADLINE,
+  type SagaEvent,
+  SagaEvents,
+  type StepDoneEvent,
+  type StepFailedEvent,
+} from '../vocabulary/events.ts';
+import { SagaStates } from '../vocabulary/states.ts';
+import type { SagaContext, SagaEscalation, SagaMachineInput, StepJobRequest, StepState } from './context.ts';
+import {
+  type Args,
+  failedPatch,
+  inDoubt,
+  inFlight,
+  jobRound,
+  NEXT_COMPENSATION,
+  owedCompensations,
+  patchStep,
+  priorAttempts,
+  skipPassedOver,
+  stepJobPlaceholder,
+  update,
+} from './machine-parts.ts';
+import { dynamicStepName } from './step-of.ts';
+
+/** Most steps one dynamic saga may append. */
+export const MAX_DYNAMIC_STEPS = 200;
+
+/**
+ * Builds the machine of a dynamic saga (see `defineDynamicSaga`). Pure, like buildSagaMachine, and
+ * finite: the steps are data in the context (`plan`), not states, so the graph is the same whatever
+ * the agent appends. `Pending` is `idle` (waiting for the agent: `step.append` or `saga.complete`,
+ * or the idle deadline) or `running` (the one step in flight); `Compensating` undoes the completed
+ * compensable steps newest first, one job at a time. The step kinds follow the rule of a defined
+ * saga, checked at each append: nothing after the pivot is ever compensated.
+ */
+export function buildDynamicMachine(definition: AnySagaDefinition) {
+  const dynamic = definition.dynamic as DynamicDefinition;
+  const { tools } = dynamic;
+  const id = definition.name;
+  const top = (state: string) => `#${id}.${state}`;
+  const plan = (context: SagaContext) => context.plan ?? [];
+  const kindOf = (context: SagaContext, step: string): StepKind | undefined =>
+    tools[context.steps[step]?.tool ?? '']?.kind;
+  const compensates = (context: SagaContext) =>
+    new Set(plan(context).filter((step) => kindOf(context, step) === 'compensable'));
+  const owed = (context: SagaContext) => owedCompensations(context, compensates(context));
+  /** Where the saga stops rolling back: the pivot's place in the plan (or a noncompensable step's); Infinity before one. */
+  const pivotIndex = (context: SagaContext) => {
+    const at = plan(context).findIndex(
+      (s) => kindOf(context, s) === 'pivot' || kindOf(context, s) === 'noncompensable',
+    );
+    return at < 0 ? Number.POSITIVE_INFINITY : at;
+  };
+  const indexOf = (context: SagaContext, step: string) => plan(context).indexOf(step);
+  const rollsBack = (context: SagaContext, step: string) => indexOf(context, step) <= pivotIndex(context);
+
+  /** An outcome of the job the saga waits for in `direction` (its step, direction and round). */
+  const isFor =
+    (direction: Direction) =>
+    ({ context, event }: Args) =>
+      (event.type === SagaEvents.stepDone || event.type === SagaEvents.stepFailed) &&
+      event.direction === direction &&
+      inFlight(context).some(
+        (job) => job.step === event.step && job.direction === direction && job.round === event.round,
+      );
+  /** The one job in flight, read when its state is entered (the transition into it marked the step). */
+  const jobInput = ({ context }: { context: SagaContext }): StepJobRequest => inFlight(context)[0] as StepJobRequest;
+  const outcomeStep = (event: SagaEvent) => (event as StepDoneEvent | StepFailedEvent).step;
+
+  const addStep = update(({ context, event }) => {
+    const e = event as Extract<SagaEvent, { type: typeof SagaEvents.append }>;
+    const name = dynamicStepName(e.tool, plan(context).length);
+    const step: StepState = { status: 'running', attempts: 0, compensationAttempts: 0, tool: e.tool, args: e.args };
+    return { steps: { ...context.steps, [name]: step }, plan: [...plan(context), name] };
+  });
+
+  const canAppend = ({ context, event }: Args) => {
+    if (event.type !== SagaEvents.append || context.cancelRequested) return false;
+    const tool = tools[event.tool];
+    if (!tool || plan(context).length >= MAX_DYNAMIC_STEPS) return false;
+    const kinds = plan(context).map((step) => kindOf(context, step) as StepKind);
+    return appendRefusal(kinds, tool.kind) === undefined;
+  };
+
+  const markRunCompleted = update(({ context, event }) => {
+    const e = event as StepDoneEvent;
+    const before = context.steps[e.step] as StepState;
+    const done: StepState = {
+      status: 'completed',
+      attempts: priorAttempts(context, e.step) + e.attempts,
+      compensationAttempts: before.compensationAttempts,
+      result: e.result,
+      ...(before.tool === undefined ? {} : { tool: before.tool, args: before.args }),
+    };
+    if (e.verified) done.verified = true;
+    return { steps: { ...context.steps, [e.step]: done }, completed: [...context.completed, e.step] };
+  });
+
+  const markRunFailed = (status: 'failed' | 'in_doubt') =>
+    update(({ context, event }) => {
+      const e = event as StepFailedEvent;
+      return {
+        steps: patchStep(context, e.step, failedPatch(e, status, priorAttempts(context, e.step))),
+        failure: {
+          reason: context.cancelRequested ? ('cancelled' as const) : ('failed' as const),
+          step: e.step,
+          error: e.error,
+        },
+      };
+    });
+
+  const markForwardFailure = update(({ context, event }) => {
+    const e = event as StepFailedEvent;
+    const steps = patchStep(context, e.step, failedPatch(e, 'failed', priorAttempts(context, e.step)));
+    return {
+      steps,
+      escalation: {
+        direction: 'run' as const,
+        ...(e.inDoubt ? { inDoubt: true as const } : {}),
+        step: e.step,
+        error: e.error,
+        uncompensated: rollsBack(context, e.step) ? owed({ ...context, steps }) : [],
+      },
+    };
+  });
+
+  const markCancelled = update(() => ({ failure: { reason: 'cancelled' as const } }));
+
+  const idleError: ErrorInfo = {
+    name: 'SagaIdleError',
+    code: 'SAGA_IDLE',
+    message: `no step was appended and the saga was not completed within ${dynamic.idleTimeoutMs} ms (the agent is gone?)`,
+  };
+  const isIdleDeadline = ({ context, event }: Args) =>
+    event.type === SagaEvents.deadline && event.step === IDLE_DEADLINE && event.round === idleRound(context);
+
+  const toolOf = ({ context, event }: Args) => tools[context.steps[outcomeStep(event)]?.tool ?? ''];
+  /** A run that ended in doubt (it may have taken effect) where the saga can still roll back; a query's failure is definite. */
+  const inDoubtBeforePivot = (args: Args) => {
+    const step = outcomeStep(args.event);
+    return (
+      isFor('run')(args) && inDoubt(args) && rollsBack(args.context, step) && kindOf(args.context, step) !== 'query'
+    );
+  };
+
+  /** A running step's outcome: back to `idle` for the agent, or the rollback or escalation its kind asks for. */
+  const runOutcomes = {
+    [SagaEvents.stepDone]: [
+      {
+        guard: (args: Args) =>
+          isFor('run')(args) &&
+          args.context.cancelRequested &&
+          indexOf(args.context, outcomeStep(args.event)) < pivotIndex(args.context),
+        target: top(SagaStates.Compensating),
+        actions: [markRunCompleted, markCancelled],
+      },
+      { guard: isFor('run'), target: 'idle', actions: markRunCompleted },
+    ],
+    [SagaEvents.stepFailed]: [
+      // In doubt up to the pivot: compensated in doubt when its tool says so, else a person decides.
+      {
+        guard: (args: Args) => inDoubtBeforePivot(args) && toolOf(args)?.inDoubt === 'compensate',
+        target: top(SagaStates.Compensating),
+        actions: markRunFailed('in_doubt'),
+      },
+      { guard: inDoubtBeforePivot, target: top(SagaStates.Escalated), actions: markForwardFailure },
+      {
+        guard: (args: Args) => isFor('run')(args) && rollsBack(args.context, outcomeStep(args.event)),
+        target: top(SagaStates.Compensating),
+        actions: markRunFailed('failed'),
+      },
+      { guard: isFor('run'), target: top(SagaStates.Escalated), actions: markForwardFailure },
+    ],
+    [SagaEvents.cancel]: {
+      guard: ({ context }: Args) => {
+        const job = inFlight(context)[0];
+        return !context.cancelRequested && job !== undefined && indexOf(context, job.step) < pivotIndex(context);
+      },
+      actions: update(() => ({ cancelRequested: true })),
+    },
+  };
+  const resolution = update(({ context, event }) => ({
+    resolution: {
+      note: event.type === SagaEvents.resolve ? (event.note ?? '') : '',
+      uncompensated: context.escalation?.uncompensated ?? [],
+    },
+  }));
+
+  return setup({
+    types: {
+      context: {} as SagaContext,
+      events: {} as SagaEvent,
+      input: {} as SagaMachineInput,
+    },
+    actors: { stepJob: stepJobPlaceholder },
+  }).createMachine({
+    id,
+    description:
+      definition.description ?? `dynamic saga: steps appended at run time from ${Object.keys(tools).join(', ')}`,
+    initial: SagaStates.Started,
+    context: ({ input }) => ({
+      sagaId: input.sagaId,
+      input: input.input,
+      steps: {},
+      completed: [],
+      compensated: [],
+      skipped: [],
+      cancelRequested: false,
+      rounds: {},
+      plan: [],
+    }),
+    states: {
+      [SagaStates.Started]: {
+        on: {
+          [SagaEvents.start]: SagaStates.Pending,
+          [SagaEvents.cancel]: { target: SagaStates.Failed, actions: markCancelled },
+        },
+      },
+      [SagaStates.Pending]: {
+        initial: 'idle',
+        states: {
+          idle: {
+            tags: ['agent'],
+            description: 'waiting for the agent: appendStep, complete, or the idle deadline',
+            on: {
+              [SagaEvents.append]: { guard: canAppend, target: 'running', actions: addStep },
+              [SagaEvents.complete]: { target: top(SagaStates.Completed) },
+              [SagaEvents.deadline]: [
+                {
+                  guard: (args: Args) => isIdleDeadline(args) && pivotIndex(args.context) === Number.POSITIVE_INFINITY,
+                  target: top(SagaStates.Compensating),
+                  actions: update(() => ({ failure: { reason: 'failed' as const, error: idleError } })),
+                },
+                // Past the pivot nothing rolls back: a person decides (resume waits for the agent again).
+                {
+                  guard: isIdleDeadline,
+                  target: top(SagaStates.Escalated),
+                  actions: update(() => ({
+                    escalation: { direction: 'run' as const, step: IDLE_DEADLINE, error: idleError, uncompensated: [] },
+                  })),
+                },
+              ],
+              [SagaEvents.cancel]: {
+                guard: ({ context }: Args) => pivotIndex(context) === Number.POSITIVE_INFINITY,
+                target: top(SagaStates.Compensating),
+                actions: markCancelled,
+              },
+            },
+          },
+          running: {
+            invoke: { src: 'stepJob' as const, input: jobInput },
+            on: runOutcomes,
+          },
+        },
+      },
+      [SagaStates.Compensating]: {
+        initial: NEXT_COMPENSATION,
+        states: {
+          [NEXT_COMPENSATION]: {
+            always: [
+              {
+                guard: ({ context }: Args) => owed(context).length > 0,
+                target: 'undoing',
+                actions: [
+                  skipPassedOver(compensates, (context) => owed(context)[0]),
+                  update(({ context }) => ({
+                    steps: patchStep(context, owed(context)[0] as string, { status: 'compensating' }),
+                  })),
+                ],
+              },
+              { target: top(SagaStates.Failed), actions: skipPassedOver(compensates, () => undefined) },
+            ],
+          },
+          undoing: {
+            invoke: { src: 'stepJob' as const, input: jobInput },
+            on: {
+              [SagaEvents.stepDone]: {
+                guard: isFor('compensate'),
+                target: NEXT_COMPENSATION,
+                actions: update(({ context, event }) => {
+                  const e = event as StepDoneEvent;
+                  return {
+                    steps: patchStep(context, e.step, {
+                      status: 'compensated',
+                      compensationAttempts: (context.steps[e.step]?.compensationAttempts ?? 0) + e.attempts,
+                    }),
+                    compensated: [...context.compensated, e.step],
+                  };
+                }),
+              },
+              [SagaEvents.stepFailed]: {
+                guard: isFor('compensate'),
+                target: top(SagaStates.Escalated),
+                actions: update(({ context, event }) => {
+                  const e = event as StepFailedEvent;
+                  const steps = patchStep(context, e.step, {
+                    status: 'compensation_failed',
+                    error: e.error,
+                    compensationAttempts: (context.steps[e.step]?.compensationAttempts ?? 0) + e.attempts,
+                  });
+                  return {
+                    steps,
+                    escalation: {
+                      direction: 'compensate' as const,
+                      step: e.step,
+                      error: e.error,
+                      uncompensated: [e.step, ...owed({ ...context, steps })],
+                    },
+                  };
+                }),
+              },
+            },
+          },
+        },
+      },
+      [SagaStates.Completed]: { type: 'final' },
+      [SagaStates.Failed]: { type: 'final' },
+      [SagaStates.Escalated]: {
+        on: {
+          [SagaEvents.resume]: [
+            {
+              guard: ({ context }: Args) => context.escalation?.step === IDLE_DEADLINE,
+              target: `${SagaStates.Pending}.idle`,
+              actions: update(({ context }) => ({
+                idleResumes: (context.idleResumes ?? 0) + 1,
+                escalation: undefined,
+              })),
+            },
+            {
+              guard: ({ context }: Args) => (context.escalation?.direction ?? 'compensate') === 'compensate',
+              target: `${SagaStates.Compensating}.undoing`,
+              actions: update(({ context }) => {
+                const step = (context.escalation as SagaEscalation).step;
+                return {
+                  rounds: { ...context.rounds, [step]: jobRound(context, step, 'compensate') + 1 },
+                  steps: patchStep(context, step, { status: 'compensating' }),
+                  escalation: undefined,
+                };
+              }),
+            },
+            {
+              target: `${SagaStates.Pending}.running`,
+              actions: update(({ context }) => {
+                const step = (context.escalation as SagaEscalation).step;
+                return {
+                  runRounds: { ...context.runRounds, [step]: jobRound(context, step, 'run') + 1 },
+                  steps: patchStep(context, step, { status: 'running' }),
+                  escalation: undefined,
+                };
+              }),
+            },
+          ],
+          [SagaEvents.resolve]: [
+            {
+              guard: ({ context }: Args) => {
+                const escalation = context.escalation;
+                return (
+                  escalation?.direction === 'run' &&
+                  (escalation.step === IDLE_DEADLINE || indexOf(context, escalation.step) > pivotIndex(context))
+                );
+              },
+              target: SagaStates.Completed,
+              actions: resolution,
+            },
+            {
+              target: SagaStates.Failed,
+              actions: [
+                resolution,
+                update(({ context }) =>
+                  context.failure || !context.escalation
+                    ? {}
+                    : {
+                        failure: {
+                          reason: context.cancelRequested ? 'cancelled' : 'failed',
+                          step: context.escalation.step,
+                          error: context.escalation.error,
+                        },
+                      },
+                ),
+              ],
+            },
+          ],
+          [SagaEvents.cancel]: {
+            guard: ({ context }: Args) =>
+              context.escalation?.direction === 'run' &&
+              context.escalation.inDoubt === true &&
+              indexOf(context, context.escalation.step) <= pivotIndex(context),
+            target: SagaStates.Compensating,
+            actions: update(({ context }) => {
+              const escalation = context.escalation as SagaEscalation;
+              const status = compensates(context).has(escalation.step) ? 'in_doubt' : 'failed';
+              return {
+                steps: patchStep(context, escalation.step, { status }),
+                failure: { reason: 'cancelled' as const, step: escalation.step, error: escalation.error },
+                escalation: undefined,
+              };
+            }),
+          },
+        },
+      },
+    },
+  });
+}
+
+/**
+ * The round of a dynamic saga's idle deadline: it rises with every append and every resume of an
+ * idle escalation, so a deadline of an earlier idle spell is stale.
+ */
+export function idleRound(context: SagaContext): number {
+  return (context.plan?.length ?? 0) + (context.idleResumes ?? 0);
+}

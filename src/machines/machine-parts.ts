@@ -1,0 +1,108 @@
+import { assign, fromCallback } from 'xstate';
+import { type Direction, type SagaEvent, SagaEvents, type StepFailedEvent } from '../vocabulary/events.ts';
+import type { SagaContext, StepJobRequest, StepState } from './context.ts';
+
+// The parts both saga machines are made of (build-saga-machine.ts for a defined saga,
+// build-dynamic-machine.ts for one whose steps are appended at run time): the vocabulary of
+// their guards and actions, and what the engine reads from a context.
+
+/**
+ * The placeholder step-job actor. The machine stays pure: the engine replaces it with one that
+ * dispatches the job (`machine.provide({ actors: { stepJob } })`).
+ */
+export const stepJobPlaceholder = fromCallback<SagaEvent, StepJobRequest>(() => undefined);
+
+/**
+ * The substate of `Compensating` that picks the next compensation from the context. Its name cannot
+ * be a step name (those start with a letter, see NAME_PATTERN).
+ */
+export const NEXT_COMPENSATION = '_next';
+
+/** What a guard or action of a saga machine is given. */
+export type Args = { context: SagaContext; event: SagaEvent };
+
+/** A typed `assign` for updaters built outside `setup()`, which is how a generated machine is made. */
+export const update = (fn: (args: Args) => Partial<SagaContext>) =>
+  assign<SagaContext, SagaEvent, undefined, SagaEvent, never>(fn);
+
+/** The steps of a context with one step's record patched. */
+export const patchStep = (context: SagaContext, name: string, patch: Partial<StepState>) => ({
+  ...context.steps,
+  [name]: { ...(context.steps[name] as StepState), ...patch },
+});
+
+/** The job round the machine expects outcomes of: raised by each `resume` of that direction. */
+export const jobRound = (context: SagaContext, step: string, direction: Direction) =>
+  (direction === 'run' ? context.runRounds?.[step] : context.rounds[step]) ?? 0;
+
+/** Marks the completed steps newer than `until` that rollback passes over (no compensation) as skipped. */
+export function skipPassedOver(
+  compensates: (context: SagaContext) => ReadonlySet<string>,
+  until: (context: SagaContext) => string | undefined,
+) {
+  return update(({ context }) => {
+    const stop = until(context);
+    const undoable = compensates(context);
+    const passed: string[] = [];
+    for (let i = context.completed.length - 1; i >= 0; i--) {
+      const name = context.completed[i] as string;
+      if (name === stop) break;
+      if (context.steps[name]?.status === 'completed' && !undoable.has(name)) passed.push(name);
+    }
+    if (passed.length === 0) return {};
+    const next = { ...context.steps };
+    for (const name of passed) next[name] = { ...(next[name] as StepState), status: 'skipped' };
+    return { steps: next, skipped: [...context.skipped, ...passed] };
+  });
+}
+
+/**
+ * Compensable steps not undone yet, in the order they will be undone in: those whose run ended in
+ * doubt, then the completed ones, newest first.
+ */
+export function owedCompensations(context: SagaContext, compensates: ReadonlySet<string>): string[] {
+  const owed = [...compensates].filter((name) => context.steps[name]?.status === 'in_doubt').reverse();
+  for (let i = context.completed.length - 1; i >= 0; i--) {
+    const name = context.completed[i] as string;
+    if (compensates.has(name) && context.steps[name]?.status === 'completed') owed.push(name);
+  }
+  return owed;
+}
+
+/**
+ * The step jobs a saga waits for, read from its context: the steps whose run is `running` or whose
+ * compensation is `compensating`, with the rounds their jobs carry. One in a linear saga; every
+ * unsettled member while a parallel group runs.
+ */
+export function inFlight(context: SagaContext): StepJobRequest[] {
+  const requests: StepJobRequest[] = [];
+  for (const step in context.steps) {
+    const status = context.steps[step]?.status;
+    const direction = status === 'running' ? 'run' : status === 'compensating' ? 'compensate' : undefined;
+    if (direction)
+      requests.push({ sagaId: context.sagaId, step, direction, round: jobRound(context, step, direction) });
+  }
+  return requests;
+}
+
+/** The wait or sleep a saga is parked at, read from its context; undefined while it is not parked. */
+export function parkedAt(context: SagaContext): string | undefined {
+  for (const step in context.steps) if (context.steps[step]?.status === 'waiting') return step;
+  return undefined;
+}
+
+/** Attempts of a step's earlier run rounds (before a `resume`): a step's attempts count every round. */
+export function priorAttempts(context: SagaContext, step: string): number {
+  return jobRound(context, step, 'run') > 0 ? (context.steps[step]?.attempts ?? 0) : 0;
+}
+
+/** What a failed run records on its step: the error, and what is known of its effect. */
+export function failedPatch(event: StepFailedEvent, status: 'failed' | 'in_doubt', prior: number): Partial<StepState> {
+  const patch: Partial<StepState> = { status, attempts: prior + event.attempts, error: event.error };
+  if (event.inDoubt) patch.inDoubt = true;
+  if (event.verified === false) patch.verified = false;
+  return patch;
+}
+
+/** Whether a failed run's outcome is unknown (see StepFailedEvent.inDoubt). */
+export const inDoubt = ({ event }: Args) => event.type === SagaEvents.stepFailed && event.inDoubt === true;
