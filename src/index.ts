@@ -61,6 +61,7 @@ export type {
 } from './engine/handlers.ts';
 export type {
   AppendedStep,
+  AppendStep,
   SagaViewPage,
   SignalOptions,
   SignalResult,

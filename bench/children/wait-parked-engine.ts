@@ -1,10 +1,14 @@
 /**
- * The parked-at-a-wait process (run with --expose-gc): ONE engine with handlers on Redis, so it also
- * runs the step worker and applies each `hold` outcome itself. Every saga then parks at its
- * 7-day wait, and the engine evicts it: what is left of it is in Redis. At each mark the benchmark
- * waits until Redis shows every saga parked, then asks for this process's memory after full GCs.
+ * The parked-at-a-wait process (run with --expose-gc): ONE engine on Redis that starts the sagas.
+ * BENCH_HANDLERS=1: it has the handlers, so it also runs the step worker and applies each `hold`
+ * outcome itself; every saga then parks at its 7-day wait in this process, which evicts it.
+ * BENCH_HANDLERS=0: no handlers; a worker process runs `hold` and parks the saga there, and this
+ * engine keeps what it hosted at `start` until it is trimmed (maxActiveSagas). At each mark the
+ * benchmark waits until Redis shows every saga parked, then asks for this process's memory after
+ * full GCs.
  *
- * Env: REDIS_URL, BENCH_PREFIX, BENCH_MARKS (e.g. "10000,100000"), BENCH_IN_FLIGHT, BENCH_CONCURRENCY.
+ * Env: REDIS_URL, BENCH_PREFIX, BENCH_MARKS (e.g. "10000,100000"), BENCH_IN_FLIGHT, BENCH_HANDLERS,
+ * BENCH_CONCURRENCY (the co-hosted worker's).
  * IPC out: ready; started { count, ms } (the starts of a mark returned); mark { count, rss, heapUsed,
  * external, arrayBuffers, resources, timeouts }; done. IPC in: measure (every saga started so far is
  * parked).
@@ -24,6 +28,7 @@ function activeResources(): { resources: number; timeouts: number } {
 try {
   const marks = requireEnv('BENCH_MARKS').split(',').map(Number);
   const inFlight = Number(requireEnv('BENCH_IN_FLIGHT'));
+  const coHosted = requireEnv('BENCH_HANDLERS') === '1';
   const engine = createEngine({
     redis: {
       connection: requireEnv('REDIS_URL'),
@@ -31,7 +36,7 @@ try {
       workerConcurrency: Number(requireEnv('BENCH_CONCURRENCY')),
     },
     sagas: [holdSaga],
-    handlers: waitHandlers,
+    ...(coHosted ? { handlers: waitHandlers } : {}),
   });
   const errors: unknown[] = [];
   engine.on('error', (error) => errors.push(error));

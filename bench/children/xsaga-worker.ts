@@ -9,12 +9,14 @@
  * BENCH_LOCK_MS: BullMQ lock duration and stall-check interval (`lockDurationMs`; default BullMQ's 30 s);
  * BENCH_KILL_AFTER_STEPS=k (with BENCH_PROGRESS=1): the process SIGKILLs itself (a crash, by its own PID)
  * as the k-th forward step handler returns, before that step's outcome is applied.
+ * BENCH_SAGA=hold: runs the parked-at-a-wait saga (lib/wait-sagas.ts) instead of the trip.
  * IPC in: read-counters (answered with counters: client commands and CPU of this process).
  */
 import { createWorker } from '../../src/index.ts';
 import { failChild, readyUntilStopped, requireEnv, tell } from '../lib/child.ts';
 import { answerCounterRequests } from '../lib/process-counters.ts';
 import { benchTrip, makeNoopHandlers, registry } from '../lib/saga.ts';
+import { holdSaga, waitHandlers } from '../lib/wait-sagas.ts';
 
 try {
   answerCounterRequests();
@@ -27,11 +29,12 @@ try {
     process.env.BENCH_PROGRESS === '1'
       ? setInterval(() => tell({ type: 'steps-run', count: stepsRun }), 10)
       : undefined;
+  const hold = process.env.BENCH_SAGA === 'hold';
   const worker = createWorker({
     connection: requireEnv('REDIS_URL'),
     prefix: requireEnv('BENCH_PREFIX'),
-    handlers: progress ? { [benchTrip.name]: makeNoopHandlers(onRunDone) } : registry,
-    sagas: process.env.BENCH_WORKER_SAGAS === '0' ? [] : [benchTrip],
+    handlers: hold ? waitHandlers : progress ? { [benchTrip.name]: makeNoopHandlers(onRunDone) } : registry,
+    sagas: process.env.BENCH_WORKER_SAGAS === '0' ? [] : [hold ? holdSaga : benchTrip],
     concurrency: Number(requireEnv('BENCH_CONCURRENCY')),
     ...(process.env.BENCH_LOCK_MS ? { lockDurationMs: Number(process.env.BENCH_LOCK_MS) } : {}),
     ...(process.env.BENCH_LOG === '0' ? { log: false } : {}),

@@ -41,6 +41,13 @@ interface Mark extends MemoryMark {
   timerSetBytes: number;
 }
 
+/**
+ * Where the `hold` step runs: `co-hosted`, in the engine process that starts the sagas (its
+ * handlers), so the sagas park there; `beside a worker`, in a worker child process, so they park there
+ * and the engine process only started them.
+ */
+type Variant = 'co-hosted' | 'beside a worker';
+
 interface Run {
   /** `used_memory` once the engine was up, before any saga. */
   baseline: number;
@@ -68,22 +75,27 @@ function expect<T extends ChildMessage>(child: ChildProcess, type: string): Prom
   return message;
 }
 
-/** One child: starts sagas to each mark, and at each mark measures it once every saga is parked. */
-async function waitParkedRun(ctx: BenchContext, counts: number[]): Promise<Run> {
+/**
+ * One engine child (and, beside a worker, one worker child): starts sagas to each mark, and at each
+ * mark measures the engine process once every saga is parked.
+ */
+async function waitParkedRun(ctx: BenchContext, variant: Variant, counts: number[]): Promise<Run> {
   const prefix = uniquePrefix('wpark');
+  const env = { REDIS_URL: ctx.redisUrl, BENCH_PREFIX: prefix, BENCH_CONCURRENCY: String(WORKER_CONCURRENCY) };
+  const worker =
+    variant === 'co-hosted' ? undefined : spawnChild('xsaga-worker', { env: { ...env, BENCH_SAGA: 'hold' } });
   const child = spawnChild('wait-parked-engine', {
     nodeFlags: ['--expose-gc'],
     env: {
-      REDIS_URL: ctx.redisUrl,
-      BENCH_PREFIX: prefix,
+      ...env,
       BENCH_MARKS: counts.join(','),
       BENCH_IN_FLIGHT: String(IN_FLIGHT),
-      BENCH_CONCURRENCY: String(WORKER_CONCURRENCY),
+      BENCH_HANDLERS: variant === 'co-hosted' ? '1' : '0',
     },
   });
   try {
     return await withRedis(ctx.redisUrl, async (redis) => {
-      await nextMessage(child, 'ready', 30_000);
+      await Promise.all([child, worker].flatMap((c) => (c ? [nextMessage(c, 'ready', 30_000)] : [])));
       let next = expect<Started>(child, 'started');
       const baseline = await usedMemory(redis);
       // A wait deadline is 7 days out; a `hold` step's job deadline is due within seconds.
@@ -101,7 +113,7 @@ async function waitParkedRun(ctx: BenchContext, counts: number[]): Promise<Run> 
         const mark: Mark = { ...memory, redis: state, parkMs, ...(await redisFigures(redis, prefix)) };
         marks.push(mark);
         ctx.log(
-          `  ${count} parked at a wait in ${(parkMs / 1000).toFixed(1)} s: rss ${(mark.rss / MB).toFixed(0)} MB, heap ${(mark.heapUsed / MB).toFixed(0)} MB, timers ${state.timers}, jobs ${state.jobsQueued + state.jobsActive}`,
+          `  ${variant}: ${count} parked at a wait in ${(parkMs / 1000).toFixed(1)} s: rss ${(mark.rss / MB).toFixed(0)} MB, heap ${(mark.heapUsed / MB).toFixed(0)} MB, timers ${state.timers}, jobs ${state.jobsQueued + state.jobsActive}`,
         );
       }
       await next;
@@ -109,22 +121,32 @@ async function waitParkedRun(ctx: BenchContext, counts: number[]): Promise<Run> 
     });
   } finally {
     await stopChild(child);
+    if (worker) await stopChild(worker);
     await withRedis(ctx.redisUrl, (redis) => dropBenchKeys(redis, prefix));
   }
 }
 
-/** The rows of the report: memory at both marks, and what Redis holds per parked saga. */
-function rowsOf(runs: Run[], small: number, large: number): Row[] {
-  const at = (count: number) => runs.map((run) => run.marks.find((m) => m.count === count) as Mark);
-  const [s, l] = [at(small), at(large)];
+/** The runs' marks at `count`, in round order. */
+const marksAt = (runs: Run[], count: number) => runs.map((run) => run.marks.find((m) => m.count === count) as Mark);
+
+/** The engine process's memory at both marks, and per saga between them. */
+function memoryRows(label: string, runs: Run[], small: number, large: number): Row[] {
+  const [s, l] = [marksAt(runs, small), marksAt(runs, large)];
   const perExtra = (field: 'rss' | 'heapUsed') => l.map((m, i) => (m[field] - (s[i] as Mark)[field]) / (large - small));
   return [
-    { metric: `RSS at ${small}`, unit: 'MB', values: s.map((m) => m.rss / MB) },
-    { metric: `RSS at ${large}`, unit: 'MB', values: l.map((m) => m.rss / MB) },
-    { metric: `heap at ${small}`, unit: 'MB', values: s.map((m) => m.heapUsed / MB) },
-    { metric: `heap at ${large}`, unit: 'MB', values: l.map((m) => m.heapUsed / MB) },
-    { metric: 'RSS per extra parked saga', unit: 'bytes', values: perExtra('rss') },
-    { metric: 'heap per extra parked saga', unit: 'bytes', values: perExtra('heapUsed') },
+    { metric: `${label}: RSS at ${small}`, unit: 'MB', values: s.map((m) => m.rss / MB) },
+    { metric: `${label}: RSS at ${large}`, unit: 'MB', values: l.map((m) => m.rss / MB) },
+    { metric: `${label}: heap at ${small}`, unit: 'MB', values: s.map((m) => m.heapUsed / MB) },
+    { metric: `${label}: heap at ${large}`, unit: 'MB', values: l.map((m) => m.heapUsed / MB) },
+    { metric: `${label}: RSS per extra parked saga`, unit: 'bytes', values: perExtra('rss') },
+    { metric: `${label}: heap per extra parked saga`, unit: 'bytes', values: perExtra('heapUsed') },
+  ];
+}
+
+/** What else the co-hosting process holds (handles, timers), and what Redis holds per parked saga. */
+function holdingRows(runs: Run[], small: number, large: number): Row[] {
+  const [s, l] = [marksAt(runs, small), marksAt(runs, large)];
+  return [
     { metric: `active handles at ${small}`, unit: 'count', values: s.map((m) => m.resources) },
     { metric: `active handles at ${large}`, unit: 'count', values: l.map((m) => m.resources) },
     { metric: `Node timers among them at ${small}`, unit: 'count', values: s.map((m) => m.timeouts) },
@@ -156,12 +178,27 @@ function rowsOf(runs: Run[], small: number, large: number): Row[] {
   ];
 }
 
+/** `rss` and `heap` at the large mark over the small one, for one variant (`suffix` names it). */
+function ratiosOf(runs: Run[], small: number, large: number, suffix: string): Ratio[] {
+  const [s, l] = [marksAt(runs, small), marksAt(runs, large)];
+  const ratio = (field: 'rss' | 'heapUsed', name: string, target?: Ratio['target']): Ratio => {
+    const [a, b] = [l.map((m) => m[field]), s.map((m) => m[field])];
+    return { name, value: ratioOfMedians(a, b), perRound: pairedRatios(a, b), ...(target ? { target } : {}) };
+  };
+  return [
+    // Named as in the issue whatever the marks (quick: 20k/2k; see params).
+    ratio('rss', `rss 100k/10k (parked at a wait${suffix})`, { op: '<=', value: 1.5 }),
+    ratio('heapUsed', `heap 100k/10k (parked at a wait${suffix})`),
+  ];
+}
+
 /**
- * Scenario 12: sagas parked at a wait (issue 13). One engine process with handlers on Redis (it runs
- * the `hold` step in its co-hosted worker and applies the outcome), `node --expose-gc`; every saga
- * parks at a 7-day wait and the engine evicts it. At each mark, once Redis shows every saga parked
- * (timer set = N, no job left), the process's RSS and heap after full GCs: a parked saga must cost
- * this process nothing, so the large mark must cost no more than the small one.
+ * Scenario 12: sagas parked at a wait (issue 13), `node --expose-gc`. Headline, co-hosted: one engine
+ * process with handlers on Redis runs the `hold` step in its co-hosted worker, applies the outcome,
+ * and evicts each saga as it parks at its 7-day wait. Beside it, the usual split: an engine process
+ * without handlers starts the sagas and a worker child parks them. At each mark, once Redis shows
+ * every saga parked (timer set = N, no job left), the engine process's RSS and heap after full GCs:
+ * a parked saga must cost it nothing, so the large mark must cost no more than the small one.
  */
 export const parkedWaits: Scenario = {
   id: 'parked-waits',
@@ -170,30 +207,27 @@ export const parkedWaits: Scenario = {
   async run(ctx: BenchContext): Promise<ScenarioReport> {
     const small = ctx.quick ? 2000 : 10_000;
     const large = ctx.quick ? 20_000 : 100_000;
-    const runs: Run[] = [];
+    const coHosted: Run[] = [];
+    const beside: Run[] = [];
     for (let round = 1; round <= ctx.rounds; round++) {
-      ctx.log(`round ${round}/${ctx.rounds}: ${large} sagas parked at a wait`);
-      runs.push(await waitParkedRun(ctx, [small, large]));
+      ctx.log(`round ${round}/${ctx.rounds}: ${large} sagas parked at a wait, co-hosted then beside a worker`);
+      coHosted.push(await waitParkedRun(ctx, 'co-hosted', [small, large]));
+      beside.push(await waitParkedRun(ctx, 'beside a worker', [small, large]));
     }
-    const rows = rowsOf(runs, small, large);
-    const values = (metric: string) => rows.find((row) => row.metric === metric)?.values ?? [];
-    const ratio = (field: string, name: string, target?: Ratio['target']): Ratio => {
-      const [a, b] = [values(`${field} at ${large}`), values(`${field} at ${small}`)];
-      return { name, value: ratioOfMedians(a, b), perRound: pairedRatios(a, b), ...(target ? { target } : {}) };
-    };
     return {
       id: this.id,
       title: this.title,
       params: { small, large, startsInFlight: IN_FLIGHT, workerConcurrency: WORKER_CONCURRENCY, waitMs: WEEK_MS },
-      rows,
-      ratios: [
-        // Named as in the issue whatever the marks (quick: 20k/2k; see params).
-        ratio('RSS', 'rss 100k/10k (parked at a wait)', { op: '<=', value: 1.5 }),
-        ratio('heap', 'heap 100k/10k (parked at a wait)'),
+      rows: [
+        ...memoryRows('co-hosted', coHosted, small, large),
+        ...holdingRows(coHosted, small, large),
+        ...memoryRows('engine beside a worker', beside, small, large),
       ],
+      ratios: [...ratiosOf(coHosted, small, large, ''), ...ratiosOf(beside, small, large, ', engine beside a worker')],
       notes: [
         "saga: { name: 'hold' }, { wait: 'approval', signal: z.object({ ok: z.boolean() }), timeoutMs: 7 days }.",
-        'one process: createEngine({ redis, handlers }) runs the hold steps in its co-hosted worker and parks every saga.',
+        'co-hosted: createEngine({ redis, handlers }) runs the hold steps in its co-hosted worker and parks every saga.',
+        'beside a worker: createEngine({ redis }) starts the sagas, a createWorker child parks them; the engine is measured.',
         'measured once Redis shows every saga parked: timer set = N wait deadlines, no BullMQ job queued or active.',
       ],
     };

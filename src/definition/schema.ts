@@ -73,7 +73,8 @@ const untilFn = z.custom<(ctx: never) => Date | number>((value) => typeof value 
   message: 'must be a function of the saga context returning a Date or epoch milliseconds',
 });
 
-const waitSchema = z
+/** A wait as written in a saga's steps (a dynamic saga's waits are checked by it too). */
+export const waitSchema = z
   .strictObject({
     wait: name,
     signal: z.custom<z.ZodType>(isZodSchema, {

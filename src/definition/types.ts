@@ -303,8 +303,11 @@ export interface SagaDefinition<
   readonly dynamic?: DynamicDefinition;
 }
 
-/** A tool of a dynamic saga after validation: a step's policies, and the schema of its arguments. */
-export interface ToolDefinition extends Omit<StepDefinition, 'index' | 'group' | 'wait'> {
+/**
+ * A tool of a dynamic saga after validation: a step's policies, and the schema of its arguments.
+ * A wait of a dynamic saga is a tool too (a `query` with `wait`, and no arguments).
+ */
+export interface ToolDefinition extends Omit<StepDefinition, 'index' | 'group'> {
   /** Schema of the arguments an agent passes to `appendStep`. */
   readonly args: z.ZodType;
 }

@@ -10,6 +10,7 @@ import {
   retrySchema,
   STUCK_AFTER_MAX_MS,
   timeout,
+  waitSchema,
 } from '../definition/schema.ts';
 import { STEP_KINDS } from '../definition/step-kinds.ts';
 import type {
@@ -19,6 +20,8 @@ import type {
   SagaDefinition,
   StepKind,
   ToolDefinition,
+  WaitConfig,
+  WaitDefinition,
 } from '../definition/types.ts';
 import { DefinitionError } from '../errors.ts';
 import type { CompensationContext, StepContext, StepHandler, VerifyAnswer } from './handlers.ts';
@@ -54,6 +57,13 @@ export interface ToolSpec<TInput, TArgs extends z.ZodType> {
   compensation?: CompensationOptions;
 }
 
+/**
+ * A wait an agent may append (`appendStep(sagaId, { wait })`): the saga parks until a signal of that
+ * name or the deadline, as a defined saga's wait (see `WaitConfig`). After the pivot, a deadline
+ * that would compensate, and a rejection, escalate instead: nothing there can roll back.
+ */
+export type DynamicWaitSpec = Omit<WaitConfig, 'wait'>;
+
 /** What {@link defineDynamicSaga} accepts. */
 export interface DynamicSagaConfig<
   TName extends string,
@@ -65,6 +75,8 @@ export interface DynamicSagaConfig<
   input: TSchema;
   /** The tools the agent may append as steps, by name (letters, digits, `_`, `-`; at most 56 characters). */
   tools: { [K in keyof TArgs]: ToolSpec<z.output<TSchema>, TArgs[K]> };
+  /** Waits the agent may append, by name (sharing the namespace of the tools). */
+  waits?: Record<string, DynamicWaitSpec>;
   /**
    * With no step appended and no `complete` for this long (ms, at most a year), the saga rolls back:
    * the agent is taken to be gone. After the pivot it escalates instead.
@@ -79,6 +91,9 @@ export type DynamicSaga<TName extends string, TInput, TInputIn> = SagaDefinition
   /** The tools' handlers, by tool name: pass them as `createEngine({ handlers: { [saga.name]: saga.handlers } })`. */
   readonly handlers: Readonly<Record<string, StepHandler<TInput>>>;
 };
+
+/** A wait takes no arguments. */
+const NO_ARGS = z.strictObject({});
 
 const fn = (what: string) =>
   z.custom<(...args: never[]) => unknown>((value) => typeof value === 'function', {
@@ -149,6 +164,20 @@ const dynamicSchema = z.strictObject({
         }
       }
     }),
+  waits: z
+    .record(z.string(), z.unknown())
+    .superRefine((waits, ctx) => {
+      for (const [key, wait] of Object.entries(waits)) {
+        if (!toolName.safeParse(key).success) {
+          ctx.addIssue({ code: 'custom', path: [key], message: `wait name "${key}" must be a tool name` });
+        }
+        const parsed = waitSchema.safeParse({ ...(wait as object), wait: key });
+        for (const issue of parsed.error?.issues ?? []) {
+          ctx.addIssue({ code: 'custom', path: [key, ...(issue.path as PropertyKey[])], message: issue.message });
+        }
+      }
+    })
+    .optional(),
   idleTimeoutMs: z.number().int().min(1).max(MAX_WAIT_MS),
   description: z.string().max(1000).optional(),
   stuckAfterMs: z.number().int().min(1).max(STUCK_AFTER_MAX_MS).optional(),
@@ -190,6 +219,21 @@ export function defineDynamicSaga<
     );
   }
   const tools: Record<string, ToolDefinition> = {};
+  for (const [wait, spec] of Object.entries(config.waits ?? {})) {
+    if (wait in config.tools) {
+      throw new DefinitionError(`dynamic saga "${config.name}" has a tool and a wait named "${wait}"`, `waits.${wait}`);
+    }
+    const { index: _index, group: _group, ...step } = resolveStep({ name: wait, kind: 'query' }, -1, undefined);
+    const resolved: WaitDefinition = {
+      type: 'signal',
+      signal: spec.signal,
+      timeoutMs: spec.timeoutMs,
+      until: spec.until,
+      onTimeout: spec.onTimeout ?? 'compensate',
+      reject: spec.reject as WaitDefinition['reject'],
+    };
+    tools[wait] = Object.freeze({ ...step, args: NO_ARGS, wait: Object.freeze(resolved) });
+  }
   const handlers: Record<string, StepHandler<never>> = {};
   for (const [tool, spec] of Object.entries(config.tools as Record<string, ToolSpec<never, z.ZodType>>)) {
     const {

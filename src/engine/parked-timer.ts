@@ -3,6 +3,7 @@ import { SagaError } from '../errors.ts';
 import { idleRound } from '../machines/build-dynamic-machine.ts';
 import { jobRound, parkedAt } from '../machines/build-saga-machine.ts';
 import type { SagaContext } from '../machines/context.ts';
+import { stepOf } from '../machines/step-of.ts';
 import type { SagaTimer } from '../persistence/saga-store.ts';
 import { waitTimerId } from '../transport/job-id.ts';
 import { IDLE_DEADLINE } from '../vocabulary/events.ts';
@@ -47,7 +48,7 @@ export function parkedTimer(
   }
   const step = parkedAt(context);
   if (step === undefined) return undefined;
-  const wait = definition.steps.find((s) => s.name === step)?.wait;
+  const wait = stepOf(definition, context, step)?.wait;
   if (!wait) return null;
   let dueAt = wait.timeoutMs === undefined ? undefined : now + wait.timeoutMs;
   if (wait.until) {

@@ -17,7 +17,7 @@ import {
 } from '../errors.ts';
 import { inFlight, jobRound, parkedAt, type SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext, StepJobRequest, StepStatus } from '../machines/context.ts';
-import { dynamicStepName } from '../machines/step-of.ts';
+import { dynamicStepName, waitOf, waitStepOf } from '../machines/step-of.ts';
 import { EngineEventEmitter, type EngineEventMap, RECOVERY_REPORT_EVERY } from '../observability/engine-events.ts';
 import { type Instrumentation, isTraceCarrier, type TraceCarrier } from '../observability/instrumentation.ts';
 import { defaultLogger, type Logger } from '../observability/logger.ts';
@@ -117,6 +117,12 @@ export interface SignalResult {
   /** The saga's top-level state after the signal. */
   state: SagaState;
 }
+
+/**
+ * What an agent appends to a dynamic saga: a call of one of its tools, with arguments its schema
+ * accepts, or one of its waits (resolved when the signal, or the deadline, ends it).
+ */
+export type AppendStep = { tool: string; args?: unknown } | { wait: string };
 
 /** What `engine.appendStep` resolves with: how the appended step ended. */
 export interface AppendedStep {
@@ -412,11 +418,12 @@ export class SagaEngine {
     if (!record) throw new SagaNotFoundError(sagaId);
     const saga = this.#registry.get(record.name, record.version);
     if (!saga) throw this.#unknownDefinition(sagaId, record);
-    const wait = saga.definition.steps.find((step) => step.name === name)?.wait;
+    const wait = waitOf(saga.definition, name);
     if (!wait?.signal) {
-      const waits = saga.definition.steps
-        .filter((step) => step.wait?.type === 'signal')
-        .map((step) => `"${step.name}"`);
+      const waits = saga.definition.waits
+        .concat(Object.keys(saga.definition.dynamic?.tools ?? {}))
+        .filter((w) => waitOf(saga.definition, w)?.type === 'signal')
+        .map((w) => `"${w}"`);
       throw new SignalError(
         `saga "${sagaId}" ("${record.name}") has no wait named "${String(name)}"; ${waits.length > 0 ? `its waits are ${waits.join(', ')}` : 'it has no waits'}`,
         'name',
@@ -439,7 +446,8 @@ export class SagaEngine {
       ...(rejected ? { rejected: true as const } : {}),
     });
     if (result.applied) return { duplicate: false, state: result.state };
-    const step = result.before.steps[name];
+    const stepName = waitStepOf(saga.definition, result.before, name);
+    const step = stepName === undefined ? undefined : result.before.steps[stepName];
     if (signalId !== undefined && step?.signalId === signalId) return { duplicate: true, state: result.state };
     throw new SignalNotAwaitedError(
       `saga "${sagaId}" is not waiting for signal "${name}": ${whyNotWaiting(step, result.state)}; nothing changed`,
@@ -456,26 +464,26 @@ export class SagaEngine {
    * after the pivot). A failed step resolves too (`status: 'failed'`, its `error`), once the saga has
    * rolled back or escalated. Rejects with `WAIT_TIMEOUT` after `timeoutMs`, if given (the step goes on).
    */
-  async appendStep(
-    sagaId: string,
-    step: { tool: string; args?: unknown },
-    options: { timeoutMs?: number } = {},
-  ): Promise<AppendedStep> {
+  async appendStep(sagaId: string, step: AppendStep, options: { timeoutMs?: number } = {}): Promise<AppendedStep> {
     this.#assertOpen();
     const definition = await this.#dynamicDefinition(sagaId, 'appendStep');
     const tools = (definition.dynamic as DynamicDefinition).tools;
-    const tool = typeof step?.tool === 'string' ? tools[step.tool] : undefined;
-    if (!tool) {
+    const asWait = typeof step === 'object' && step !== null && 'wait' in step;
+    const wanted = asWait ? step.wait : (step as { tool?: unknown } | undefined)?.tool;
+    const tool = typeof wanted === 'string' ? tools[wanted] : undefined;
+    if (!tool || (tool.wait !== undefined) !== asWait) {
+      const kind = asWait ? 'wait' : 'tool';
+      const known = Object.values(tools).filter((t) => (t.wait !== undefined) === asWait);
       throw new InputError(
-        `tool "${String(step?.tool)}" is not a tool of saga "${definition.name}"; its tools are ${Object.keys(tools)
-          .map((t) => `"${t}"`)
-          .join(', ')}`,
-        'tool',
+        `${kind} "${String(wanted)}" is not a ${kind} of saga "${definition.name}"; ${
+          known.length > 0 ? `its ${kind}s are ${known.map((t) => `"${t.name}"`).join(', ')}` : `it has no ${kind}s`
+        }`,
+        kind,
       );
     }
     const args = parseStorable(
       tool.args,
-      step.args,
+      asWait ? {} : (step as { args?: unknown }).args,
       `args of tool "${tool.name}" for saga "${sagaId}"`,
       'args',
       (message, path, cause) => new InputError(message, path, { cause }),
@@ -490,7 +498,9 @@ export class SagaEngine {
     const view = await this.#waiters.wait(
       sagaId,
       options.timeoutMs,
-      (v) => SETTLED_STATES.includes(v.state) || v.steps.some((s) => s.name === name && s.status !== 'running'),
+      (v) =>
+        SETTLED_STATES.includes(v.state) ||
+        v.steps.some((s) => s.name === name && s.status !== 'running' && s.status !== 'waiting'),
     );
     const ended = view.steps.find((s) => s.name === name);
     return {

@@ -1,12 +1,13 @@
 import { setup } from 'xstate';
 import { appendRefusal } from '../definition/step-kinds.ts';
-import type { AnySagaDefinition, DynamicDefinition, StepKind } from '../definition/types.ts';
+import type { AnySagaDefinition, DynamicDefinition, StepKind, WaitDefinition } from '../definition/types.ts';
 import {
   type Direction,
   type ErrorInfo,
   IDLE_DEADLINE,
   type SagaEvent,
   SagaEvents,
+  type SignalEvent,
   type StepDoneEvent,
   type StepFailedEvent,
 } from '../vocabulary/events.ts';
@@ -20,11 +21,16 @@ import {
   jobRound,
   NEXT_COMPENSATION,
   owedCompensations,
+  parkedAt,
   patchStep,
   priorAttempts,
   skipPassedOver,
   stepJobPlaceholder,
   update,
+  waitErrors,
+  waitEscalated,
+  waitFailed,
+  waitPassed,
 } from './machine-parts.ts';
 import { dynamicStepName } from './step-of.ts';
 
@@ -58,6 +64,7 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
     return at < 0 ? Number.POSITIVE_INFINITY : at;
   };
   const indexOf = (context: SagaContext, step: string) => plan(context).indexOf(step);
+  const isWaitStep = (context: SagaContext, step: string) => tools[context.steps[step]?.tool ?? '']?.wait !== undefined;
   const rollsBack = (context: SagaContext, step: string) => indexOf(context, step) <= pivotIndex(context);
 
   /** An outcome of the job the saga waits for in `direction` (its step, direction and round). */
@@ -76,7 +83,8 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
   const addStep = update(({ context, event }) => {
     const e = event as Extract<SagaEvent, { type: typeof SagaEvents.append }>;
     const name = dynamicStepName(e.tool, plan(context).length);
-    const step: StepState = { status: 'running', attempts: 0, compensationAttempts: 0, tool: e.tool, args: e.args };
+    const status = tools[e.tool]?.wait ? 'waiting' : 'running';
+    const step: StepState = { status, attempts: 0, compensationAttempts: 0, tool: e.tool, args: e.args };
     return { steps: { ...context.steps, [name]: step }, plan: [...plan(context), name] };
   });
 
@@ -185,6 +193,63 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
       actions: update(() => ({ cancelRequested: true })),
     },
   };
+  // A wait the agent appended: the step it parks at, its definition, and where it may still roll back.
+  const parked = (context: SagaContext) => parkedAt(context) as string;
+  const waitAt = (context: SagaContext) => tools[context.steps[parked(context)]?.tool ?? '']?.wait as WaitDefinition;
+  const parkedRollsBack = (context: SagaContext) => rollsBack(context, parked(context));
+  const isSignal = ({ context, event }: Args) =>
+    event.type === SagaEvents.signal && context.steps[parked(context)]?.tool === event.name;
+  const isRejection = (args: Args) => isSignal(args) && (args.event as SignalEvent).rejected === true;
+  const isWaitDeadline = ({ context, event }: Args) =>
+    event.type === SagaEvents.deadline &&
+    event.step === parked(context) &&
+    event.round === jobRound(context, event.step, 'run');
+  // A dynamic saga's waits are waits for a signal (it has no sleeps).
+  const rejected = (step: string) => waitErrors(step, 'signal').rejectedError;
+  const deadlinePassed = (step: string) => waitErrors(step, 'signal').deadlineError;
+  const waitOutcomes = {
+    [SagaEvents.signal]: [
+      {
+        guard: (args: Args) => isRejection(args) && parkedRollsBack(args.context),
+        target: top(SagaStates.Compensating),
+        actions: waitFailed(parked, rejected),
+      },
+      // After the pivot a rejection cannot roll back: a person decides.
+      {
+        guard: isRejection,
+        target: top(SagaStates.Escalated),
+        actions: waitEscalated(parked, rejected, () => []),
+      },
+      { guard: isSignal, target: 'idle', actions: waitPassed(parked) },
+    ],
+    [SagaEvents.deadline]: [
+      {
+        guard: (args: Args) => isWaitDeadline(args) && waitAt(args.context).onTimeout === 'continue',
+        target: 'idle',
+        actions: waitPassed(parked),
+      },
+      {
+        guard: (args: Args) =>
+          isWaitDeadline(args) && waitAt(args.context).onTimeout === 'compensate' && parkedRollsBack(args.context),
+        target: top(SagaStates.Compensating),
+        actions: waitFailed(parked, deadlinePassed),
+      },
+      {
+        guard: isWaitDeadline,
+        target: top(SagaStates.Escalated),
+        actions: waitEscalated(parked, deadlinePassed, (context) => (parkedRollsBack(context) ? owed(context) : [])),
+      },
+    ],
+    [SagaEvents.cancel]: {
+      guard: ({ context }: Args) => indexOf(context, parked(context)) < pivotIndex(context),
+      target: top(SagaStates.Compensating),
+      actions: [
+        update(({ context }) => ({ steps: patchStep(context, parked(context), { status: 'idle' }) })),
+        markCancelled,
+      ],
+    },
+  };
+
   const resolution = update(({ context, event }) => ({
     resolution: {
       note: event.type === SagaEvents.resolve ? (event.note ?? '') : '',
@@ -229,7 +294,17 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
             tags: ['agent'],
             description: 'waiting for the agent: appendStep, complete, or the idle deadline',
             on: {
-              [SagaEvents.append]: { guard: canAppend, target: 'running', actions: addStep },
+              [SagaEvents.append]: [
+                {
+                  guard: (args: Args) =>
+                    canAppend(args) &&
+                    args.event.type === SagaEvents.append &&
+                    tools[args.event.tool]?.wait !== undefined,
+                  target: 'waiting',
+                  actions: addStep,
+                },
+                { guard: canAppend, target: 'running', actions: addStep },
+              ],
               [SagaEvents.complete]: { target: top(SagaStates.Completed) },
               [SagaEvents.deadline]: [
                 {
@@ -256,6 +331,11 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
           running: {
             invoke: { src: 'stepJob' as const, input: jobInput },
             on: runOutcomes,
+          },
+          waiting: {
+            tags: ['wait'],
+            description: 'parked at a wait the agent appended: a signal, or its deadline',
+            on: waitOutcomes,
           },
         },
       },
@@ -324,6 +404,20 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
       [SagaStates.Escalated]: {
         on: {
           [SagaEvents.resume]: [
+            // An escalated wait waits again, under a new round (a new deadline).
+            {
+              guard: ({ context }: Args) =>
+                context.escalation?.direction === 'run' && isWaitStep(context, context.escalation.step),
+              target: `${SagaStates.Pending}.waiting`,
+              actions: update(({ context }) => {
+                const step = (context.escalation as SagaEscalation).step;
+                return {
+                  runRounds: { ...context.runRounds, [step]: jobRound(context, step, 'run') + 1 },
+                  steps: patchStep(context, step, { status: 'waiting' }),
+                  escalation: undefined,
+                };
+              }),
+            },
             {
               guard: ({ context }: Args) => context.escalation?.step === IDLE_DEADLINE,
               target: `${SagaStates.Pending}.idle`,
@@ -389,7 +483,7 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
           [SagaEvents.cancel]: {
             guard: ({ context }: Args) =>
               context.escalation?.direction === 'run' &&
-              context.escalation.inDoubt === true &&
+              (context.escalation.inDoubt === true || isWaitStep(context, context.escalation.step)) &&
               indexOf(context, context.escalation.step) <= pivotIndex(context),
             target: SagaStates.Compensating,
             actions: update(({ context }) => {

@@ -26,6 +26,10 @@ import {
   skipPassedOver,
   stepJobPlaceholder,
   update,
+  waitErrors,
+  waitEscalated,
+  waitFailed,
+  waitPassed,
 } from './machine-parts.ts';
 
 export { inFlight, jobRound, NEXT_COMPENSATION, parkedAt } from './machine-parts.ts';
@@ -252,81 +256,26 @@ function buildDefinedMachine(definition: AnySagaDefinition) {
     };
   };
 
-  /** A wait's or sleep's step record after it ended: a fresh one, since it ran no job. */
-  const waitRecord = (patch: Partial<StepState>): StepState => ({
-    status: 'completed',
-    attempts: 0,
-    compensationAttempts: 0,
-    ...patch,
-  });
-
-  /** The saga goes on past a wait: a signal's payload (its result), or nothing when the deadline passed. */
-  const markWaitDone = (step: StepDefinition) =>
-    update(({ context, event }) => {
-      const signal = event.type === SagaEvents.signal ? event : undefined;
-      const done = signal
-        ? waitRecord({
-            result: signal.payload,
-            ...(signal.signalId === undefined ? {} : { signalId: signal.signalId }),
-          })
-        : waitRecord({ timedOut: true });
-      return { steps: { ...context.steps, [step.name]: done }, completed: [...context.completed, step.name] };
-    });
-
-  /** A wait ended the saga's way forward: a rejecting signal, or a deadline that rolls back. */
-  const markWaitFailed = (step: StepDefinition, error: ErrorInfo) =>
-    update(({ context, event }) => {
-      const signal = event.type === SagaEvents.signal ? (event as SignalEvent) : undefined;
-      const failed = waitRecord({
-        status: 'failed',
-        error,
-        ...(signal ? { result: signal.payload } : { timedOut: true as const }),
-        ...(signal?.signalId === undefined ? {} : { signalId: signal.signalId }),
-      });
-      return {
-        steps: { ...context.steps, [step.name]: failed },
-        failure: { reason: 'failed' as const, step: step.name, error },
-      };
-    });
-
-  /** A wait's deadline passed and its policy says a person decides (`resume` waits again). */
-  const escalateWait = (step: StepDefinition, error: ErrorInfo) =>
-    update(({ context }) => {
-      const steps = { ...context.steps, [step.name]: waitRecord({ status: 'failed', error, timedOut: true }) };
-      return {
-        steps,
-        escalation: {
-          direction: 'run' as const,
-          step: step.name,
-          error,
-          uncompensated: step.index <= pivotIndex ? owedCompensations({ ...context, steps }, compensates) : [],
-        },
-      };
-    });
-
   /**
    * The `Pending` substate of a wait or sleep: the saga is parked (no job runs; the engine keeps its
    * deadline in the timer set) until a signal for it, or its deadline, whichever is applied first.
    */
   const waitNode = (step: StepDefinition, wait: WaitDefinition, forward: string) => {
-    const deadlineError: ErrorInfo = {
-      name: 'WaitDeadlineError',
-      code: 'WAIT_DEADLINE',
-      message:
-        wait.type === 'sleep' ? `sleep "${step.name}" ended` : `wait "${step.name}" got no signal before its deadline`,
-    };
-    const rejectedError: ErrorInfo = {
-      name: 'SignalRejectedError',
-      code: 'SIGNAL_REJECTED',
-      message: `the signal for wait "${step.name}" rejected it`,
-    };
+    const { deadlineError, rejectedError } = waitErrors(step.name, wait.type);
     const isSignal = ({ event }: Args) => event.type === SagaEvents.signal && event.name === step.name;
     const atDeadline =
       wait.onTimeout === 'continue'
-        ? { target: forward, actions: markWaitDone(step) }
+        ? { target: forward, actions: waitPassed(() => step.name) }
         : wait.onTimeout === 'compensate'
-          ? { target: top(SagaStates.Compensating), actions: markWaitFailed(step, deadlineError) }
-          : { target: top(SagaStates.Escalated), actions: escalateWait(step, deadlineError) };
+          ? { target: top(SagaStates.Compensating), actions: waitFailed(() => step.name, deadlineError) }
+          : {
+              target: top(SagaStates.Escalated),
+              actions: waitEscalated(
+                () => step.name,
+                deadlineError,
+                (context) => (step.index <= pivotIndex ? owedCompensations(context, compensates) : []),
+              ),
+            };
     return {
       tags: [wait.type === 'sleep' ? 'sleep' : 'wait'],
       description: describeWait(step.name, wait),
@@ -338,9 +287,9 @@ function buildDefinedMachine(definition: AnySagaDefinition) {
                 {
                   guard: (args: Args) => isSignal(args) && (args.event as SignalEvent).rejected === true,
                   target: top(SagaStates.Compensating),
-                  actions: markWaitFailed(step, rejectedError),
+                  actions: waitFailed(() => step.name, rejectedError),
                 },
-                { guard: isSignal, target: forward, actions: markWaitDone(step) },
+                { guard: isSignal, target: forward, actions: waitPassed(() => step.name) },
               ],
             }
           : {}),

@@ -1,5 +1,13 @@
 import { assign, fromCallback } from 'xstate';
-import { type Direction, type SagaEvent, SagaEvents, type StepFailedEvent } from '../vocabulary/events.ts';
+import type { WaitDefinition } from '../definition/types.ts';
+import {
+  type Direction,
+  type ErrorInfo,
+  type SagaEvent,
+  SagaEvents,
+  type SignalEvent,
+  type StepFailedEvent,
+} from '../vocabulary/events.ts';
 import type { SagaContext, StepJobRequest, StepState } from './context.ts';
 
 // The parts both saga machines are made of (build-saga-machine.ts for a defined saga,
@@ -106,3 +114,87 @@ export function failedPatch(event: StepFailedEvent, status: 'failed' | 'in_doubt
 
 /** Whether a failed run's outcome is unknown (see StepFailedEvent.inDoubt). */
 export const inDoubt = ({ event }: Args) => event.type === SagaEvents.stepFailed && event.inDoubt === true;
+
+/** The errors a wait ends with when it does not let the saga go on: its deadline, or a rejecting signal. */
+export function waitErrors(
+  name: string,
+  type: WaitDefinition['type'],
+): { deadlineError: ErrorInfo; rejectedError: ErrorInfo } {
+  return {
+    deadlineError: {
+      name: 'WaitDeadlineError',
+      code: 'WAIT_DEADLINE',
+      message: type === 'sleep' ? `sleep "${name}" ended` : `wait "${name}" got no signal before its deadline`,
+    },
+    rejectedError: {
+      name: 'SignalRejectedError',
+      code: 'SIGNAL_REJECTED',
+      message: `the signal for wait "${name}" rejected it`,
+    },
+  };
+}
+
+/** The error a wait ends with, or how to make it from the wait's step name. */
+export type WaitError = ErrorInfo | ((step: string) => ErrorInfo);
+
+/** A wait's step record once it ended: fresh (it ran no job), keeping a dynamic saga's tool. */
+function waitRecord(context: SagaContext, name: string, patch: Partial<StepState>): StepState {
+  const { tool, args } = context.steps[name] ?? {};
+  return {
+    status: 'completed',
+    attempts: 0,
+    compensationAttempts: 0,
+    ...(tool === undefined ? {} : { tool, args }),
+    ...patch,
+  };
+}
+
+/** What a signal leaves on its wait's record: its payload, and its id. */
+function signalled(event: SagaEvent): Partial<StepState> {
+  if (event.type !== SagaEvents.signal) return { timedOut: true };
+  return { result: event.payload, ...(event.signalId === undefined ? {} : { signalId: event.signalId }) };
+}
+
+/** The saga goes on past the wait `name(context)`: a signal's payload is its result; a deadline leaves none. */
+export const waitPassed = (name: (context: SagaContext) => string) =>
+  update(({ context, event }) => {
+    const step = name(context);
+    return {
+      steps: { ...context.steps, [step]: waitRecord(context, step, signalled(event)) },
+      completed: [...context.completed, step],
+    };
+  });
+
+/** A wait stopped the saga going on and it rolls back: a rejecting signal, or a deadline that compensates. */
+export const waitFailed = (name: (context: SagaContext) => string, errorOf: WaitError) =>
+  update(({ context, event }) => {
+    const step = name(context);
+    const error = typeof errorOf === 'function' ? errorOf(step) : errorOf;
+    const failed = waitRecord(context, step, { status: 'failed', error, ...signalled(event as SignalEvent) });
+    return {
+      steps: { ...context.steps, [step]: failed },
+      failure: { reason: 'failed' as const, step, error },
+    };
+  });
+
+/**
+ * A wait stopped the saga and a person decides (`resume` waits again): its deadline escalates, or
+ * (after the pivot of a dynamic saga) a rejection. `uncompensated` names what a rollback would undo.
+ */
+export const waitEscalated = (
+  name: (context: SagaContext) => string,
+  errorOf: WaitError,
+  uncompensated: (context: SagaContext) => string[],
+) =>
+  update(({ context, event }) => {
+    const step = name(context);
+    const error = typeof errorOf === 'function' ? errorOf(step) : errorOf;
+    const steps = {
+      ...context.steps,
+      [step]: waitRecord(context, step, { status: 'failed', error, ...signalled(event) }),
+    };
+    return {
+      steps,
+      escalation: { direction: 'run' as const, step, error, uncompensated: uncompensated({ ...context, steps }) },
+    };
+  });

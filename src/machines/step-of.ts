@@ -1,4 +1,4 @@
-import type { AnySagaDefinition, StepDefinition } from '../definition/types.ts';
+import type { AnySagaDefinition, StepDefinition, WaitDefinition } from '../definition/types.ts';
 import type { SagaContext } from './context.ts';
 
 /**
@@ -11,6 +11,22 @@ export function stepOf(definition: AnySagaDefinition, context: SagaContext, name
   if (!tool) return undefined;
   const { args: _args, ...policies } = tool;
   return { ...policies, name, index: context.plan?.indexOf(name) ?? -1 };
+}
+
+/** The wait (or sleep) named `name` in a definition: a step's, or a dynamic saga's wait tool's. */
+export function waitOf(definition: AnySagaDefinition, name: string): WaitDefinition | undefined {
+  return definition.dynamic
+    ? definition.dynamic.tools[name]?.wait
+    : definition.steps.find((s) => s.name === name)?.wait;
+}
+
+/**
+ * The step of the wait named `name` in a saga: the step itself in a defined saga; in a dynamic one,
+ * the newest step appended for that wait.
+ */
+export function waitStepOf(definition: AnySagaDefinition, context: SagaContext, name: string): string | undefined {
+  if (!definition.dynamic) return name;
+  return (context.plan ?? []).findLast((step) => context.steps[step]?.tool === name);
 }
 
 /** The name of the step a dynamic saga appends at `index` (0-based) with `tool`: structural, never from model output. */

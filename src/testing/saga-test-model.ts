@@ -203,12 +203,13 @@ function eventsFor(
   }
   // A saga parked at a wait goes on with a signal (one its `reject` accepts or refuses), or at its deadline.
   const parked = parkedAt(context);
-  const wait = definition.steps.find((s) => s.name === parked)?.wait;
+  const wait = parked === undefined ? undefined : stepOf(definition, context, parked)?.wait;
   if (parked !== undefined && wait) {
     if (wait.type === 'signal') {
-      events.push({ type: SagaEvents.signal, name: parked, payload: { from: parked } });
-      if (wait.reject)
-        events.push({ type: SagaEvents.signal, name: parked, payload: { from: parked }, rejected: true });
+      // A dynamic saga's signal is named after its wait: the tool of the step it parks at.
+      const name = context.steps[parked]?.tool ?? parked;
+      events.push({ type: SagaEvents.signal, name, payload: { from: parked } });
+      if (wait.reject) events.push({ type: SagaEvents.signal, name, payload: { from: parked }, rejected: true });
     }
     events.push({ type: SagaEvents.deadline, step: parked, round: jobRound(context, parked, 'run') });
   }
@@ -218,10 +219,13 @@ function eventsFor(
 }
 
 /** Whether an event ended the wait `step` with the saga going on past it (a signal it accepts, or a deadline that continues). */
-function passesWait(definition: AnySagaDefinition, event: SagaEvent): string | undefined {
-  if (event.type === SagaEvents.signal && !event.rejected) return event.name;
-  if (event.type !== SagaEvents.deadline) return undefined;
-  return definition.steps.find((s) => s.name === event.step)?.wait?.onTimeout === 'continue' ? event.step : undefined;
+function passesWait(definition: AnySagaDefinition, context: SagaContext, event: SagaEvent): string | undefined {
+  const step = parkedAt(context);
+  if (step === undefined) return undefined;
+  if (event.type === SagaEvents.signal) return event.rejected ? undefined : step;
+  const continues =
+    event.type === SagaEvents.deadline && stepOf(definition, context, step)?.wait?.onTimeout === 'continue';
+  return continues ? step : undefined;
 }
 
 const SAGA_EVENT_TYPES = new Set<string>(Object.values(SagaEvents));
@@ -235,6 +239,8 @@ function isSagaEvent(event: SagaEvent): boolean {
 function replay(definition: AnySagaDefinition, machine: SagaMachine, events: SagaEvent[]): SagaPathScenario {
   let [snapshot] = initialTransition(machine, { sagaId: 'model', input: {} });
   const replayed: SagaEvent[] = [];
+  // The wait each event let the saga go on past, if any (read before the event is applied).
+  const passed: (string | undefined)[] = [];
   for (const event of events) {
     // The graph merges states that differ only in their job rounds (so resume loops close): an
     // outcome (or a wait's deadline) is replayed for the round the saga waits for now.
@@ -251,22 +257,23 @@ function replay(definition: AnySagaDefinition, machine: SagaMachine, events: Sag
             }
           : event;
     replayed.push(concrete);
+    passed.push(passesWait(definition, snapshot.context, concrete));
     [snapshot] = transition(machine, snapshot, concrete);
   }
-  return toScenario(definition, replayed, snapshot.value, snapshot.context);
+  return toScenario(replayed, passed, snapshot.value, snapshot.context);
 }
 
 function toScenario(
-  definition: AnySagaDefinition,
   events: SagaEvent[],
+  passedWaits: readonly (string | undefined)[],
   value: unknown,
   context: SagaContext,
 ): SagaPathScenario {
   const completed: string[] = [];
   const compensations: string[] = [];
   const words: string[] = [];
-  for (const event of events) {
-    const passed = passesWait(definition, event);
+  events.forEach((event, at) => {
+    const passed = passedWaits[at];
     if (passed !== undefined) completed.push(passed);
     if (event.type === SagaEvents.stepDone || event.type === SagaEvents.stepFailed) {
       const ok = event.type === SagaEvents.stepDone;
@@ -283,7 +290,7 @@ function toScenario(
     } else if (event.type !== SagaEvents.start) {
       words.push(event.type.replace('saga.', ''));
     }
-  }
+  });
   const finalState = topLevelState(value);
   return { description: `${words.join(', ')} -> ${finalState}`, events, finalState, completed, compensations, context };
 }

@@ -25,6 +25,13 @@ function agentSaga(p: Participants) {
     version: 1,
     input: z.object({ customer: z.string() }),
     idleTimeoutMs: 60_000,
+    waits: {
+      approval: {
+        signal: z.object({ approved: z.boolean() }),
+        timeoutMs: 3_600_000,
+        reject: (payload: { approved: boolean }) => !payload.approved,
+      },
+    },
     tools: {
       crmUpsert: {
         args: z.object({ email: z.string().email() }),
@@ -76,6 +83,15 @@ function agentSaga(p: Participants) {
 }
 
 const engines = engineFixture();
+
+/** Polls (real time, a few ms apart) until `ready` holds. */
+async function until(ready: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 1_000; i++) {
+    if (await ready()) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error('never ready');
+}
 
 function harness(backend: Backend, clock?: TestClock) {
   const p: Participants = { calls: [], keys: [], contacts: new Map(), refuse: new Set() };
@@ -214,6 +230,61 @@ describe.each(BACKENDS)('dynamic sagas (%s)', (backend) => {
     expect(view.state).toBe('Failed');
     expect(view.failure?.error?.code).toBe('SAGA_IDLE');
     expect(p.calls).toEqual(['crmUpsert.run a@acme.test', 'crmUpsert.compensate a@acme.test']);
+  });
+
+  describe('waits', () => {
+    it('parks at an appended wait; the signal resolves appendStep with its payload and the agent goes on', async () => {
+      const { engine, agent } = harness(backend);
+      const { sagaId } = await engine.start(agent, { customer: 'acme' });
+      await engine.appendStep(sagaId, { tool: 'crmUpsert', args: { email: 'a@acme.test' } });
+
+      const approval = engine.appendStep(sagaId, { wait: 'approval' });
+      await until(async () => statuses(await engine.get(sagaId))['approval-2'] === 'waiting');
+      const early = await caught(engine.appendStep(sagaId, { tool: 'lookup', args: { q: 'x' } }));
+      expect(early.code).toBe('INVALID_STATE');
+      await engine.signal(sagaId, 'approval', { approved: true }, { signalId: 'mail-1' });
+      expect(await approval).toEqual({
+        step: 'approval-2',
+        status: 'completed',
+        state: 'Pending',
+        result: { approved: true },
+      });
+      const again = await engine.signal(sagaId, 'approval', { approved: true }, { signalId: 'mail-1' });
+      expect(again.duplicate).toBe(true);
+      await engine.appendStep(sagaId, { tool: 'createInvoice', args: { amount: 5 } });
+      await engine.complete(sagaId);
+      expect((await engine.waitFor(sagaId, { timeoutMs: 10_000 })).state).toBe('Completed');
+    });
+
+    it('rolls back on a rejection before the pivot, and escalates one after it', async () => {
+      const { engine, agent, p } = harness(backend);
+      const before = await engine.start(agent, { customer: 'acme' });
+      await engine.appendStep(before.sagaId, { tool: 'crmUpsert', args: { email: 'a@acme.test' } });
+      const rejected = engine.appendStep(before.sagaId, { wait: 'approval' });
+      await until(async () => statuses(await engine.get(before.sagaId))['approval-2'] === 'waiting');
+      await engine.signal(before.sagaId, 'approval', { approved: false });
+      expect(await rejected).toMatchObject({ status: 'failed', state: 'Failed', error: { code: 'SIGNAL_REJECTED' } });
+      expect(p.contacts.size).toBe(0);
+
+      const after = await engine.start(agent, { customer: 'acme' });
+      await engine.appendStep(after.sagaId, { tool: 'createInvoice', args: { amount: 5 } });
+      const late = engine.appendStep(after.sagaId, { wait: 'approval' });
+      await until(async () => statuses(await engine.get(after.sagaId))['approval-2'] === 'waiting');
+      await engine.signal(after.sagaId, 'approval', { approved: false });
+      expect(await late).toMatchObject({ status: 'failed', state: 'Escalated' });
+      const view = await engine.get(after.sagaId);
+      expect(view.escalation).toMatchObject({ direction: 'run', step: 'approval-2', uncompensated: [] });
+    });
+
+    it('refuses a tool given as a wait and a wait given as a tool', async () => {
+      const { engine, agent } = harness(backend);
+      const { sagaId } = await engine.start(agent, { customer: 'acme' });
+      const asTool = await caught(engine.appendStep(sagaId, { tool: 'approval', args: {} }));
+      expect(asTool.message).toMatch(/tool "approval" is not a tool of saga "agent"/);
+      const asWait = await caught(engine.appendStep(sagaId, { wait: 'lookup' }));
+      expect(asWait.message).toMatch(/wait "lookup" is not a wait of saga "agent"; its waits are "approval"/);
+      await engine.cancel(sagaId);
+    });
   });
 
   it('refuses appendStep and complete on a saga with defined steps', async () => {

@@ -208,6 +208,7 @@ describe('model-based path tests (@xstate/graph)', () => {
       version: 1,
       input: z.object({}),
       idleTimeoutMs: 1_000,
+      waits: { approve: { signal: z.object({}), timeoutMs: 5, reject: () => false } },
       tools: {
         upsert: { args: z.object({}), run: () => 1, compensate: () => undefined },
         invoice: { kind: 'pivot', args: z.object({}), run: () => 1 },
@@ -227,6 +228,11 @@ describe('model-based path tests (@xstate/graph)', () => {
       );
       expect(descriptions).toContain('append invoice, invoice-1 ok, append post, post-2 fails -> Escalated');
       expect(descriptions).toContain('append invoice, invoice-1 ok, idle deadline -> Escalated');
+      expect(descriptions).toContain(
+        'append upsert, upsert-1 ok, append approve, approve rejected, undo upsert-1 ok -> Failed',
+      );
+      expect(descriptions).toContain('append invoice, invoice-1 ok, append approve, approve rejected -> Escalated');
+      expect(descriptions).toContain('append approve, approve signalled, complete -> Completed');
       // The kind rule holds at every append: nothing compensable ever follows the pivot.
       expect(descriptions.some((d) => /append invoice.*append upsert/.test(d))).toBe(false);
     });
