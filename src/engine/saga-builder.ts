@@ -6,9 +6,11 @@ import type {
   InDoubtPolicy,
   RetryPolicy,
   SagaDefinition,
+  SleepConfig,
   StepConfig,
   StepEntry,
   StepKind,
+  WaitConfig,
 } from '../definition/types.ts';
 import type { CompensationContext, StepContext, StepHandler, VerifyAnswer } from './handlers.ts';
 
@@ -38,20 +40,28 @@ export interface CompensableStepSpec<TInput> extends StepSpec<TInput> {
 }
 
 /** A saga built by {@link saga}: the validated definition, with the handlers written beside its steps. */
-export type BuiltSaga<TName extends string, TInput, TStepName extends string, TInputIn> = SagaDefinition<
-  TName,
+export type BuiltSaga<
+  TName extends string,
   TInput,
-  TStepName,
-  TInputIn
-> & {
-  /** The handlers, by step name: pass them as `createEngine({ handlers: { [saga.name]: saga.handlers } })`. */
-  readonly handlers: { readonly [K in TStepName]: StepHandler<TInput> };
+  TStepName extends string,
+  TInputIn,
+  TWaitName extends string = never,
+> = SagaDefinition<TName, TInput, TStepName, TInputIn, TWaitName> & {
+  /** The handlers, by step name (waits and sleeps have none): pass them as `createEngine({ handlers: { [saga.name]: saga.handlers } })`. */
+  readonly handlers: { readonly [K in Exclude<TStepName, TWaitName>]: StepHandler<TInput> };
 };
 
 interface Written {
   config: StepConfig;
   handler: StepHandler<never>;
 }
+
+/** A wait or a sleep as written: it has no handler. */
+interface WrittenWait {
+  parked: WaitConfig | SleepConfig;
+}
+
+type Entry = Written | WrittenGroup | WrittenWait;
 
 /** A group as written: its options and members. */
 interface WrittenGroup {
@@ -102,12 +112,17 @@ export class GroupBuilder<TInput, TStepName extends string = never> {
  * const engine = createEngine({ handlers: { [trip.name]: trip.handlers } });
  * ```
  */
-export class SagaBuilder<TName extends string, TSchema extends z.ZodType, TStepName extends string = never> {
+export class SagaBuilder<
+  TName extends string,
+  TSchema extends z.ZodType,
+  TStepName extends string = never,
+  TWaitName extends string = never,
+> {
   readonly #name: TName;
   readonly #version: number;
   readonly #schema: TSchema;
   readonly #description: string | undefined;
-  readonly #entries: readonly (Written | WrittenGroup)[];
+  readonly #entries: readonly Entry[];
 
   /** @internal made by {@link saga} */
   constructor(
@@ -115,7 +130,7 @@ export class SagaBuilder<TName extends string, TSchema extends z.ZodType, TStepN
     version: number,
     schema: TSchema,
     description: string | undefined,
-    entries: readonly (Written | WrittenGroup)[],
+    entries: readonly Entry[],
   ) {
     this.#name = name;
     this.#version = version;
@@ -125,12 +140,12 @@ export class SagaBuilder<TName extends string, TSchema extends z.ZodType, TStepN
   }
 
   /** The schema of the saga's input (default: an empty object). */
-  input<S extends z.ZodType>(schema: S): SagaBuilder<TName, S, TStepName> {
+  input<S extends z.ZodType>(schema: S): SagaBuilder<TName, S, TStepName, TWaitName> {
     return new SagaBuilder(this.#name, this.#version, schema, this.#description, this.#entries);
   }
 
   /** Free text shown in graphs and tooling. */
-  describe(description: string): SagaBuilder<TName, TSchema, TStepName> {
+  describe(description: string): SagaBuilder<TName, TSchema, TStepName, TWaitName> {
     return new SagaBuilder(this.#name, this.#version, this.#schema, description, this.#entries);
   }
 
@@ -138,22 +153,31 @@ export class SagaBuilder<TName extends string, TSchema extends z.ZodType, TStepN
   step<N extends string>(
     name: N,
     spec: CompensableStepSpec<z.output<TSchema>>,
-  ): SagaBuilder<TName, TSchema, TStepName | N> {
+  ): SagaBuilder<TName, TSchema, TStepName | N, TWaitName> {
     return this.#with(written(name, 'compensable', spec));
   }
 
   /** A step that only reads: nothing to undo. */
-  query<N extends string>(name: N, spec: StepSpec<z.output<TSchema>>): SagaBuilder<TName, TSchema, TStepName | N> {
+  query<N extends string>(
+    name: N,
+    spec: StepSpec<z.output<TSchema>>,
+  ): SagaBuilder<TName, TSchema, TStepName | N, TWaitName> {
     return this.#with(written(name, 'query', spec));
   }
 
   /** The point of no return: once it completes, the saga only goes forward. */
-  pivot<N extends string>(name: N, spec: StepSpec<z.output<TSchema>>): SagaBuilder<TName, TSchema, TStepName | N> {
+  pivot<N extends string>(
+    name: N,
+    spec: StepSpec<z.output<TSchema>>,
+  ): SagaBuilder<TName, TSchema, TStepName | N, TWaitName> {
     return this.#with(written(name, 'pivot', spec));
   }
 
   /** After the pivot: idempotent, retried until it succeeds; a failure escalates. */
-  retryable<N extends string>(name: N, spec: StepSpec<z.output<TSchema>>): SagaBuilder<TName, TSchema, TStepName | N> {
+  retryable<N extends string>(
+    name: N,
+    spec: StepSpec<z.output<TSchema>>,
+  ): SagaBuilder<TName, TSchema, TStepName | N, TWaitName> {
     return this.#with(written(name, 'retryable', spec));
   }
 
@@ -161,8 +185,27 @@ export class SagaBuilder<TName extends string, TSchema extends z.ZodType, TStepN
   noncompensable<N extends string>(
     name: N,
     spec: StepSpec<z.output<TSchema>>,
-  ): SagaBuilder<TName, TSchema, TStepName | N> {
+  ): SagaBuilder<TName, TSchema, TStepName | N, TWaitName> {
     return this.#with(written(name, 'noncompensable', spec));
+  }
+
+  /**
+   * A durable wait for the signal `name` (see WaitConfig): the saga parks, holding nothing in any
+   * process, until `engine.signal(sagaId, name, payload)` or the deadline; no handler.
+   */
+  wait<N extends string, S extends z.ZodType>(
+    name: N,
+    options: Omit<WaitConfig<N, S>, 'wait'>,
+  ): SagaBuilder<TName, TSchema, TStepName | N, TWaitName | N> {
+    return this.#with({ parked: { ...options, wait: name } as WaitConfig });
+  }
+
+  /** A durable sleep (see SleepConfig): the saga parks until `forMs` has passed or `until`; no handler. */
+  sleep<N extends string>(
+    name: N,
+    options: Omit<SleepConfig<N>, 'sleep'>,
+  ): SagaBuilder<TName, TSchema, TStepName | N, TWaitName | N> {
+    return this.#with({ parked: { ...options, sleep: name } });
   }
 
   /** Steps that run at once (see GroupConfig), written with `members`. */
@@ -170,7 +213,7 @@ export class SagaBuilder<TName extends string, TSchema extends z.ZodType, TStepN
     name: string,
     options: { policy?: GroupPolicy; surplus?: 'keep' | 'compensate' },
     members: (group: GroupBuilder<z.output<TSchema>>) => GroupBuilder<z.output<TSchema>, M>,
-  ): SagaBuilder<TName, TSchema, TStepName | M> {
+  ): SagaBuilder<TName, TSchema, TStepName | M, TWaitName> {
     const entry = {
       group: name,
       policy: options.policy,
@@ -184,16 +227,18 @@ export class SagaBuilder<TName extends string, TSchema extends z.ZodType, TStepN
    * The definition, checked by {@link defineSaga} (a `DefinitionError` names what is wrong), with
    * the handlers as `handlers`.
    */
-  build(): BuiltSaga<TName, z.output<TSchema>, TStepName, z.input<TSchema>> {
+  build(): BuiltSaga<TName, z.output<TSchema>, TStepName, z.input<TSchema>, TWaitName> {
     const steps: StepEntry[] = this.#entries.map((entry) =>
-      'group' in entry
-        ? {
-            group: entry.group,
-            parallel: entry.members.map((m) => m.config),
-            ...(entry.policy === undefined ? {} : { policy: entry.policy }),
-            ...(entry.surplus === undefined ? {} : { surplus: entry.surplus }),
-          }
-        : entry.config,
+      'parked' in entry
+        ? entry.parked
+        : 'group' in entry
+          ? {
+              group: entry.group,
+              parallel: entry.members.map((m) => m.config),
+              ...(entry.policy === undefined ? {} : { policy: entry.policy }),
+              ...(entry.surplus === undefined ? {} : { surplus: entry.surplus }),
+            }
+          : entry.config,
     );
     const definition = defineSaga({
       name: this.#name,
@@ -204,18 +249,19 @@ export class SagaBuilder<TName extends string, TSchema extends z.ZodType, TStepN
     });
     const handlers = Object.fromEntries(
       this.#entries
-        .flatMap((entry) => ('group' in entry ? entry.members : [entry]))
+        .flatMap((entry) => ('parked' in entry ? [] : 'group' in entry ? entry.members : [entry]))
         .map((w) => [w.config.name, w.handler]),
     );
     return Object.freeze({ ...definition, handlers: Object.freeze(handlers) }) as unknown as BuiltSaga<
       TName,
       z.output<TSchema>,
       TStepName,
-      z.input<TSchema>
+      z.input<TSchema>,
+      TWaitName
     >;
   }
 
-  #with(step: Written) {
+  #with(step: Written | WrittenWait) {
     return new SagaBuilder(this.#name, this.#version, this.#schema, this.#description, [
       ...this.#entries,
       step,

@@ -132,4 +132,37 @@ describe('saga() builder', () => {
       compensation: { attempts: 9 },
     });
   });
+
+  it('writes waits and sleeps without handlers, and they park the saga until a signal', async () => {
+    const ledger: string[] = [];
+    const approval = saga('approval', 1)
+      .input(z.object({ amount: z.number() }))
+      .step('hold', { run: () => void ledger.push('held'), compensate: () => void ledger.push('released') })
+      .sleep('coolOff', { forMs: 0 })
+      .wait('approve', {
+        signal: z.object({ ok: z.boolean() }),
+        timeoutMs: 60_000,
+        reject: (payload) => !payload.ok,
+      })
+      .pivot('charge', {
+        run: (ctx) => void ledger.push(`charged ${ctx.input.amount} ${JSON.stringify(ctx.results.approve)}`),
+      })
+      .build();
+    expect(approval.waits).toEqual(['coolOff', 'approve']);
+    expect(Object.keys(approval.handlers)).toEqual(['hold', 'charge']);
+    expectTypeOf(approval.handlers).toEqualTypeOf<{
+      readonly hold: import('../../src/index.ts').StepHandler<{ amount: number }>;
+      readonly charge: import('../../src/index.ts').StepHandler<{ amount: number }>;
+    }>();
+    const engine = createEngine({ handlers: { [approval.name]: approval.handlers } });
+    engines.push(engine);
+
+    const { sagaId } = await engine.start(approval, { amount: 5 });
+    for (let i = 0; i < 200 && (await engine.get(sagaId)).steps[2]?.status !== 'waiting'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await engine.signal(sagaId, 'approve', { ok: true });
+    expect((await engine.waitFor(sagaId)).state).toBe('Completed');
+    expect(ledger).toEqual(['held', 'charged 5 {"ok":true}']);
+  });
 });
