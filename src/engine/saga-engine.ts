@@ -895,6 +895,9 @@ export class SagaEngine {
     if (fresh) this.#evict(sagaId);
     const { host, restored } = await this.#hydrate(sagaId);
     if (restored) await this.#dispatch(host, restored, true);
+    // A saga parked at a wait has nothing to re-attach to (its deadline is in the timer set): it is
+    // not kept hydrated, so recovering many parked sagas costs no memory.
+    if (parkedAt(host.actor.getSnapshot().context) !== undefined) this.#evict(sagaId);
   }
 
   /**

@@ -113,8 +113,10 @@ export class StuckDetector {
           const stuckForMs = at - saga.updatedAt;
           // The state index may lag a saga that moved on since the page was read: trust the record.
           if (saga.state !== state || stuckForMs < thresholdMs) continue;
-          // Parked at a wait or sleep: not stuck, its signal or its deadline (in the timer set) moves it.
-          if (saga.steps.some((s) => s.status === 'waiting')) continue;
+          // Parked at a wait or sleep, or a dynamic saga waiting for its agent (Pending with no step in
+          // flight): not stuck, its signal, its agent or its deadline (in the timer set) moves it.
+          const busy = saga.steps.some((s) => s.status === 'running' || s.status === 'compensating');
+          if (saga.steps.some((s) => s.status === 'waiting') || (state === 'Pending' && !busy)) continue;
           const byState = counts[saga.name] ?? {};
           byState[state] = (byState[state] ?? 0) + 1;
           counts[saga.name] = byState;

@@ -1,6 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createEngine, defineSaga, type Engine, type StuckSaga, TerminalError } from '../../src/index.ts';
+import {
+  createEngine,
+  defineDynamicSaga,
+  defineSaga,
+  type Engine,
+  type StuckSaga,
+  TerminalError,
+} from '../../src/index.ts';
 import { createMetrics } from '../../src/metrics/index.ts';
 import { TestClock } from '../../src/testing/test-clock.ts';
 import { eventually } from '../durable/redis-helpers.ts';
@@ -120,6 +127,39 @@ describe('stuck-saga detection', () => {
     expect((await engine.waitFor(waiting.sagaId)).state).toBe('Completed');
     await eventually(async () => (await gauge(metrics.registry)).length === 0);
     expect(stuck).toHaveLength(2);
+  });
+
+  it('does not report a saga parked at a wait, or a dynamic saga waiting for its agent', async () => {
+    const clock = new TestClock(1_000_000);
+    const approval = defineSaga({
+      name: 'approval',
+      version: 1,
+      input: z.object({}),
+      steps: [{ wait: 'approve', signal: z.object({}), timeoutMs: 7 * 24 * HOUR }],
+    });
+    const agent = defineDynamicSaga({
+      name: 'agent',
+      version: 1,
+      input: z.object({}),
+      idleTimeoutMs: 24 * HOUR,
+      tools: { look: { kind: 'query', args: z.object({}), run: () => 'seen' } },
+    });
+    engine = createEngine({
+      clock,
+      handlers: { agent: agent.handlers },
+      stuck: { checkIntervalMs: 10, afterMs: 15 * MINUTE },
+    });
+    const stuck: StuckSaga[] = [];
+    engine.on('stuck', (saga) => stuck.push(saga));
+    const parkedSaga = await engine.start(approval, {});
+    const idle = await engine.start(agent, {});
+    await engine.appendStep(idle.sagaId, { tool: 'look', args: {} });
+
+    await clock.advance(3 * HOUR);
+    await sleep(50); // several passes, long past the threshold
+    expect(stuck).toEqual([]);
+    expect((await engine.get(parkedSaga.sagaId)).state).toBe('Pending');
+    expect((await engine.get(idle.sagaId)).state).toBe('Pending');
   });
 
   it('reports a saga stuck in Compensating with the compensation it waits on', async () => {
