@@ -37,6 +37,33 @@ describe('examples', () => {
     expect(stdout).toContain('compensated (newest first): north, east, south, holdBudget');
   });
 
+  // The embedded default, then Redis + BullMQ with a worker in the same process: the same three runs.
+  it.each([
+    ['embedded', []],
+    ['redis', ['--redis']],
+  ])(
+    'agent-invoice approves, rolls back a rejection and verifies a timed-out invoice (%s)',
+    async (_, flags) => {
+      const { stdout } = await run('node', [...tsx, 'examples/agent-invoice/main.ts', ...flags], { timeout: 60_000 });
+      const [approved, rejected, timedOut] = stdout.split('\n== ').slice(1);
+      expect(approved).toContain('agent: wait approval -> approval-2 completed');
+      expect(approved).toContain('final state: Completed');
+      expect(approved).toContain(
+        'steps: crmUpsert-1=completed approval-2=completed createInvoice-3=completed postToSlack-4=completed',
+      );
+      expect(approved).toContain('create calls: 1; verified: false');
+      expect(rejected).toContain('agent: wait approval -> approval-2 failed');
+      expect(rejected).toContain('final state: Failed');
+      expect(rejected).toContain('compensated: crmUpsert-1');
+      expect(rejected).toContain('create calls: 0');
+      expect(timedOut).toContain('final state: Completed');
+      expect(timedOut).toContain('create calls: 1; verified: true; createInvoice attempts: 2');
+      if (flags.length > 0) expect(stdout).toMatch(/deleted \d+ keys under xsaga-agent-invoice-/);
+      expect(stdout).not.toContain('FAIL');
+    },
+    90_000,
+  );
+
   it('distributed runs 100 trip sagas across one engine and two worker processes on Redis', async () => {
     const { stdout } = await run('node', [...tsx, 'examples/distributed/main.ts'], { timeout: 120_000 });
     expect(stdout).toContain('total: 100 of 100');
