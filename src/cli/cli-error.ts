@@ -8,6 +8,7 @@
  * - `DEFINITION_MISSING`: the `--sagas` module does not export the definition (name and version) a
  *   stored saga was started with, so a command cannot be applied to it.
  * - `REDIS_UNREACHABLE`: no connection to Redis could be made (refused, timed out, authentication).
+ * - `PAYLOAD_INVALID`: the payload of `signal` is not JSON, or its `--payload-file` cannot be read.
  */
 export type CliErrorCode =
   | 'FILE_NOT_FOUND'
@@ -15,7 +16,8 @@ export type CliErrorCode =
   | 'NO_DEFINITIONS'
   | 'SAGA_NOT_FOUND'
   | 'DEFINITION_MISSING'
-  | 'REDIS_UNREACHABLE';
+  | 'REDIS_UNREACHABLE'
+  | 'PAYLOAD_INVALID';
 
 /** Exit code of a command that ran to the end. */
 export const CLI_EXIT_OK = 0;
@@ -27,8 +29,9 @@ export const CLI_EXIT_OK = 0;
 export const CLI_EXIT_FAILURE = 1;
 /**
  * Exit code of a command that could not run: a command line that does not parse (unknown option,
- * bad `--format`, missing argument or `--sagas`), or a Redis that cannot be reached or failed
- * mid-command. Nothing is known about the saga; fix the invocation or the environment and retry.
+ * bad `--format`, missing argument or `--sagas`, a `signal` payload that is not JSON), or a Redis
+ * that cannot be reached or failed mid-command. Nothing is known about the saga; fix the invocation
+ * or the environment and retry.
  */
 export const CLI_EXIT_USAGE = 2;
 
@@ -40,6 +43,7 @@ const EXIT_CODES: Record<CliErrorCode, number> = {
   SAGA_NOT_FOUND: CLI_EXIT_FAILURE,
   DEFINITION_MISSING: CLI_EXIT_FAILURE,
   REDIS_UNREACHABLE: CLI_EXIT_USAGE,
+  PAYLOAD_INVALID: CLI_EXIT_USAGE,
 };
 
 /**

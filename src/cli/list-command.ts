@@ -20,8 +20,9 @@ export interface ListFlags extends RedisFlags {
 /**
  * The `list` command: one page of sagas, oldest first, filtered by state and/or name, as a table
  * (`SAGA ID  NAME  VERSION  STATE  STEP  UPDATED`), or with `--json` as the engine's page:
- * `{ items: SagaView[], cursor?, quarantined? }` (views without their log). When more sagas
- * follow, the table ends with the `--cursor` to pass for the next page, and the JSON has `cursor`.
+ * `{ items: SagaView[], cursor?, quarantined? }` (views without their log). STEP names the steps in
+ * flight, or the wait a saga is parked at (`approval (waiting)`). When more sagas follow, the
+ * table ends with the `--cursor` to pass for the next page, and the JSON has `cursor`.
  *
  * @example
  * ```sh
@@ -90,11 +91,18 @@ function renderList(page: SagaViewPage, continued: boolean): string {
 }
 
 /**
- * The step worth a glance: the ones in flight (running or compensating), else the compensation
- * that escalated, else the step whose failure rolled the saga back.
+ * The step worth a glance: the ones in flight (running or compensating) or parked at a wait
+ * (`approval (waiting)`), else the compensation that escalated, else the step whose failure rolled
+ * the saga back.
  */
 export function stepOf(view: SagaView): string {
-  const active = view.steps.filter((s) => s.status === 'running' || s.status === 'compensating').map((s) => s.name);
+  const active = view.steps.flatMap((s) =>
+    s.status === 'running' || s.status === 'compensating'
+      ? [s.name]
+      : s.status === 'waiting'
+        ? [`${s.name} (waiting)`]
+        : [],
+  );
   if (active.length > 0) return active.join(',');
   return view.escalation?.step ?? view.failure?.step ?? '-';
 }

@@ -1,10 +1,11 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import type { RecoveryProgress } from '../observability/engine-events.ts';
 import { withEngine } from './cli-engine.ts';
 import type { CliIO } from './cli-io.ts';
 import { jsonText, warningSink } from './cli-output.ts';
 import { loadSagaDefinitions } from './load-definitions.ts';
 import { addRedisOptions, type RedisFlags } from './redis-options.ts';
+import { sagasOption } from './saga-commands.ts';
 
 /** Flags of `recover`. */
 export interface RecoverFlags extends RedisFlags {
@@ -34,11 +35,7 @@ export interface RecoverResult {
 export function createRecoverCommand(io: CliIO): Command {
   const command = new Command('recover')
     .description('re-attach every unsettled saga to its work (what an engine does when it starts), with progress')
-    .addOption(
-      new Option('--sagas <module>', 'module exporting the saga definitions (.ts or .js)')
-        .env('XSAGA_SAGAS')
-        .makeOptionMandatory(),
-    );
+    .addOption(sagasOption());
   return addRedisOptions(command).action(async (flags: RecoverFlags) => {
     const { definitions } = await loadSagaDefinitions(flags.sagas, io.cwd ?? process.cwd());
     const result = await withEngine({ ...flags, sagas: definitions, onWarning: warningSink(io) }, async (engine) => {

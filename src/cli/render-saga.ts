@@ -1,4 +1,4 @@
-import type { SagaView } from '../engine/saga-view.ts';
+import type { SagaView, StepView } from '../engine/saga-view.ts';
 import type { TransitionEntry } from '../persistence/saga-store.ts';
 import type { SagaEscalation, SagaFailure } from '../vocabulary/outcomes.ts';
 import { describeErrorInfo, formatTable, isoTime, oneLine } from './cli-output.ts';
@@ -9,8 +9,8 @@ const INPUT_PREVIEW = 200;
 /**
  * One saga for a person, as `xsaga show` prints it: a block of fields (state, input, times,
  * failure, escalation, resolution), the steps table (status, attempts, compensation attempts,
- * error) and the saga log as a timeline (time, from -> to, event, step, attempt, error). Pure:
- * the same view always gives the same text.
+ * error; for a dynamic saga also the tool each step ran) and the saga log as a timeline (time,
+ * from -> to, event, step, attempt, error). Pure: the same view always gives the same text.
  *
  * @example
  * ```ts
@@ -38,22 +38,34 @@ export function renderSaga(view: SagaView): string {
 }
 
 function renderSteps(view: SagaView): string {
+  // Only a dynamic saga's steps run tools: a defined saga's table stays as it was.
+  const tools = view.steps.some((step) => step.tool !== undefined);
   return formatTable(
     [
       { header: 'STEP' },
+      ...(tools ? [{ header: 'TOOL' }] : []),
       { header: 'STATUS' },
-      { header: 'ATTEMPTS', align: 'right' },
-      { header: 'COMPENSATION ATTEMPTS', align: 'right' },
+      { header: 'ATTEMPTS', align: 'right' as const },
+      { header: 'COMPENSATION ATTEMPTS', align: 'right' as const },
       { header: 'ERROR' },
     ],
     view.steps.map((step) => [
       step.name,
-      `${step.status}${knownEffect(step)}`,
+      ...(tools ? [step.tool ?? ''] : []),
+      `${describeStatus(step.status)}${knownEffect(step)}`,
       String(step.attempts),
       String(step.compensationAttempts),
       describeErrorInfo(step.error),
     ]),
   );
+}
+
+/**
+ * A step's status for a person. A parked step is `waiting` for a wait and a sleep alike (the view
+ * does not say which), so its line names both ways out: a signal (`xsaga signal`) or its deadline.
+ */
+function describeStatus(status: StepView['status']): string {
+  return status === 'waiting' ? 'waiting (signal or deadline)' : status;
 }
 
 /** The saga log, oldest first: every transition with what caused it. */

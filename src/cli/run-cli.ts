@@ -9,6 +9,7 @@ import { createListCommand } from './list-command.ts';
 import { createRecoverCommand } from './recover-command.ts';
 import { createSagaCommands } from './saga-commands.ts';
 import { createShowCommand } from './show-command.ts';
+import { createSignalCommand } from './signal-command.ts';
 import { createStatsCommand } from './stats-command.ts';
 
 /**
@@ -20,19 +21,19 @@ const BACKEND_FAILURES: readonly SagaErrorCode[] = ['STORE_FAILED', 'QUEUE_FAILE
 const EXIT_CODES_HELP = `
 Exit codes:
   0  done
-  1  refused: the engine said no (e.g. INVALID_STATE, SAGA_NOT_FOUND), or the module is not usable
-  2  usage error, or Redis could not be reached or failed`;
+  1  refused: the engine said no (e.g. INVALID_STATE, SAGA_NOT_FOUND, SIGNAL_INVALID), or the module is not usable
+  2  usage error (a signal payload that is not JSON too), or Redis could not be reached or failed`;
 
 /**
  * Runs the `xsaga` command line in-process and resolves to its exit code; never calls
  * `process.exit`. `argv` holds the user's arguments only (`process.argv.slice(2)`).
  *
- * Commands: `graph`, `list`, `show`, `resume`, `resolve`, `cancel`, `stats`. Exit codes:
- * {@link CLI_EXIT_OK} on success (and for `--help`/`--version`); {@link CLI_EXIT_FAILURE} when the
- * command was refused (any xsaga error from the engine, or a {@link CliError} about the module or
- * saga named), printed as one line `xsaga: <message>`; {@link CLI_EXIT_USAGE} when the command line
- * is wrong (commander prints why) or Redis cannot be reached or fails. Any other error is a bug and
- * is rethrown.
+ * Commands: `list`, `show`, `resume`, `resolve`, `cancel`, `signal`, `stats`, `recover`, `graph`.
+ * Exit codes: {@link CLI_EXIT_OK} on success (and for `--help`/`--version`); {@link CLI_EXIT_FAILURE}
+ * when the command was refused (any xsaga error from the engine, or a {@link CliError} about the
+ * module or saga named), printed as one line `xsaga: <message>`; {@link CLI_EXIT_USAGE} when the
+ * command line is wrong (commander prints why; a `signal` payload that is not JSON says why on one
+ * line) or Redis cannot be reached or fails. Any other error is a bug and is rethrown.
  *
  * @example
  * ```ts
@@ -45,7 +46,9 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     writeErr: (text: string) => io.stderr.write(text),
   };
   const program = new Command('xsaga')
-    .description('operate xsaga sagas: inspect them in Redis, resume, resolve or cancel them, draw their machines')
+    .description(
+      'operate xsaga sagas: inspect them in Redis, resume, resolve, cancel or signal them, draw their machines',
+    )
     .version(packageJson.version)
     .configureOutput(output)
     .exitOverride()
@@ -55,6 +58,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
     createListCommand(io),
     createShowCommand(io),
     ...createSagaCommands(io),
+    createSignalCommand(io),
     createStatsCommand(io),
     createRecoverCommand(io),
     createGraphCommand(io),

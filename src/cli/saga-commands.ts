@@ -73,11 +73,7 @@ export function createSagaCommands(io: CliIO): Command[] {
     const command = new Command(spec.name)
       .description(spec.description)
       .argument('<sagaId>', 'id of the saga')
-      .addOption(
-        new Option('--sagas <module>', 'module exporting the saga definitions (.ts or .js)')
-          .env('XSAGA_SAGAS')
-          .makeOptionMandatory(),
-      );
+      .addOption(sagasOption());
     if (spec.name === 'resolve') command.option('--note <text>', 'what was done by hand, kept in the saga');
     return addRedisOptions(command).action(async (sagaId: string, flags: SagaCommandFlags) => {
       // The module first: a typo in its path should not cost a connection.
@@ -96,12 +92,23 @@ export function createSagaCommands(io: CliIO): Command[] {
 }
 
 /**
+ * The `--sagas <module>` option of every command that changes a saga (`XSAGA_SAGAS` when absent):
+ * mandatory, so a missing one is a usage error before anything is opened. A new `Option` per call:
+ * each command owns its options.
+ */
+export function sagasOption(): Option {
+  return new Option('--sagas <module>', 'module exporting the saga definitions (.ts or .js)')
+    .env('XSAGA_SAGAS')
+    .makeOptionMandatory();
+}
+
+/**
  * Refuses a saga whose definition (name and version) the module does not export, before any
  * command reaches the engine. The engine quarantines a saga whose name it knows but whose version
  * it does not (in a deployment that means the record is wrong); from a CLI it more likely means an
  * out-of-date `--sagas` module, which must not move a healthy saga aside.
  */
-function requireDefinition(view: SagaView, definitions: readonly AnySagaDefinition[], path: string): void {
+export function requireDefinition(view: SagaView, definitions: readonly AnySagaDefinition[], path: string): void {
   if (definitions.some((d) => d.name === view.name && d.version === view.version)) return;
   const exported = definitions.map((d) => `${d.name} v${d.version}`).join(', ');
   throw new CliError(

@@ -45,6 +45,17 @@ describe('the xsaga command, as a process', () => {
     });
   });
 
+  it('signals a parked saga: exit 0, and the process exits by itself once the saga goes on', async () => {
+    lab = new SagaLab();
+    const sagaId = await lab.parked();
+
+    const run = await xsaga(lab, 'signal', sagaId, 'approval', '{"approved":true,"by":"ana"}', '--sagas', SAGAS_MODULE);
+
+    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(run.stdout).toMatch(/^signalled "approval" of saga ".*"; it is now (Pending|Completed)\n$/);
+    await lab.until(sagaId, 'Completed');
+  });
+
   it('exits 1 for an unknown saga', async () => {
     lab = new SagaLab();
     const run = await xsaga(lab, 'show', 'no-such-saga');

@@ -23,6 +23,8 @@ describe('xsaga usage and connection errors', () => {
     [['stats', '--redis', 'localhost:6379'], 'is not a redis:// or rediss:// URL.'],
     [['stats', '--redis', 'not a url'], '"not a url" is not a URL; use redis://host:port (or rediss:// for TLS).'],
     [['resume', 'x'], "error: required option '--sagas <module>' not specified"],
+    [['signal', 'x', 'approval'], "error: required option '--sagas <module>' not specified"],
+    [['signal', 'x', '--sagas', 'sagas.ts'], "error: missing required argument 'wait'"],
     [['frobnicate'], "error: unknown command 'frobnicate'"],
   ])('exits 2 for %j', async (argv, reason) => {
     const { code, stdout, stderr } = await runInProcess(...argv);
@@ -80,7 +82,7 @@ describe('xsaga usage and connection errors', () => {
   it('lists the commands and the exit codes in --help', async () => {
     const { code, stdout } = await runInProcess('--help');
     expect(code).toBe(0);
-    for (const command of ['list', 'show', 'resume', 'resolve', 'cancel', 'stats', 'graph']) {
+    for (const command of ['list', 'show', 'resume', 'resolve', 'cancel', 'signal', 'stats', 'recover', 'graph']) {
       expect(stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
     }
     expect(stdout).toContain('Exit codes:\n  0  done\n  1  refused');

@@ -41,6 +41,17 @@ describe('xsaga list', () => {
     ]);
   });
 
+  it('names the wait a saga is parked at in the STEP column', async () => {
+    lab = new SagaLab();
+    const parked = await lab.parked();
+
+    const run = await list();
+
+    expect(rowsOf(run).map(([id, name, , state, step]) => [id, name, state, step])).toEqual([
+      [parked, 'cli-approval', 'Pending', 'approval (waiting)'],
+    ]);
+  });
+
   it('filters by --state, by --name, and by both', async () => {
     lab = new SagaLab();
     const completed = await lab.completed();

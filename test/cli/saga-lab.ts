@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { createEngine, type Engine } from '../../src/engine/create-engine.ts';
 import { defineHandlers } from '../../src/engine/handlers.ts';
+import type { AppendedStep } from '../../src/engine/saga-engine.ts';
 import type { SagaView } from '../../src/engine/saga-view.ts';
 import { TerminalError } from '../../src/errors.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import type { SagaState } from '../../src/vocabulary/states.ts';
 import { dropPrefix, eventually, REDIS_URL } from '../durable/redis-helpers.ts';
-import { booking, refund } from './fixtures/operator-sagas.ts';
+import { agent, approval, booking, refund } from './fixtures/operator-sagas.ts';
 
 /** The definitions module the tests pass as `--sagas` (relative to the repository root). */
 export const SAGAS_MODULE = 'test/cli/fixtures/operator-sagas.ts';
@@ -55,6 +56,29 @@ export class SagaLab {
   }
 
   /**
+   * A `cli-approval` saga parked at its wait `approval` (its step `waiting`), until a signal
+   * answers it: `hold` has run, `payOut` has not.
+   */
+  async parked(ref: string = randomUUID()): Promise<string> {
+    const { sagaId } = await this.engine.start(approval, { ref }, { sagaId: `approval-${ref}` });
+    await this.#parkedAt(sagaId, 'approval');
+    return sagaId;
+  }
+
+  /**
+   * A `cli-agent` saga (dynamic) whose agent ran `lookup` and then appended the wait `approval`,
+   * parked there (step `approval-2`). `answered` is the agent's `appendStep` of the wait: it
+   * resolves with the step's outcome once a signal (or the deadline) ends the wait.
+   */
+  async agentParked(ref: string = randomUUID()): Promise<{ sagaId: string; answered: Promise<AppendedStep> }> {
+    const { sagaId } = await this.engine.start(agent, { ref }, { sagaId: `agent-${ref}` });
+    await this.engine.appendStep(sagaId, { tool: 'lookup', args: { q: ref } });
+    const answered = this.engine.appendStep(sagaId, { wait: 'approval' });
+    await this.#parkedAt(sagaId, 'approval-2');
+    return { sagaId, answered };
+  }
+
+  /**
    * A saga left Pending: started by an engine without handlers while no worker runs on the prefix,
    * so its first step job waits. Close `engine` first if it was opened.
    */
@@ -97,10 +121,18 @@ export class SagaLab {
     return sagaId;
   }
 
+  /** Waits until the saga's `step` is `waiting`: a saga reaches its wait asynchronously. */
+  async #parkedAt(sagaId: string, step: string): Promise<void> {
+    await eventually(async () => {
+      const view = await this.engine.get(sagaId);
+      return view.steps.some((s) => s.name === step && s.status === 'waiting');
+    }, 20_000);
+  }
+
   #open(withHandlers: boolean): Engine {
     const engine = createEngine({
       redis: { connection: this.redis, prefix: this.prefix },
-      sagas: [booking, refund],
+      sagas: [booking, refund, approval, agent],
       // Escalations are what these sagas are made for: no warning lines in the test output.
       logger: silentLogger,
       ...(withHandlers ? { handlers: this.#handlers() } : {}),
@@ -131,6 +163,11 @@ export class SagaLab {
         },
       }),
       [refund.name]: defineHandlers(refund, { payBack: { run: done, compensate: done } }),
+      [approval.name]: defineHandlers(approval, {
+        hold: { run: async (ctx) => ({ hold: `H-${ctx.input.ref}` }), compensate: done },
+        payOut: { run: done },
+      }),
+      [agent.name]: agent.handlers,
     };
   }
 }

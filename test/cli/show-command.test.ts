@@ -78,6 +78,44 @@ describe('xsaga show', () => {
     ]);
   });
 
+  it('shows a step parked at a wait as waiting for a signal or its deadline', async () => {
+    lab = new SagaLab();
+    const sagaId = await lab.parked();
+
+    const { code, stdout } = await show(sagaId);
+
+    expect(code).toBe(0);
+    const steps = stdout.split('\n\n')[1] ?? '';
+    expect(steps.split('\n')).toEqual([
+      'Steps',
+      'STEP      STATUS                        ATTEMPTS  COMPENSATION ATTEMPTS  ERROR',
+      'hold      completed                            1                      0',
+      'approval  waiting (signal or deadline)         0                      0',
+      'payOut    idle                                 0                      0',
+    ]);
+    expect(stdout).toMatch(/Pending\.hold -> Pending\.approval\s+step\.done\s+hold\s+1\n$/);
+  });
+
+  it("shows the tool each step of a dynamic saga ran, and the saga's signal in its log", async () => {
+    lab = new SagaLab();
+    const { sagaId, answered } = await lab.agentParked();
+
+    const parked = await show(sagaId);
+    await lab.engine.signal(sagaId, 'approval', { approved: true, by: 'ana' });
+    await answered;
+    const answeredRun = await show(sagaId);
+
+    expect(parked.stdout.split('\n\n')[1]?.split('\n')).toEqual([
+      'Steps',
+      'STEP        TOOL      STATUS                        ATTEMPTS  COMPENSATION ATTEMPTS  ERROR',
+      'lookup-1    lookup    completed                            1                      0',
+      'approval-2  approval  waiting (signal or deadline)         0                      0',
+    ]);
+    expect(answeredRun.stdout).toContain('approval-2  approval  completed ');
+    expect(answeredRun.stdout).toMatch(/Pending\.waiting -> Pending\.idle\s+saga\.signal\n$/);
+    await lab.engine.complete(sagaId);
+  });
+
   it('prints the engine SagaView with --json, keys in the engine order', async () => {
     lab = new SagaLab();
     const sagaId = await lab.failed();
