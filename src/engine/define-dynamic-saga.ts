@@ -62,13 +62,15 @@ export interface ToolSpec<TInput, TArgs extends z.ZodType> {
  * name or the deadline, as a defined saga's wait (see `WaitConfig`). After the pivot, a deadline
  * that would compensate, and a rejection, escalate instead: nothing there can roll back.
  */
-export type DynamicWaitSpec = Omit<WaitConfig, 'wait'>;
+// biome-ignore lint/suspicious/noExplicitAny: the widest wait accepts every signal schema
+export type DynamicWaitSpec<TSignal extends z.ZodType = z.ZodType<any>> = Omit<WaitConfig<string, TSignal>, 'wait'>;
 
 /** What {@link defineDynamicSaga} accepts. */
 export interface DynamicSagaConfig<
   TName extends string,
   TSchema extends z.ZodType,
   TArgs extends Record<string, z.ZodType>,
+  TSignals extends Record<string, z.ZodType> = Record<string, z.ZodType>,
 > {
   name: TName;
   version: number;
@@ -76,7 +78,7 @@ export interface DynamicSagaConfig<
   /** The tools the agent may append as steps, by name (letters, digits, `_`, `-`; at most 56 characters). */
   tools: { [K in keyof TArgs]: ToolSpec<z.output<TSchema>, TArgs[K]> };
   /** Waits the agent may append, by name (sharing the namespace of the tools). */
-  waits?: Record<string, DynamicWaitSpec>;
+  waits?: { [K in keyof TSignals]: DynamicWaitSpec<TSignals[K]> };
   /**
    * With no step appended and no `complete` for this long (ms, at most a year), the saga rolls back:
    * the agent is taken to be gone. After the pivot it escalates instead.
@@ -207,7 +209,8 @@ export function defineDynamicSaga<
   const TName extends string,
   TSchema extends z.ZodType,
   TArgs extends Record<string, z.ZodType>,
->(config: DynamicSagaConfig<TName, TSchema, TArgs>): DynamicSaga<TName, z.output<TSchema>, z.input<TSchema>> {
+  TSignals extends Record<string, z.ZodType> = Record<string, z.ZodType>,
+>(config: DynamicSagaConfig<TName, TSchema, TArgs, TSignals>): DynamicSaga<TName, z.output<TSchema>, z.input<TSchema>> {
   const parsed = dynamicSchema.safeParse(config);
   if (!parsed.success) {
     const label = typeof config?.name === 'string' ? `dynamic saga "${config.name}"` : 'dynamic saga definition';

@@ -4,7 +4,6 @@ import { pivotIndexOf } from '../definition/step-kinds.ts';
 import type { AnySagaDefinition, GroupDefinition, StepDefinition, WaitDefinition } from '../definition/types.ts';
 import {
   type Direction,
-  type ErrorInfo,
   type SagaEvent,
   SagaEvents,
   type SignalEvent,

@@ -1,0 +1,537 @@
+import type { Actor } from 'xstate';
+import type { Clock } from '../clock.ts';
+import { ConflictError, RecordCorruptError, SagaError, SagaNotFoundError } from '../errors.ts';
+import { inFlight, parkedAt, type SagaMachine } from '../machines/build-saga-machine.ts';
+import type { SagaContext, StepJobRequest } from '../machines/context.ts';
+import type { EngineEventEmitter } from '../observability/engine-events.ts';
+import { type Instrumentation, isTraceCarrier, type TraceCarrier } from '../observability/instrumentation.ts';
+import type { SagaInspection } from '../observability/saga-inspection.ts';
+import type { SagaRecord, SagaStore, SagaTimer, TransitionEntry } from '../persistence/saga-store.ts';
+import { toErrorInfo } from '../transport/error-info.ts';
+import { parseStepJobId, parseWaitTimerId } from '../transport/job-id.ts';
+import type { StepJob, StepOutcome, StepQueue } from '../transport/step-queue.ts';
+import { type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
+import { FINAL_STATES, type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../vocabulary/states.ts';
+import { buildStepJob } from './build-step-job.ts';
+import { toStoredSnapshot } from './compact-snapshot.ts';
+import { DefinitionRegistry, type RegisteredSaga } from './definition-registry.ts';
+import { KeyedLock } from './keyed-lock.ts';
+import { isParked, parkedTimer, type SagaAt } from './parked-timer.ts';
+import { restoreActor } from './restore-actor.ts';
+import { checkSagaSnapshot } from './snapshot-schema.ts';
+import { TIMER_LEASE_MS, TimerSweeper } from './timer-sweeper.ts';
+import { transitionEntry } from './transition-entry.ts';
+
+/** A hydrated saga: its actor, its definition, the revision it was saved at. */
+export interface Host {
+  actor: Actor<SagaMachine>;
+  saga: RegisteredSaga;
+  revision: number;
+  /** The record's creation time: what a settled saga's duration is measured from. */
+  createdAt: number;
+  /** The saga's trace context, from its start or the last outcome applied: carried by its next jobs. */
+  trace?: TraceCarrier;
+}
+
+/** A hosted saga, and the step jobs its restore asked for (absent when it was already hosted). */
+interface Hydrated {
+  host: Host;
+  restored?: StepJobRequest[];
+}
+
+/** What applying one event did, decided against the saga's saved state inside its lock. */
+export interface Applied {
+  /** True when the event took effect and its transition was saved. */
+  applied: boolean;
+  /** The saga's top-level state afterwards (the one that refused the event, when not applied). */
+  state: SagaState;
+  /** The context the event was decided against. */
+  before: SagaContext;
+}
+
+/** What applying a step outcome in the process that ran the step did (see `applyStepOutcome`). */
+export type StepOutcomeApplied = 'applied' | 'escalated' | 'stale' | 'gone';
+
+/** What {@link SagaHosts} works with; the engine makes them (see SagaEngine). */
+export interface SagaHostsParts {
+  store: SagaStore;
+  queue: StepQueue;
+  clock: Clock;
+  /** Sagas kept hydrated in memory; the least recently used are evicted beyond it. */
+  maxActiveSagas: number;
+  inspection: SagaInspection | undefined;
+  events: EngineEventEmitter;
+  instrumentation: Instrumentation | undefined;
+  /** A save left a saga settled or parked: whoever waits for it is told (see SettleWaiters). */
+  onSettle: (sagaId: string) => void;
+}
+
+const CONFLICT_RETRIES = 5;
+
+/**
+ * The one event path, and the sagas it keeps hydrated. Sagas are virtual actors: hydrated from the
+ * store when an event arrives, evicted when idle (least recently used beyond `maxActiveSagas`, at
+ * once when settled or parked at a wait). Every event (a step outcome, a command, a signal, a
+ * timer) goes through {@link SagaHosts.send}: load, transition, compare-and-set save with its log
+ * entry and timer, and only then dispatch of the step jobs the transition asked for. Events of one
+ * saga are serialised, so each is decided against the state it acts on.
+ */
+export class SagaHosts {
+  readonly #store: SagaStore;
+  readonly #queue: StepQueue;
+  readonly #clock: Clock;
+  readonly #maxActive: number;
+  readonly #inspection: SagaInspection | undefined;
+  readonly #events: EngineEventEmitter;
+  readonly #instrumentation: Instrumentation | undefined;
+  readonly #onSettle: (sagaId: string) => void;
+  /** Hydrated actors in least-recently-used order (Map keeps insertion order). */
+  readonly #hosts = new Map<string, Host>();
+  readonly #lock = new KeyedLock();
+  /** Sagas with an event being applied: never evicted mid-event. */
+  readonly #busy = new Set<string>();
+  /** Step jobs requested by transitions not yet persisted, by saga. */
+  readonly #requested = new Map<string, StepJobRequest[]>();
+  readonly #sweeper: TimerSweeper;
+  /** The definitions sagas are hydrated with; their machines hand step-job requests to this object. */
+  readonly registry: DefinitionRegistry;
+
+  constructor(parts: SagaHostsParts) {
+    this.#store = parts.store;
+    this.#queue = parts.queue;
+    this.#clock = parts.clock;
+    this.#maxActive = parts.maxActiveSagas;
+    this.#inspection = parts.inspection;
+    this.#events = parts.events;
+    this.#instrumentation = parts.instrumentation;
+    this.#onSettle = parts.onSettle;
+    this.registry = new DefinitionRegistry((request) => {
+      const list = this.#requested.get(request.sagaId);
+      if (list) list.push(request);
+      else this.#requested.set(request.sagaId, [request]);
+    });
+    this.#sweeper = new TimerSweeper(
+      this.#store,
+      this.#clock,
+      (id, leaseEnd) => this.#onTimer(id, leaseEnd),
+      (error) => this.#events.emit('error', error),
+    );
+  }
+
+  /**
+   * Applies a step job's outcome to its saga through the one event path (load, transition,
+   * compare-and-set save, dispatch of the next job), without acknowledging the job: what a worker
+   * does with the outcome of the step it just ran, before it completes its own BullMQ job, so a
+   * step costs one job and no outcome hop. `gone`: the saga no longer exists or was quarantined,
+   * so there is nothing to apply it to; `stale`: the saga had already moved past this job.
+   */
+  async applyStepOutcome(outcome: StepOutcome): Promise<StepOutcomeApplied> {
+    try {
+      const result = await this.send(
+        outcome.sagaId,
+        outcome.event,
+        isTraceCarrier(outcome.trace) ? outcome.trace : undefined,
+      );
+      if (!result.applied) return 'stale';
+      return result.state === SagaStates.Escalated ? 'escalated' : 'applied';
+    } catch (error) {
+      if (error instanceof SagaNotFoundError || error instanceof RecordCorruptError) return 'gone';
+      throw error;
+    }
+  }
+
+  /** Sweeps the store's timer set every `everyMs` (see TimerSweeper). */
+  sweepTimers(everyMs: number): void {
+    this.#sweeper.start(everyMs);
+  }
+
+  /**
+   * Hosts a saga just created in this process (`host()` makes it, its actor started), rather than
+   * reading back what was just written; nothing is made when the saga is hosted already.
+   */
+  adopt(sagaId: string, host: () => Host): void {
+    if (this.#hosts.has(sagaId)) return;
+    this.#hosts.set(sagaId, host());
+    this.#trim();
+  }
+
+  /** Hydrates a saga (recovery) and re-attaches it to the job of the state it is in. */
+  reattach(sagaId: string): Promise<void> {
+    return this.#lock.run(sagaId, () => this.#reattach(sagaId));
+  }
+
+  /** Stops sweeping, lets in-flight events finish, and stops every hosted actor. */
+  async close(): Promise<void> {
+    this.#sweeper.stop();
+    await this.#lock.drain();
+    for (const host of this.#hosts.values()) host.actor.stop();
+    this.#hosts.clear();
+  }
+
+  /**
+   * Whether the saga still waits for this step job (its current state is the job's step, direction
+   * and round). A worker asks before it runs a job again after a crash: if the saga moved on, the
+   * outcome was applied before the crash and the step must not run a second time.
+   *
+   * @internal used by createWorker; not part of the Engine API.
+   */
+  async awaitsJob(job: { sagaId: string; step: string; direction: string; round: number }): Promise<boolean> {
+    return this.#lock.run(job.sagaId, async () => {
+      try {
+        // From the store, not this process's cached copy: a copy that lags behind would call the
+        // job the saga now waits for "moved past", and the job would complete without running.
+        this.evict(job.sagaId);
+        const { host } = await this.#hydrate(job.sagaId);
+        const { context } = host.actor.getSnapshot();
+        if (
+          inFlight(context).some((r) => r.step === job.step && r.direction === job.direction && r.round === job.round)
+        ) {
+          return true;
+        }
+        // Moved on. The process that applied this job's outcome may have died between its save and
+        // the enqueue of the next job: re-attach the saga to the job of the state it is in now.
+        this.evict(job.sagaId);
+        await this.#reattach(job.sagaId);
+        return false;
+      } catch (error) {
+        if (error instanceof SagaNotFoundError || error instanceof RecordCorruptError) return false;
+        throw error;
+      }
+    });
+  }
+
+  /** Loads a saga; one whose record is unusable is quarantined (once) and its error rethrown. */
+  async load(sagaId: string): Promise<SagaRecord | undefined> {
+    try {
+      const record = await this.#store.load(sagaId);
+      if (record) checkSagaSnapshot(record);
+      return record;
+    } catch (error) {
+      return this.quarantine(sagaId, error);
+    }
+  }
+
+  /**
+   * Applies one event to a saga: persist first, dispatch second. Serialised per saga, so whether
+   * the event applies is decided against the state it acts on; a refused event changes nothing.
+   */
+  send(sagaId: string, event: SagaEvent, trace?: TraceCarrier): Promise<Applied> {
+    return this.#lock.run(sagaId, async () => {
+      this.#busy.add(sagaId);
+      try {
+        return await this.#apply(sagaId, event, trace);
+      } finally {
+        this.#busy.delete(sagaId);
+      }
+    });
+  }
+
+  async #apply(sagaId: string, event: SagaEvent, trace?: TraceCarrier): Promise<Applied> {
+    for (let attempt = 0; ; attempt++) {
+      const { host, restored } = await this.#hydrate(sagaId);
+      if (trace) host.trace = trace;
+      const before = host.actor.getSnapshot();
+      if (!before.can(event)) {
+        // Another engine may have moved the saga since this one cached it: look again before
+        // calling the event stale, or an outcome meant for the newer state would be dropped.
+        if (!restored && attempt === 0 && (await this.load(sagaId))?.revision !== host.revision) {
+          this.evict(sagaId);
+          continue;
+        }
+        // Nothing to apply; but a saga just restored here may be one whose job was never
+        // enqueued (the enqueue after its save failed): re-attach so it gets going again.
+        if (restored) await this.#dispatch(host, restored, true);
+        return { applied: false, state: topLevelState(before.value), before: before.context };
+      }
+      host.actor.send(event);
+      const after = host.actor.getSnapshot();
+      const requests = this.#take(sagaId);
+      const state = topLevelState(after.value);
+      const entry = transitionEntry(sagaId, this.#clock.now(), before.value, after.value, event);
+      // Built once: the jobs' ids and deadlines go into the save, the jobs themselves to the queue after it.
+      const jobs = this.#jobsFor(host, requests);
+      const stayed = JSON.stringify(before.value) === JSON.stringify(after.value);
+      const timer = this.#timerFor(host, before, after, jobs, stayed, entry.at);
+      // Parked for a signal, a deadline or its agent: whoever waits for that (appendStep) is told.
+      const parked = isParked(host.saga.definition, after);
+      try {
+        host.revision = await this.#store.save(
+          {
+            sagaId,
+            expectedRevision: host.revision,
+            state,
+            snapshot: toStoredSnapshot(after),
+            updatedAt: entry.at,
+            ...(timer === undefined ? {} : { timer }),
+            ...(parked ? { announce: true } : {}),
+          },
+          entry,
+        );
+      } catch (error) {
+        // The in-memory actor is ahead of the store now; drop it and start from what is stored.
+        // Each retry re-reads the record and dispatches nothing until a save succeeds, so a
+        // conflict can never multiply jobs.
+        this.evict(sagaId);
+        if (error instanceof ConflictError && attempt < CONFLICT_RETRIES) continue;
+        if (error instanceof RecordCorruptError) await this.quarantine(sagaId, error);
+        throw error;
+      }
+      this.#announce(host, entry, state, parked);
+      // A deadline is in the timer set, with one local wake-up per process for the earliest.
+      if (timer && parseWaitTimerId(timer.id)) this.#sweeper.wakeAt(timer.dueAt);
+      if (parkedAt(after.context) !== undefined) {
+        // Parked at a wait, maybe for days: it holds nothing in this process (no actor, no job).
+        this.evict(sagaId);
+        return { applied: true, state, before: before.context };
+      }
+      // A transition that stayed in the same state (cancel while a step runs) keeps that step's
+      // job: a saga restored for this event re-attaches to it, as if it had been hosted all along.
+      if (restored && stayed) await this.#dispatch(host, restored, true);
+      await this.#enqueue(host, jobs);
+      return { applied: true, state, before: before.context };
+    }
+  }
+
+  /**
+   * The saga's timer after a transition, saved with it: the deadline of the wait it parks at (or
+   * of a dynamic saga's idle spell); the
+   * deadline of the step job the transition dispatches (when the queue has deadlines); none when it
+   * leaves its step or wait for a state without either; or unchanged (undefined) when it stays.
+   * Only queues whose workers can die with a job in hand (BullMQ) have job deadlines.
+   */
+  #timerFor(
+    host: Host,
+    before: SagaAt,
+    after: SagaAt,
+    jobs: StepJob[],
+    stayed: boolean,
+    now: number,
+  ): SagaTimer | null | undefined {
+    const { definition } = host.saga;
+    const { context } = after;
+    const parked = parkedTimer(definition, after, now, (error) => this.#events.emit('error', error));
+    if (parked !== undefined) return stayed ? undefined : parked;
+    const deadlineOf = this.#queue.deadlineOf;
+    if (!deadlineOf) return isParked(definition, before) ? null : undefined;
+    if (jobs.length === 0 && stayed) return undefined;
+    // A saga keeps one timer: the deadline of a job it waits for. When a parallel group's member
+    // settles and others still run, the timer moves on to one of those.
+    const [waiting] = jobs.length > 0 ? [] : inFlight(context);
+    const job = jobs[0] ?? (waiting && buildStepJob(host.saga.definition, context, waiting));
+    if (!job) return null;
+    const ms = deadlineOf.call(this.#queue, job);
+    return ms === undefined ? null : { id: job.id, dueAt: now + ms };
+  }
+
+  /**
+   * A timer came due: a wait's deadline is delivered to its saga (ignored if it no longer waits
+   * there); a step job's deadline times the job out if no live worker holds it (see DeadlineVerdict).
+   */
+  async #onTimer(jobId: string, leaseEnd: number): Promise<void> {
+    const settle = (dueAt?: number) => this.#store.settleTimer?.(jobId, leaseEnd, dueAt);
+    const wait = parseWaitTimerId(jobId);
+    if (wait) {
+      await this.send(wait.sagaId, { type: SagaEvents.deadline, step: wait.step, round: wait.round }).catch(
+        (error: unknown) => {
+          if (!(error instanceof SagaNotFoundError || error instanceof RecordCorruptError)) throw error;
+        },
+      );
+      return settle();
+    }
+    const verdict = (await this.#queue.expire?.(jobId)) ?? { kind: 'missing' as const };
+    if (verdict.kind === 'held') return settle(this.#clock.now() + verdict.recheckInMs);
+    if (verdict.kind === 'timedOut') await this.applyStepOutcome(verdict.outcome);
+    if (verdict.kind === 'missing') {
+      // Applied and gone (a save then replaced this timer: settling below changes nothing), or
+      // never enqueued while the saga still waits for it: re-attach, which enqueues it, and watch
+      // it again.
+      const job = parseStepJobId(jobId);
+      if (job && (await this.awaitsJob(job))) {
+        await this.#lock.run(job.sagaId, () => this.#reattach(job.sagaId, true));
+        return settle(this.#clock.now() + TIMER_LEASE_MS);
+      }
+    }
+    return settle();
+  }
+
+  /** Re-attaches a saga to the job of the state it is in (inside its lock). */
+  async #reattach(sagaId: string, fresh = false): Promise<void> {
+    if (fresh) this.evict(sagaId);
+    const { host, restored } = await this.#hydrate(sagaId);
+    if (restored) await this.#dispatch(host, restored, true);
+    // A saga parked at a wait has nothing to re-attach to (its deadline is in the timer set): it is
+    // not kept hydrated, so recovering many parked sagas costs no memory.
+    if (parkedAt(host.actor.getSnapshot().context) !== undefined) this.evict(sagaId);
+  }
+
+  /**
+   * The hosted actor of a saga, restoring it from the store when it is not hosted. A restore
+   * restarts the invoked step job of the current state, whose request is returned for the caller
+   * to dispatch (or not: an event that moves the saga on makes it moot).
+   */
+  async #hydrate(sagaId: string): Promise<Hydrated> {
+    const cached = this.#hosts.get(sagaId);
+    if (cached) {
+      this.#hosts.delete(sagaId);
+      this.#hosts.set(sagaId, cached);
+      return { host: cached };
+    }
+    const record = await this.load(sagaId);
+    if (!record) throw new SagaNotFoundError(sagaId);
+    const saga = this.registry.get(record.name, record.version);
+    // Not this engine's saga: another engine may host it, so refuse without touching it (and
+    // without acking its outcomes: the code differs from RECORD_CORRUPT on purpose).
+    if (!saga && !this.registry.knows(record.name)) throw this.unknownDefinition(sagaId, record);
+    if (!saga) {
+      return this.quarantine(
+        sagaId,
+        new SagaError(
+          'RECORD_CORRUPT',
+          `saga "${sagaId}" was started with "${record.name}" version ${record.version}, which this engine does not know; pass it in createEngine({ sagas })`,
+        ),
+      );
+    }
+    const actor = restoreActor(saga, record, this.#inspection?.observer(sagaId, 'restored'));
+    const restored = this.#take(sagaId);
+    if (!actor) {
+      return this.quarantine(
+        sagaId,
+        new RecordCorruptError(
+          sagaId,
+          'snapshot',
+          `is not a snapshot of "${record.name}" version ${record.version} (its steps or state do not fit the machine)`,
+        ),
+      );
+    }
+    const host: Host = { actor, saga, revision: record.revision, createdAt: record.createdAt };
+    this.#hosts.set(sagaId, host);
+    this.#trim();
+    return { host, restored };
+  }
+
+  unknownDefinition(sagaId: string, record: SagaRecord): SagaError {
+    return new SagaError(
+      'DEFINITION_UNKNOWN',
+      `saga "${sagaId}" was started with "${record.name}" version ${record.version}, which this engine does not know; pass it in createEngine({ sagas })`,
+    );
+  }
+
+  /**
+   * Moves a saga whose stored data cannot be used aside, so it stops failing every event and
+   * recovery pass, with the reason in its log; announces it and throws the reason.
+   */
+  async quarantine(sagaId: string, error: unknown): Promise<never> {
+    if (!(error instanceof SagaError && error.code === 'RECORD_CORRUPT')) throw error;
+    this.evict(sagaId);
+    const at = this.#clock.now();
+    const moved = await this.#store.quarantine(sagaId, {
+      sagaId,
+      at,
+      from: '',
+      to: 'Quarantined',
+      event: 'saga.quarantined',
+      error: toErrorInfo(error),
+    });
+    // Announced by the one caller that moved it: a saga is quarantined once.
+    if (moved) this.#events.emit('quarantined', { sagaId, error });
+    throw error;
+  }
+
+  #take(sagaId: string): StepJobRequest[] {
+    const requests = this.#requested.get(sagaId) ?? [];
+    this.#requested.delete(sagaId);
+    return requests;
+  }
+
+  async #dispatch(host: Host, requests: StepJobRequest[], reattach = false): Promise<void> {
+    await this.#enqueue(host, this.#jobsFor(host, requests), reattach);
+  }
+
+  /** The step jobs the saga's current state asked for. */
+  #jobsFor(host: Host, requests: StepJobRequest[]): StepJob[] {
+    if (requests.length === 0) return [];
+    const context = host.actor.getSnapshot().context;
+    const jobs: StepJob[] = [];
+    for (const request of requests) {
+      const job = buildStepJob(host.saga.definition, context, request, host.trace);
+      if (job) jobs.push(job);
+    }
+    return jobs;
+  }
+
+  async #enqueue(host: Host, jobs: StepJob[], reattach = false): Promise<void> {
+    try {
+      for (const job of jobs) await this.#queue.enqueue(job, { reattach });
+    } catch (error) {
+      // Saved but not dispatched: drop the hosted actor, so that the next event or command on this
+      // saga restores it and re-attaches to (that is, enqueues) the job it is waiting for.
+      this.evict(host.actor.getSnapshot().context.sagaId);
+      throw error;
+    }
+  }
+
+  #announce(host: Host, entry: TransitionEntry, state: SagaState, parked: boolean): void {
+    this.#events.emit('transition', entry);
+    if (this.#instrumentation) this.#instrument(this.#instrumentation, host, entry, state);
+    const context = host.actor.getSnapshot().context;
+    if (state === SagaStates.Escalated && context.escalation) {
+      this.#events.emit('escalated', {
+        sagaId: entry.sagaId,
+        name: host.saga.definition.name,
+        escalation: context.escalation,
+      });
+    }
+    if (FINAL_STATES.includes(state)) this.evict(entry.sagaId);
+    // The store announces it too; reads of one saga are merged, so that costs no second read.
+    if (SETTLED_STATES.includes(state) || parked) this.#onSettle(entry.sagaId);
+  }
+
+  /** Tells the instrumentation about a persisted transition: the step outcome behind it, and a settle. */
+  #instrument(hooks: Instrumentation, host: Host, entry: TransitionEntry, state: SagaState): void {
+    const name = host.saga.definition.name;
+    const from = topLevelState(entry.from.split('.')[0]);
+    const trace = host.trace ? { trace: host.trace } : {};
+    hooks.sagaTransition?.({ sagaId: entry.sagaId, name, from, to: state, entry, ...trace });
+    if (entry.step !== undefined && entry.direction !== undefined) {
+      hooks.stepEnded?.({
+        sagaId: entry.sagaId,
+        name,
+        step: entry.step,
+        direction: entry.direction,
+        outcome: entry.event === SagaEvents.stepDone ? 'done' : 'failed',
+        attempts: entry.attempt ?? 0,
+        ...(entry.error ? { error: entry.error } : {}),
+        ...trace,
+      });
+    }
+    if (SETTLED_STATES.includes(state) && from !== state) {
+      const context = host.actor.getSnapshot().context;
+      hooks.sagaSettled?.({
+        sagaId: entry.sagaId,
+        name,
+        state,
+        durationMs: entry.at - host.createdAt,
+        at: entry.at,
+        ...(context.failure ? { failure: context.failure } : {}),
+        ...(context.escalation ? { escalation: context.escalation } : {}),
+        ...trace,
+      });
+    }
+  }
+
+  evict(sagaId: string): void {
+    const host = this.#hosts.get(sagaId);
+    if (!host) return;
+    this.#hosts.delete(sagaId);
+    host.actor.stop();
+    this.#requested.delete(sagaId);
+  }
+
+  #trim(): void {
+    if (this.#hosts.size <= this.#maxActive) return;
+    for (const sagaId of [...this.#hosts.keys()]) {
+      if (this.#hosts.size <= this.#maxActive) return;
+      if (!this.#busy.has(sagaId)) this.evict(sagaId);
+    }
+  }
+}
