@@ -20,6 +20,7 @@ export type SagaErrorCode =
   | 'SIGNAL_INVALID'
   | 'SIGNAL_NOT_AWAITED'
   | 'SIGNAL_REJECTED'
+  | 'SAGA_IDLE'
   | 'RECORD_CORRUPT'
   | 'DEFINITION_UNKNOWN'
   | 'STORE_FAILED'

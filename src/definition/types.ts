@@ -111,7 +111,7 @@ export interface GroupConfig<TName extends string = string> {
 
 /**
  * What a wait's or sleep's `until` is given, when the saga reaches it: the input and the results so
- * far. The input is untyped in a definition's steps (write `ctx.input as MyInput`, or use the builder).
+ * far. The input is untyped there (write `ctx.input as MyInput`).
  */
 // biome-ignore lint/suspicious/noExplicitAny: steps are written before the input type is known to them
 export interface WaitContext<TInput = any> {

@@ -10,7 +10,8 @@ import { type SagaState, SagaStates } from '../vocabulary/states.ts';
 
 /** Why a saga is not parked at a wait (for SIGNAL_NOT_AWAITED). */
 export function whyNotWaiting(step: StepState | undefined, state: SagaState): string {
-  if (!step || step.status === 'idle') return 'it has not reached that wait yet';
+  if (!step) return `it is not parked at that wait (it is ${state})`;
+  if (step.status === 'idle') return 'it has not reached that wait yet';
   if (step?.timedOut) return 'that wait reached its deadline';
   if (step?.status === 'completed' || step?.status === 'failed' || step?.status === 'skipped') {
     return `that wait already ended${step.signalId ? ` (signal "${step.signalId}")` : ''}`;

@@ -114,7 +114,11 @@ export type AppendStep = { tool: string; args?: unknown } | { wait: string };
 export interface AppendedStep {
   /** The step's name: `<tool>-<n>`, n counting the saga's steps from 1. */
   step: string;
-  /** `completed`, or `failed` / `in_doubt` (the saga then rolled back or escalated: see `state`). */
+  /**
+   * `completed`; or, when the step did not complete, what the rollback or escalation that followed
+   * left of it (`failed`; `compensated` for a compensable step whose run ended in doubt and was
+   * undone; for a wait, `failed` when rejected or at its deadline): see `state`.
+   */
   status: StepStatus;
   result?: unknown;
   error?: ErrorInfo;
@@ -446,9 +450,12 @@ export class SagaEngine {
     const view = await this.#waiters.wait(
       sagaId,
       options.timeoutMs,
+      // Ended, and the saga back with the agent: waiting for its next step, or settled (a failed step
+      // resolves once its rollback or escalation is done, never mid-rollback).
       (v) =>
         SETTLED_STATES.includes(v.state) ||
-        v.steps.some((s) => s.name === name && s.status !== 'running' && s.status !== 'waiting'),
+        (v.state === SagaStates.Pending &&
+          v.steps.some((s) => s.name === name && s.status !== 'running' && s.status !== 'waiting')),
     );
     const ended = view.steps.find((s) => s.name === name);
     return {

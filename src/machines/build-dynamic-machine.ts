@@ -411,9 +411,12 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
               target: `${SagaStates.Pending}.waiting`,
               actions: update(({ context }) => {
                 const step = (context.escalation as SagaEscalation).step;
+                const { tool, args } = context.steps[step] as StepState;
+                // A fresh record: the deadline error of the round before no longer holds.
+                const waiting: StepState = { status: 'waiting', attempts: 0, compensationAttempts: 0, tool, args };
                 return {
                   runRounds: { ...context.runRounds, [step]: jobRound(context, step, 'run') + 1 },
-                  steps: patchStep(context, step, { status: 'waiting' }),
+                  steps: { ...context.steps, [step]: waiting },
                   escalation: undefined,
                 };
               }),

@@ -278,7 +278,10 @@ function buildDefinedMachine(definition: AnySagaDefinition) {
     return {
       tags: [wait.type === 'sleep' ? 'sleep' : 'wait'],
       description: describeWait(step.name, wait),
-      entry: update(({ context }) => ({ steps: patchStep(context, step.name, { status: 'waiting' }) })),
+      // A fresh record: what an earlier, escalated round left (its deadline error) no longer holds.
+      entry: update(({ context }) => ({
+        steps: { ...context.steps, [step.name]: { status: 'waiting', attempts: 0, compensationAttempts: 0 } },
+      })),
       on: {
         ...(wait.type === 'signal'
           ? {

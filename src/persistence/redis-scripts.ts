@@ -48,7 +48,7 @@ export function scriptError(code: ScriptCode, sagaId: string, expectedRevision: 
       );
     case ScriptCode.TimersCorrupt:
       return new StoreError(
-        `saga "${sagaId}" was not saved: Redis key "${detail}", where the sagas' timers (step deadlines) are kept, is not a sorted set; it was changed outside xsaga: delete or repair it`,
+        `saga "${sagaId}" was not saved: Redis key "${detail}", where the sagas' timers (step, wait and idle deadlines) are kept, is not a sorted set; it was changed outside xsaga: delete or repair it`,
       );
   }
 }
@@ -146,11 +146,13 @@ const SAVE_SAGA = `--[[
   writes state, snapshot, updatedAt and revision + 1, appends the log entry, moves the saga between
   state indexes and, for a final state under retention, sets a TTL on the saga, its log and its
   idempotency key. Index members of expired sagas are removed later, lazily, by list. When the new
-  state is settled (the caller passes a channel), publishes the sagaId on that channel; a waiter
+  state is settled, or the saga parked (the caller passes a channel), publishes the sagaId on that
+  channel; a waiter
   reading the saga when the message arrives sees this save, as a script runs whole. Every check
   (the user's permission to publish included) comes before the first write.
 
-  The saga's timer (the deadline of its step job) is kept in the timer set, its member named by the
+  The saga's timer (the deadline of its step job, of the wait it parks at, or of a dynamic saga's
+  idle spell) is kept in the timer set, its member named by the
   hash field 'timer': ARGV[12] 'set' replaces it with member ARGV[13] due at ARGV[14], 'clear'
   removes it, 'keep' leaves it (a transition that stays in its step keeps that step's deadline).
 
@@ -164,7 +166,7 @@ const SAVE_SAGA = `--[[
     ARGV[3] state                ARGV[8]  TTL in seconds to set (final state under retention), '0' = none
     ARGV[4] snapshot (JSON)      ARGV[9]  state index key up to the state name
     ARGV[5] updatedAt (ms)       ARGV[10] idempotency key up to '<name>:<key>'
-                                 ARGV[11] channel to publish ARGV[1] on (the new state is settled),
+                                 ARGV[11] channel to publish ARGV[1] on (settled, or parked),
                                           '' = publish nothing
     ARGV[12] timer: 'set', 'clear' or 'keep'
     ARGV[13] timer member (with 'set')

@@ -114,6 +114,11 @@ export async function checkCompensationAtEveryIndex(
   handlers: Record<string, StepHandler<never>>,
   options: CompensationCheckOptions = {},
 ): Promise<CompensationRun[]> {
+  if (definition.dynamic) {
+    throw new Error(
+      `saga "${definition.name}" is dynamic: its steps come from its agent at run time, so there is no index to fail at; check it with createSagaTestModel(saga, { maxSteps })`,
+    );
+  }
   const runs: CompensationRun[] = [];
   const failures: InjectedFailure[] = options.inDoubtFailures === false ? ['terminal'] : ['terminal', 'inDoubt'];
   const plan: Array<[number | undefined, InjectedFailure]> = [

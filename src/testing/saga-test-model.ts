@@ -211,7 +211,10 @@ function eventsFor(
       events.push({ type: SagaEvents.signal, name, payload: { from: parked } });
       if (wait.reject) events.push({ type: SagaEvents.signal, name, payload: { from: parked }, rejected: true });
     }
-    events.push({ type: SagaEvents.deadline, step: parked, round: jobRound(context, parked, 'run') });
+    // Only a wait with a deadline has one to reach.
+    if (wait.timeoutMs !== undefined || wait.until !== undefined) {
+      events.push({ type: SagaEvents.deadline, step: parked, round: jobRound(context, parked, 'run') });
+    }
   }
   // Offered on every step: past the pivot the machine must refuse it, which the paths then show.
   if (state === SagaStates.Pending && !context.cancelRequested) events.push({ type: SagaEvents.cancel });

@@ -268,7 +268,14 @@ describe.each(BACKENDS)('waits and signals (%s)', (backend) => {
       expect(escalated.escalation?.uncompensated).toEqual(['hold']);
 
       await engine.resume(sagaId);
-      await until(engine, sagaId, waitingAt('check'));
+      const again = await until(engine, sagaId, waitingAt('check'));
+      // A fresh wait: the deadline error of the round before no longer holds.
+      expect(again.steps.find((s) => s.name === 'check')).toEqual({
+        name: 'check',
+        status: 'waiting',
+        attempts: 0,
+        compensationAttempts: 0,
+      });
       await engine.signal(sagaId, 'check', { ok: true });
       // After the pivot, a receipt that never comes lets the saga go on (onTimeout continue).
       await until(engine, sagaId, waitingAt('receipt'));

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { order, orderHandlers } from '../../examples/order-fulfilment/saga.ts';
 import { restock, restockHandlers } from '../../examples/parallel-group/saga.ts';
 import { Participants, trip, tripHandlers } from '../../examples/trip-booking/saga.ts';
-import { defineSaga } from '../../src/index.ts';
+import { defineDynamicSaga, defineSaga } from '../../src/index.ts';
 import { checkCompensationAtEveryIndex } from '../../src/testing/index.ts';
 
 describe('checkCompensationAtEveryIndex', () => {
@@ -91,6 +91,19 @@ describe('checkCompensationAtEveryIndex', () => {
         /waits for signal "approve": give checkCompensationAtEveryIndex a payload for it in options.signals/,
       );
     });
+  });
+
+  it('refuses a dynamic saga, which has no step index to fail at, and says what checks it', async () => {
+    const agent = defineDynamicSaga({
+      name: 'agent-check',
+      version: 1,
+      input: z.object({}),
+      idleTimeoutMs: 1_000,
+      tools: { look: { kind: 'query', args: z.object({}), run: () => 1 } },
+    });
+    await expect(checkCompensationAtEveryIndex(agent, agent.handlers)).rejects.toThrow(
+      /saga "agent-check" is dynamic: .*check it with createSagaTestModel\(saga, \{ maxSteps \}\)/,
+    );
   });
 
   it('fails loudly when a compensation handler undoes the wrong thing', async () => {
