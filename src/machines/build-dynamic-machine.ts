@@ -15,15 +15,21 @@ import { SagaStates } from '../vocabulary/states.ts';
 import type { SagaContext, SagaEscalation, SagaMachineInput, StepJobRequest, StepState } from './context.ts';
 import {
   type Args,
+  cancelEscalatedRun,
   failedPatch,
+  failureFromEscalation,
   inDoubt,
   inFlight,
   jobRound,
+  markCompensated,
+  markCompensationFailed,
   NEXT_COMPENSATION,
+  nextRound,
   owedCompensations,
   parkedAt,
   patchStep,
   priorAttempts,
+  recordResolution,
   skipPassedOver,
   stepJobPlaceholder,
   update,
@@ -250,13 +256,6 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
     },
   };
 
-  const resolution = update(({ context, event }) => ({
-    resolution: {
-      note: event.type === SagaEvents.resolve ? (event.note ?? '') : '',
-      uncompensated: context.escalation?.uncompensated ?? [],
-    },
-  }));
-
   return setup({
     types: {
       context: {} as SagaContext,
@@ -363,37 +362,12 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
               [SagaEvents.stepDone]: {
                 guard: isFor('compensate'),
                 target: NEXT_COMPENSATION,
-                actions: update(({ context, event }) => {
-                  const e = event as StepDoneEvent;
-                  return {
-                    steps: patchStep(context, e.step, {
-                      status: 'compensated',
-                      compensationAttempts: (context.steps[e.step]?.compensationAttempts ?? 0) + e.attempts,
-                    }),
-                    compensated: [...context.compensated, e.step],
-                  };
-                }),
+                actions: markCompensated,
               },
               [SagaEvents.stepFailed]: {
                 guard: isFor('compensate'),
                 target: top(SagaStates.Escalated),
-                actions: update(({ context, event }) => {
-                  const e = event as StepFailedEvent;
-                  const steps = patchStep(context, e.step, {
-                    status: 'compensation_failed',
-                    error: e.error,
-                    compensationAttempts: (context.steps[e.step]?.compensationAttempts ?? 0) + e.attempts,
-                  });
-                  return {
-                    steps,
-                    escalation: {
-                      direction: 'compensate' as const,
-                      step: e.step,
-                      error: e.error,
-                      uncompensated: [e.step, ...owed({ ...context, steps })],
-                    },
-                  };
-                }),
+                actions: markCompensationFailed(owed),
               },
             },
           },
@@ -414,11 +388,7 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
                 const { tool, args } = context.steps[step] as StepState;
                 // A fresh record: the deadline error of the round before no longer holds.
                 const waiting: StepState = { status: 'waiting', attempts: 0, compensationAttempts: 0, tool, args };
-                return {
-                  runRounds: { ...context.runRounds, [step]: jobRound(context, step, 'run') + 1 },
-                  steps: { ...context.steps, [step]: waiting },
-                  escalation: undefined,
-                };
+                return { ...nextRound(context, 'run'), steps: { ...context.steps, [step]: waiting } };
               }),
             },
             {
@@ -435,9 +405,8 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
               actions: update(({ context }) => {
                 const step = (context.escalation as SagaEscalation).step;
                 return {
-                  rounds: { ...context.rounds, [step]: jobRound(context, step, 'compensate') + 1 },
+                  ...nextRound(context, 'compensate'),
                   steps: patchStep(context, step, { status: 'compensating' }),
-                  escalation: undefined,
                 };
               }),
             },
@@ -445,11 +414,7 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
               target: `${SagaStates.Pending}.running`,
               actions: update(({ context }) => {
                 const step = (context.escalation as SagaEscalation).step;
-                return {
-                  runRounds: { ...context.runRounds, [step]: jobRound(context, step, 'run') + 1 },
-                  steps: patchStep(context, step, { status: 'running' }),
-                  escalation: undefined,
-                };
+                return { ...nextRound(context, 'run'), steps: patchStep(context, step, { status: 'running' }) };
               }),
             },
           ],
@@ -463,25 +428,9 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
                 );
               },
               target: SagaStates.Completed,
-              actions: resolution,
+              actions: recordResolution,
             },
-            {
-              target: SagaStates.Failed,
-              actions: [
-                resolution,
-                update(({ context }) =>
-                  context.failure || !context.escalation
-                    ? {}
-                    : {
-                        failure: {
-                          reason: context.cancelRequested ? 'cancelled' : 'failed',
-                          step: context.escalation.step,
-                          error: context.escalation.error,
-                        },
-                      },
-                ),
-              ],
-            },
+            { target: SagaStates.Failed, actions: [recordResolution, failureFromEscalation] },
           ],
           [SagaEvents.cancel]: {
             guard: ({ context }: Args) =>
@@ -489,15 +438,7 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
               (context.escalation.inDoubt === true || isWaitStep(context, context.escalation.step)) &&
               indexOf(context, context.escalation.step) <= pivotIndex(context),
             target: SagaStates.Compensating,
-            actions: update(({ context }) => {
-              const escalation = context.escalation as SagaEscalation;
-              const status = compensates(context).has(escalation.step) ? 'in_doubt' : 'failed';
-              return {
-                steps: patchStep(context, escalation.step, { status }),
-                failure: { reason: 'cancelled' as const, step: escalation.step, error: escalation.error },
-                escalation: undefined,
-              };
-            }),
+            actions: cancelEscalatedRun(compensates),
           },
         },
       },

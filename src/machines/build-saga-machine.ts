@@ -12,16 +12,22 @@ import {
 } from '../vocabulary/events.ts';
 import { SagaStates } from '../vocabulary/states.ts';
 import { buildDynamicMachine } from './build-dynamic-machine.ts';
-import type { SagaContext, SagaEscalation, SagaMachineInput, StepJobRequest, StepState } from './context.ts';
+import type { SagaContext, SagaMachineInput, StepJobRequest, StepState } from './context.ts';
 import {
   type Args,
+  cancelEscalatedRun,
   failedPatch,
+  failureFromEscalation,
   inDoubt,
   jobRound,
+  markCompensated,
+  markCompensationFailed,
   NEXT_COMPENSATION,
+  nextRound,
   owedCompensations,
   patchStep,
   priorAttempts,
+  recordResolution,
   skipPassedOver,
   stepJobPlaceholder,
   update,
@@ -164,38 +170,11 @@ function buildDefinedMachine(definition: AnySagaDefinition) {
   const compensationNode = (step: StepDefinition) => ({
     ...runsJob(step, 'compensate'),
     on: {
-      [SagaEvents.stepDone]: {
-        guard: isFor(step, 'compensate'),
-        target: NEXT_COMPENSATION,
-        actions: update(({ context, event }) => ({
-          steps: patchStep(context, step.name, {
-            status: 'compensated',
-            compensationAttempts:
-              (context.steps[step.name]?.compensationAttempts ?? 0) + (event as StepDoneEvent).attempts,
-          }),
-          compensated: [...context.compensated, step.name],
-        })),
-      },
+      [SagaEvents.stepDone]: { guard: isFor(step, 'compensate'), target: NEXT_COMPENSATION, actions: markCompensated },
       [SagaEvents.stepFailed]: {
         guard: isFor(step, 'compensate'),
         target: top(SagaStates.Escalated),
-        actions: update(({ context, event }) => {
-          const e = event as StepFailedEvent;
-          const steps = patchStep(context, step.name, {
-            status: 'compensation_failed',
-            error: e.error,
-            compensationAttempts: (context.steps[step.name]?.compensationAttempts ?? 0) + e.attempts,
-          });
-          return {
-            steps,
-            escalation: {
-              direction: 'compensate' as const,
-              step: step.name,
-              error: e.error,
-              uncompensated: [step.name, ...owedCompensations({ ...context, steps }, compensates)],
-            },
-          };
-        }),
+        actions: markCompensationFailed((context) => owedCompensations(context, compensates)),
       },
     },
   });
@@ -475,25 +454,8 @@ function buildDefinedMachine(definition: AnySagaDefinition) {
     guard: ({ context }: Args) =>
       context.escalation?.step === step.name && (context.escalation.direction ?? 'compensate') === direction,
     target: `${direction === 'run' ? SagaStates.Pending : SagaStates.Compensating}.${step.name}`,
-    actions: update(({ context }) =>
-      direction === 'run'
-        ? {
-            runRounds: { ...context.runRounds, [step.name]: jobRound(context, step.name, 'run') + 1 },
-            escalation: undefined,
-          }
-        : {
-            rounds: { ...context.rounds, [step.name]: jobRound(context, step.name, 'compensate') + 1 },
-            escalation: undefined,
-          },
-    ),
+    actions: update(({ context }) => nextRound(context, direction)),
   });
-
-  const resolution = update(({ context, event }) => ({
-    resolution: {
-      note: event.type === SagaEvents.resolve ? (event.note ?? '') : '',
-      uncompensated: context.escalation?.uncompensated ?? [],
-    },
-  }));
 
   return setup({
     types: {
@@ -583,27 +545,9 @@ function buildDefinedMachine(definition: AnySagaDefinition) {
               guard: ({ context }: Args) =>
                 context.escalation?.direction === 'run' && indexOf(context.escalation.step) > pivotIndex,
               target: SagaStates.Completed,
-              actions: resolution,
+              actions: recordResolution,
             },
-            {
-              target: SagaStates.Failed,
-              actions: [
-                resolution,
-                // An escalation that stopped the saga before any failure was recorded ends it Failed
-                // with that step as the reason (or the cancel that was waiting, if one was).
-                update(({ context }) =>
-                  context.failure || !context.escalation
-                    ? {}
-                    : {
-                        failure: {
-                          reason: context.cancelRequested ? 'cancelled' : 'failed',
-                          step: context.escalation.step,
-                          error: context.escalation.error,
-                        },
-                      },
-                ),
-              ],
-            },
+            { target: SagaStates.Failed, actions: [recordResolution, failureFromEscalation] },
           ],
           // An in-doubt step up to the pivot that a person found did not happen (or wants undone),
           // or a wait before it whose deadline passed: roll back, compensating that step too, in
@@ -614,15 +558,7 @@ function buildDefinedMachine(definition: AnySagaDefinition) {
               (context.escalation.inDoubt === true || waits.has(context.escalation.step)) &&
               indexOf(context.escalation.step) <= pivotIndex,
             target: SagaStates.Compensating,
-            actions: update(({ context }) => {
-              const escalation = context.escalation as SagaEscalation;
-              const status = compensates.has(escalation.step) ? 'in_doubt' : 'failed';
-              return {
-                steps: patchStep(context, escalation.step, { status }),
-                failure: { reason: 'cancelled' as const, step: escalation.step, error: escalation.error },
-                escalation: undefined,
-              };
-            }),
+            actions: cancelEscalatedRun(() => compensates),
           },
         },
       },

@@ -6,9 +6,10 @@ import {
   type SagaEvent,
   SagaEvents,
   type SignalEvent,
+  type StepDoneEvent,
   type StepFailedEvent,
 } from '../vocabulary/events.ts';
-import type { SagaContext, StepJobRequest, StepState } from './context.ts';
+import type { SagaContext, SagaEscalation, StepJobRequest, StepState } from './context.ts';
 
 // The parts both saga machines are made of (build-saga-machine.ts for a defined saga,
 // build-dynamic-machine.ts for one whose steps are appended at run time): the vocabulary of
@@ -198,3 +199,83 @@ export const waitEscalated = (
       escalation: { direction: 'run' as const, step, error, uncompensated: uncompensated({ ...context, steps }) },
     };
   });
+
+/** The compensation of the outcome's step is done. */
+export const markCompensated = update(({ context, event }) => {
+  const e = event as StepDoneEvent;
+  return {
+    steps: patchStep(context, e.step, {
+      status: 'compensated',
+      compensationAttempts: (context.steps[e.step]?.compensationAttempts ?? 0) + e.attempts,
+    }),
+    compensated: [...context.compensated, e.step],
+  };
+});
+
+/** The compensation of the outcome's step ran out of retries: a person must act. `owed` names what is left to undo. */
+export const markCompensationFailed = (owed: (context: SagaContext) => string[]) =>
+  update(({ context, event }) => {
+    const e = event as StepFailedEvent;
+    const steps = patchStep(context, e.step, {
+      status: 'compensation_failed',
+      error: e.error,
+      compensationAttempts: (context.steps[e.step]?.compensationAttempts ?? 0) + e.attempts,
+    });
+    return {
+      steps,
+      escalation: {
+        direction: 'compensate' as const,
+        step: e.step,
+        error: e.error,
+        uncompensated: [e.step, ...owed({ ...context, steps })],
+      },
+    };
+  });
+
+/** `resolve`: a person's note, and what was left undone when they took over. */
+export const recordResolution = update(({ context, event }) => ({
+  resolution: {
+    note: event.type === SagaEvents.resolve ? (event.note ?? '') : '',
+    uncompensated: context.escalation?.uncompensated ?? [],
+  },
+}));
+
+/**
+ * A `resolve` that ends the saga Failed: an escalation that stopped it before any failure was
+ * recorded ends it with that step as the reason (or the cancel that was waiting, if one was).
+ */
+export const failureFromEscalation = update(({ context }) =>
+  context.failure || !context.escalation
+    ? {}
+    : {
+        failure: {
+          reason: context.cancelRequested ? ('cancelled' as const) : ('failed' as const),
+          step: context.escalation.step,
+          error: context.escalation.error,
+        },
+      },
+);
+
+/**
+ * `cancel` of an escalated run (in doubt, or a wait whose deadline escalated) up to the pivot: a
+ * person found it did not happen, or wants it undone: roll back, that step in doubt first when
+ * it has a compensation.
+ */
+export const cancelEscalatedRun = (compensates: (context: SagaContext) => ReadonlySet<string>) =>
+  update(({ context }) => {
+    const escalation = context.escalation as SagaEscalation;
+    const status = compensates(context).has(escalation.step) ? 'in_doubt' : 'failed';
+    return {
+      steps: patchStep(context, escalation.step, { status }),
+      failure: { reason: 'cancelled' as const, step: escalation.step, error: escalation.error },
+      escalation: undefined,
+    };
+  });
+
+/** `resume` of an escalation: the next round of the escalated step's job in `direction` (a new job id), the escalation cleared. */
+export function nextRound(context: SagaContext, direction: Direction): Partial<SagaContext> {
+  const step = (context.escalation as SagaEscalation).step;
+  return direction === 'run'
+    ? { runRounds: { ...context.runRounds, [step]: jobRound(context, step, 'run') + 1 }, escalation: undefined }
+    : { rounds: { ...context.rounds, [step]: jobRound(context, step, 'compensate') + 1 }, escalation: undefined };
+}

@@ -27,18 +27,26 @@ const patterns: Array<[string, (i: number) => boolean]> = [
   ['only the last step not compensable', (i) => i !== 5 && i !== 4 && i !== 3],
 ];
 
+/** A guard against a hang, not a speed check: @xstate/graph lists thousands of paths on 2 shared cores. */
+const PATH_LISTING_TIMEOUT_MS = 240_000;
+
 describe('model-based path tests (@xstate/graph)', () => {
   for (let size = 1; size <= 5; size++) {
     for (const [label, compensable] of patterns) {
-      it(`keeps every invariant on every path of a ${size}-step saga (${label})`, () => {
-        const model = createSagaTestModel(definitionOf(size, compensable));
-        expect(model.check()).toBe(model.paths.length);
-        // Each path is a real scenario: the model reaches every settled state that is possible.
-        const finals = new Set(model.paths.map((p) => p.finalState));
-        expect(finals.has('Completed')).toBe(true);
-        expect(finals.has('Failed')).toBe(true);
-        expect(finals.has('Escalated')).toBe(Array.from({ length: size }, (_, i) => i).some(compensable));
-      });
+      it(
+        `keeps every invariant on every path of a ${size}-step saga (${label})`,
+        () => {
+          const model = createSagaTestModel(definitionOf(size, compensable));
+          expect(model.check()).toBe(model.paths.length);
+          // Each path is a real scenario: the model reaches every settled state that is possible.
+          const finals = new Set(model.paths.map((p) => p.finalState));
+          expect(finals.has('Completed')).toBe(true);
+          expect(finals.has('Failed')).toBe(true);
+          expect(finals.has('Escalated')).toBe(Array.from({ length: size }, (_, i) => i).some(compensable));
+          // Listing a 5-step saga's 1,142 paths takes 10 s alone and four times that on a loaded machine.
+        },
+        PATH_LISTING_TIMEOUT_MS,
+      );
     }
   }
 
@@ -112,23 +120,31 @@ describe('model-based path tests (@xstate/graph)', () => {
           'hold ok, car ok, hotel ok, charge fails, undo hotel ok, undo car ok, undo hold ok -> Failed',
         );
       },
-      60_000,
+      PATH_LISTING_TIMEOUT_MS,
     );
 
-    it('goes on with policy any when one member fails, and undoes an in-doubt member before it does', () => {
-      const model = modelOf('any');
-      const descriptions = model.paths.map((p) => p.description);
-      expect(descriptions).toContain('hold ok, hotel ok, car fails, charge ok -> Completed');
-      expect(descriptions).toContain('hold ok, hotel ok, car fails in doubt, undo car ok, charge ok -> Completed');
-    }, 60_000);
+    it(
+      'goes on with policy any when one member fails, and undoes an in-doubt member before it does',
+      () => {
+        const model = modelOf('any');
+        const descriptions = model.paths.map((p) => p.description);
+        expect(descriptions).toContain('hold ok, hotel ok, car fails, charge ok -> Completed');
+        expect(descriptions).toContain('hold ok, hotel ok, car fails in doubt, undo car ok, charge ok -> Completed');
+      },
+      PATH_LISTING_TIMEOUT_MS,
+    );
 
-    it('reports a path that moves past a group whose policy was not met', () => {
-      const model = modelOf('all');
-      const path = model.paths.find((p) => p.description === 'hold ok, hotel ok, car ok, charge ok -> Completed');
-      if (!path) throw new Error('the model has no path completing every step');
-      const tampered = { ...path, completed: ['hold', 'hotel', 'charge'] };
-      expect(model.violations(tampered).join()).toMatch(/steps completed out of order|Completed without every step/);
-    }, 60_000);
+    it(
+      'reports a path that moves past a group whose policy was not met',
+      () => {
+        const model = modelOf('all');
+        const path = model.paths.find((p) => p.description === 'hold ok, hotel ok, car ok, charge ok -> Completed');
+        if (!path) throw new Error('the model has no path completing every step');
+        const tampered = { ...path, completed: ['hold', 'hotel', 'charge'] };
+        expect(model.violations(tampered).join()).toMatch(/steps completed out of order|Completed without every step/);
+      },
+      PATH_LISTING_TIMEOUT_MS,
+    );
   });
 
   it('explores definite outcomes only when asked to leave in-doubt runs out', () => {
