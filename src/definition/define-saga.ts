@@ -76,16 +76,11 @@ export function defineSaga<
       : [],
   );
   return Object.freeze({
-    kind: 'xsaga.definition',
-    name: config.name,
-    version: parsed.data.version,
-    description: parsed.data.description,
-    input: config.input,
+    ...definitionHeader(config, parsed.data),
     steps: Object.freeze(steps),
     groups: Object.freeze(groups),
     waits: Object.freeze(flat.flatMap(({ step, wait }) => (wait ? [step.name] : []))),
     pivot: pivotOf(steps)?.name,
-    ...(parsed.data.stuckAfterMs !== undefined ? { stuckAfterMs: parsed.data.stuckAfterMs } : {}),
     // The checked definition carries what the config's types say; TypeScript cannot follow the parse.
   }) as unknown as SagaDefinition<
     TName,
@@ -94,6 +89,24 @@ export function defineSaga<
     z.input<TSchema>,
     WaitNamesOf<TSteps[number]>
   >;
+}
+
+/**
+ * What every definition holds, defined or dynamic: its mark, name, version, description, input
+ * schema and stuck threshold, from the config as written and as parsed.
+ */
+export function definitionHeader(
+  config: { name: string; input: z.ZodType },
+  parsed: { version: number; description?: string | undefined; stuckAfterMs?: number | undefined },
+) {
+  return {
+    kind: 'xsaga.definition' as const,
+    name: config.name,
+    version: parsed.version,
+    description: parsed.description,
+    input: config.input,
+    ...(parsed.stuckAfterMs === undefined ? {} : { stuckAfterMs: parsed.stuckAfterMs }),
+  };
 }
 
 /** A step as written, with every default filled in (shared with the tools of dynamic sagas). */

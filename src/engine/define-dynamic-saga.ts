@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { resolveStep } from '../definition/define-saga.ts';
+import { definitionHeader, resolveStep } from '../definition/define-saga.ts';
 import { describeIssues, issuePath } from '../definition/issue-path.ts';
 import {
   compensationSchema,
@@ -264,16 +264,11 @@ export function defineDynamicSaga<
     };
   }
   return Object.freeze({
-    kind: 'xsaga.definition',
-    name: config.name,
-    version: parsed.data.version,
-    description: parsed.data.description,
-    input: config.input,
+    ...definitionHeader(config, parsed.data),
     steps: Object.freeze([]),
     groups: Object.freeze([]),
     waits: Object.freeze([]),
     pivot: undefined,
-    ...(parsed.data.stuckAfterMs === undefined ? {} : { stuckAfterMs: parsed.data.stuckAfterMs }),
     dynamic: Object.freeze({ tools: Object.freeze(tools), idleTimeoutMs: parsed.data.idleTimeoutMs }),
     handlers: Object.freeze(handlers),
   }) as unknown as DynamicSaga<TName, z.output<TSchema>, z.input<TSchema>>;
