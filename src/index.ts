@@ -46,6 +46,7 @@ export { defineDynamicSaga } from './engine/define-dynamic-saga.ts';
 export type {
   DynamicSaga,
   DynamicSagaConfig,
+  DynamicWaitSpec,
   ToolCompensationContext,
   ToolContext,
   ToolSpec,

@@ -6,10 +6,11 @@ import type {
   SagaHandlers,
   SagaInput,
   SagaStepName,
+  SagaWaitName,
   StartResult,
   StepContext,
 } from '../../src/index.ts';
-import { createEngine, defineHandlers, defineSaga } from '../../src/index.ts';
+import { createEngine, defineDynamicSaga, defineHandlers, defineSaga } from '../../src/index.ts';
 
 const trip = defineSaga({
   name: 'trip-booking',
@@ -136,5 +137,54 @@ describe('engine.start types', () => {
     void engine.start(booking, { when: '2025-01-01' });
     // @ts-expect-error a Date fails `z.string()` at run time
     void engine.start(booking, { when: new Date(), nights: 1 });
+  });
+
+  it('leaves waits and sleeps out of the handlers a saga needs', () => {
+    const approval = defineSaga({
+      name: 'approval',
+      version: 1,
+      input: z.object({}),
+      steps: [
+        { name: 'hold' },
+        { wait: 'approve', signal: z.object({ ok: z.boolean() }) },
+        { sleep: 'coolOff', forMs: 5 },
+      ],
+    });
+    expectTypeOf<SagaStepName<typeof approval>>().toEqualTypeOf<'hold' | 'approve' | 'coolOff'>();
+    expectTypeOf<SagaWaitName<typeof approval>>().toEqualTypeOf<'approve' | 'coolOff'>();
+    expectTypeOf<keyof SagaHandlers<typeof approval>>().toEqualTypeOf<'hold'>();
+    // @ts-expect-error a wait takes no handler
+    defineHandlers(approval, { hold: { run: () => 1, compensate: () => undefined }, approve: { run: () => 1 } });
+  });
+
+  it("types a dynamic saga's tool arguments and its waits' payloads by their schemas", () => {
+    defineDynamicSaga({
+      name: 'agent',
+      version: 1,
+      input: z.object({ customer: z.string() }),
+      idleTimeoutMs: 1_000,
+      waits: { approval: { signal: z.object({ approved: z.boolean() }), reject: (p) => !p.approved } },
+      tools: {
+        upsert: {
+          args: z.object({ email: z.string() }),
+          run: (ctx) => {
+            expectTypeOf(ctx.args).toEqualTypeOf<{ email: string }>();
+            expectTypeOf(ctx.input).toEqualTypeOf<{ customer: string }>();
+          },
+          compensate: (ctx) => {
+            expectTypeOf(ctx.args).toEqualTypeOf<{ email: string }>();
+          },
+        },
+      },
+    });
+    defineDynamicSaga({
+      name: 'agent',
+      version: 1,
+      input: z.object({}),
+      idleTimeoutMs: 1_000,
+      // @ts-expect-error the payload has no field `yes`
+      waits: { approval: { signal: z.object({ approved: z.boolean() }), reject: (p) => p.yes } },
+      tools: { look: { kind: 'query', args: z.object({}), run: () => 1 } },
+    });
   });
 });
