@@ -1,5 +1,5 @@
 /**
- * xsaga benchmark suite: `npm run bench` (full) or `npm run bench -- --quick` (N/5, < 4 minutes).
+ * xsaga benchmark suite: `npm run bench` (full) or `npm run bench -- --quick` (N/5, < 6 minutes).
  *
  * Starts its own redis-server (free port, no persistence; scenario 10 starts a second one with AOF
  * everysec for its own runs), runs each scenario with every comparison interleaved round by round,

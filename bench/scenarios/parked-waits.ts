@@ -54,7 +54,7 @@ interface Run {
   marks: Mark[];
 }
 
-/** Reads what Redis holds at a mark (after the child measured itself, so the reads cost it nothing). */
+/** Reads what Redis holds at a mark, every saga started so far parked. */
 async function redisFigures(redis: Redis, prefix: string) {
   const timers = createRedisKeys(prefix).timers;
   return {
@@ -106,11 +106,13 @@ async function waitParkedRun(ctx: BenchContext, variant: Variant, counts: number
         const drainBegan = performance.now();
         const state = await waitUntilParked(redis, prefix, count, waitDueFrom, MARK_TIMEOUT_MS);
         const parkMs = started.ms + (performance.now() - drainBegan);
+        // Read while the child waits for "measure": once measured it starts the next mark's sagas.
+        const figures = await redisFigures(redis, prefix);
         const measured = expect<MemoryMark>(child, 'mark');
         child.send({ type: 'measure' });
         const memory = await measured;
         next = expect(child, i === counts.length - 1 ? 'done' : 'started');
-        const mark: Mark = { ...memory, redis: state, parkMs, ...(await redisFigures(redis, prefix)) };
+        const mark: Mark = { ...memory, redis: state, parkMs, ...figures };
         marks.push(mark);
         ctx.log(
           `  ${variant}: ${count} parked at a wait in ${(parkMs / 1000).toFixed(1)} s: rss ${(mark.rss / MB).toFixed(0)} MB, heap ${(mark.heapUsed / MB).toFixed(0)} MB, timers ${state.timers}, jobs ${state.jobsQueued + state.jobsActive}`,

@@ -10,9 +10,9 @@ import { dueAtSaga, SHORT_WAIT_MS, shortWaitSaga, WEEK_MS, waitHandlers } from '
 
 /** Starts in flight, and the co-hosted worker's concurrency (it runs `hold` and `query`). */
 const IN_FLIGHT = 50;
+const WORKER_CONCURRENCY = 50;
 /** Pace of the spread run's starts: well below the deadlines one process fires per second (burst run). */
 const SPREAD_PER_SECOND = 100;
-const WORKER_CONCURRENCY = 50;
 /** Longest one run may take to settle every saga. */
 const RUN_TIMEOUT_MS = 300_000;
 
