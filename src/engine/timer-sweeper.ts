@@ -96,11 +96,15 @@ export class TimerSweeper {
     if (this.#sweeping || this.#stopped || !claimDueTimers) return;
     this.#sweeping = true;
     try {
-      const leaseEnd = this.#clock.now() + TIMER_LEASE_MS;
-      const due = await claimDueTimers.call(this.#store, this.#clock.now(), leaseEnd, TIMER_BATCH);
-      for (const id of due) {
-        if (this.#stopped) return;
-        await this.#onDue(id, leaseEnd).catch(this.#onError);
+      // Batch after batch while they come full: a burst of deadlines drains now, not a batch a sweep.
+      // A claimed timer is not due again within its lease, so this cannot spin on the same ones.
+      while (!this.#stopped) {
+        const leaseEnd = this.#clock.now() + TIMER_LEASE_MS;
+        const due = await claimDueTimers.call(this.#store, this.#clock.now(), leaseEnd, TIMER_BATCH);
+        // At once: each saga holds one timer, and events of one saga are serialised by the event
+        // path anyway; one at a time held a burst of 2,000 deadlines to 786/s (bench scenario 13).
+        await Promise.all(due.map((id) => this.#onDue(id, leaseEnd).catch(this.#onError)));
+        if (due.length < TIMER_BATCH) return;
       }
     } catch (error) {
       this.#onError(error);
