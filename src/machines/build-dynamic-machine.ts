@@ -1,4 +1,3 @@
-import { setup } from 'xstate';
 import { appendRefusal } from '../definition/step-kinds.ts';
 import type { AnySagaDefinition, DynamicDefinition, StepKind, WaitDefinition } from '../definition/types.ts';
 import {
@@ -12,7 +11,7 @@ import {
   type StepFailedEvent,
 } from '../vocabulary/events.ts';
 import { SagaStates } from '../vocabulary/states.ts';
-import type { SagaContext, SagaEscalation, SagaMachineInput, StepJobRequest, StepState } from './context.ts';
+import type { SagaContext, SagaEscalation, StepJobRequest, StepState } from './context.ts';
 import {
   type Args,
   cancelEscalatedRun,
@@ -20,7 +19,9 @@ import {
   failureFromEscalation,
   inDoubt,
   inFlight,
+  initialContext,
   jobRound,
+  markCancelled,
   markCompensated,
   markCompensationFailed,
   NEXT_COMPENSATION,
@@ -30,8 +31,9 @@ import {
   patchStep,
   priorAttempts,
   recordResolution,
+  sagaMachineSetup,
   skipPassedOver,
-  stepJobPlaceholder,
+  startedState,
   update,
   waitErrors,
   waitEscalated,
@@ -144,8 +146,6 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
     };
   });
 
-  const markCancelled = update(() => ({ failure: { reason: 'cancelled' as const } }));
-
   const idleError: ErrorInfo = {
     name: 'SagaIdleError',
     code: 'SAGA_IDLE',
@@ -256,36 +256,14 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
     },
   };
 
-  return setup({
-    types: {
-      context: {} as SagaContext,
-      events: {} as SagaEvent,
-      input: {} as SagaMachineInput,
-    },
-    actors: { stepJob: stepJobPlaceholder },
-  }).createMachine({
+  return sagaMachineSetup.createMachine({
     id,
     description:
       definition.description ?? `dynamic saga: steps appended at run time from ${Object.keys(tools).join(', ')}`,
     initial: SagaStates.Started,
-    context: ({ input }) => ({
-      sagaId: input.sagaId,
-      input: input.input,
-      steps: {},
-      completed: [],
-      compensated: [],
-      skipped: [],
-      cancelRequested: false,
-      rounds: {},
-      plan: [],
-    }),
+    context: ({ input }) => ({ ...initialContext(input, {}), plan: [] }),
     states: {
-      [SagaStates.Started]: {
-        on: {
-          [SagaEvents.start]: SagaStates.Pending,
-          [SagaEvents.cancel]: { target: SagaStates.Failed, actions: markCancelled },
-        },
-      },
+      [SagaStates.Started]: startedState,
       [SagaStates.Pending]: {
         initial: 'idle',
         states: {

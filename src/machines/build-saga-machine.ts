@@ -1,10 +1,8 @@
-import { setup } from 'xstate';
 import { type Position, positionsOf } from '../definition/positions.ts';
 import { pivotIndexOf } from '../definition/step-kinds.ts';
 import type { AnySagaDefinition, GroupDefinition, StepDefinition, WaitDefinition } from '../definition/types.ts';
 import {
   type Direction,
-  type SagaEvent,
   SagaEvents,
   type SignalEvent,
   type StepDoneEvent,
@@ -12,14 +10,16 @@ import {
 } from '../vocabulary/events.ts';
 import { SagaStates } from '../vocabulary/states.ts';
 import { buildDynamicMachine } from './build-dynamic-machine.ts';
-import type { SagaContext, SagaMachineInput, StepJobRequest, StepState } from './context.ts';
+import type { SagaContext, StepJobRequest, StepState } from './context.ts';
 import {
   type Args,
   cancelEscalatedRun,
   failedPatch,
   failureFromEscalation,
   inDoubt,
+  initialContext,
   jobRound,
+  markCancelled,
   markCompensated,
   markCompensationFailed,
   NEXT_COMPENSATION,
@@ -28,8 +28,9 @@ import {
   patchStep,
   priorAttempts,
   recordResolution,
+  sagaMachineSetup,
   skipPassedOver,
-  stepJobPlaceholder,
+  startedState,
   update,
   waitErrors,
   waitEscalated,
@@ -157,11 +158,6 @@ function buildDefinedMachine(definition: AnySagaDefinition) {
       };
     });
 
-  const markCancelled = (step?: StepDefinition) =>
-    update(() => ({
-      failure: step ? { reason: 'cancelled' as const, step: step.name } : { reason: 'cancelled' as const },
-    }));
-
   /**
    * The substate that runs one step's compensation: back to the chooser (NEXT_COMPENSATION) when it
    * is done, Escalated when it runs out of retries. Used by Compensating, and by a parallel group
@@ -202,7 +198,7 @@ function buildDefinedMachine(definition: AnySagaDefinition) {
               {
                 guard: (args: Args) => args.context.cancelRequested && isFor(step, 'run')(args),
                 target: top(SagaStates.Compensating),
-                actions: [markRunCompleted(step), markCancelled()],
+                actions: [markRunCompleted(step), markCancelled],
               },
               done,
             ]
@@ -288,7 +284,7 @@ function buildDefinedMachine(definition: AnySagaDefinition) {
                 target: top(SagaStates.Compensating),
                 actions: [
                   update(({ context }) => ({ steps: patchStep(context, step.name, { status: 'idle' }) })),
-                  markCancelled(),
+                  markCancelled,
                 ],
               },
             }
@@ -366,7 +362,7 @@ function buildDefinedMachine(definition: AnySagaDefinition) {
             {
               guard: ({ context }: Args) => context.cancelRequested,
               target: top(SagaStates.Compensating),
-              actions: markCancelled(),
+              actions: markCancelled,
             },
             // Met, but a member ended in doubt (it may have taken effect) or completed beyond what
             // the policy needed (with surplus: 'compensate'): those are undone first.
@@ -395,7 +391,7 @@ function buildDefinedMachine(definition: AnySagaDefinition) {
                 {
                   guard: ({ context }: Args) => context.cancelRequested,
                   target: top(SagaStates.Compensating),
-                  actions: markCancelled(),
+                  actions: markCancelled,
                 },
                 { target: forward },
               ],
@@ -457,36 +453,19 @@ function buildDefinedMachine(definition: AnySagaDefinition) {
     actions: update(({ context }) => nextRound(context, direction)),
   });
 
-  return setup({
-    types: {
-      context: {} as SagaContext,
-      events: {} as SagaEvent,
-      input: {} as SagaMachineInput,
-    },
-    actors: { stepJob: stepJobPlaceholder },
-  }).createMachine({
+  return sagaMachineSetup.createMachine({
     id,
     description: definition.description,
     initial: SagaStates.Started,
-    context: ({ input }) => ({
-      sagaId: input.sagaId,
-      input: input.input,
-      steps: Object.fromEntries(
-        steps.map((s) => [s.name, { status: 'idle', attempts: 0, compensationAttempts: 0 } satisfies StepState]),
+    context: ({ input }) =>
+      initialContext(
+        input,
+        Object.fromEntries(
+          steps.map((s) => [s.name, { status: 'idle', attempts: 0, compensationAttempts: 0 } satisfies StepState]),
+        ),
       ),
-      completed: [],
-      compensated: [],
-      skipped: [],
-      cancelRequested: false,
-      rounds: {},
-    }),
     states: {
-      [SagaStates.Started]: {
-        on: {
-          [SagaEvents.start]: SagaStates.Pending,
-          [SagaEvents.cancel]: { target: SagaStates.Failed, actions: markCancelled() },
-        },
-      },
+      [SagaStates.Started]: startedState,
       [SagaStates.Pending]: {
         initial: nameOf(positions[0] as Position),
         states: pendingStates,

@@ -1,4 +1,4 @@
-import { assign, fromCallback } from 'xstate';
+import { assign, fromCallback, setup } from 'xstate';
 import type { WaitDefinition } from '../definition/types.ts';
 import {
   type Direction,
@@ -9,7 +9,7 @@ import {
   type StepDoneEvent,
   type StepFailedEvent,
 } from '../vocabulary/events.ts';
-import type { SagaContext, SagaEscalation, StepJobRequest, StepState } from './context.ts';
+import type { SagaContext, SagaEscalation, SagaMachineInput, StepJobRequest, StepState } from './context.ts';
 
 // The parts both saga machines are made of (build-saga-machine.ts for a defined saga,
 // build-dynamic-machine.ts for one whose steps are appended at run time): the vocabulary of
@@ -20,6 +20,30 @@ import type { SagaContext, SagaEscalation, StepJobRequest, StepState } from './c
  * dispatches the job (`machine.provide({ actors: { stepJob } })`).
  */
 export const stepJobPlaceholder = fromCallback<SagaEvent, StepJobRequest>(() => undefined);
+
+/** The typed setup both saga machines are created from: their context, events, input and step-job actor. */
+export const sagaMachineSetup = setup({
+  types: {
+    context: {} as SagaContext,
+    events: {} as SagaEvent,
+    input: {} as SagaMachineInput,
+  },
+  actors: { stepJob: stepJobPlaceholder },
+});
+
+/** A saga's first context: its steps' records (a dynamic saga's: none yet), every list empty. */
+export function initialContext(input: SagaMachineInput, steps: Record<string, StepState>): SagaContext {
+  return {
+    sagaId: input.sagaId,
+    input: input.input,
+    steps,
+    completed: [],
+    compensated: [],
+    skipped: [],
+    cancelRequested: false,
+    rounds: {},
+  };
+}
 
 /**
  * The substate of `Compensating` that picks the next compensation from the context. Its name cannot
@@ -33,6 +57,17 @@ export type Args = { context: SagaContext; event: SagaEvent };
 /** A typed `assign` for updaters built outside `setup()`, which is how a generated machine is made. */
 export const update = (fn: (args: Args) => Partial<SagaContext>) =>
   assign<SagaContext, SagaEvent, undefined, SagaEvent, never>(fn);
+
+/** The saga was cancelled: its failure says so (what ran is rolled back). */
+export const markCancelled = update(() => ({ failure: { reason: 'cancelled' as const } }));
+
+/** `Started`: `start` moves on to `Pending`; a `cancel` before that fails the saga at once. */
+export const startedState = {
+  on: {
+    [SagaEvents.start]: 'Pending',
+    [SagaEvents.cancel]: { target: 'Failed', actions: markCancelled },
+  },
+};
 
 /** The steps of a context with one step's record patched. */
 export const patchStep = (context: SagaContext, name: string, patch: Partial<StepState>) => ({
