@@ -49,7 +49,8 @@ export const MAX_DYNAMIC_STEPS = 200;
  * Builds the machine of a dynamic saga (see `defineDynamicSaga`). Pure, like buildSagaMachine, and
  * finite: the steps are data in the context (`plan`), not states, so the graph is the same whatever
  * the agent appends. `Pending` is `idle` (waiting for the agent: `step.append` or `saga.complete`,
- * or the idle deadline) or `running` (the one step in flight); `Compensating` undoes the completed
+ * or the idle deadline), `running` (the one step in flight) or `waiting` (parked at a wait the agent
+ * appended: its signal or deadline); `Compensating` undoes the completed
  * compensable steps newest first, one job at a time. The step kinds follow the rule of a defined
  * saga, checked at each append: nothing after the pivot is ever compensated.
  */
