@@ -3,6 +3,7 @@ import type { AnySagaDefinition, StepKind } from '../definition/types.ts';
 import { MAX_DYNAMIC_STEPS } from '../machines/build-dynamic-machine.ts';
 import { inFlight } from '../machines/build-saga-machine.ts';
 import type { SagaContext, StepState } from '../machines/context.ts';
+import { planKinds } from '../machines/step-of.ts';
 import { type SagaState, SagaStates } from '../vocabulary/states.ts';
 
 // Why a command the machine refused did not apply, read from the state it was decided against: the
@@ -33,9 +34,8 @@ export function whyNoAppend(
   const plan = context.plan ?? [];
   if (kind !== undefined && plan.length >= MAX_DYNAMIC_STEPS)
     return `it has ${MAX_DYNAMIC_STEPS} steps, the most a dynamic saga may have`;
-  const tools = definition.dynamic?.tools ?? {};
-  const kinds = plan
-    .map((name) => tools[context.steps[name]?.tool ?? '']?.kind)
-    .filter((k): k is StepKind => k !== undefined);
-  return (kind !== undefined && appendRefusal(kinds, kind)) || 'it was not waiting for its next step';
+  return (
+    (kind !== undefined && appendRefusal(planKinds(definition, context), kind)) ||
+    'it was not waiting for its next step'
+  );
 }

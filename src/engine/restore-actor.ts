@@ -1,6 +1,7 @@
 import { type Actor, createActor, type InspectionEvent, type Observer, type StateValue } from 'xstate';
 import type { SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext } from '../machines/context.ts';
+import { toolOf } from '../machines/step-of.ts';
 import type { SagaRecord } from '../persistence/saga-store.ts';
 import { SagaStates, topLevelState } from '../vocabulary/states.ts';
 import { readStoredSnapshot } from './compact-snapshot.ts';
@@ -104,7 +105,7 @@ function fitsSteps(saga: RegisteredSaga, context: SagaContext): boolean {
   // A dynamic saga's steps are its plan, each run by one of its tools.
   const names = new Set(
     dynamic
-      ? (context.plan ?? []).filter((name) => dynamic.tools[context.steps?.[name]?.tool ?? ''] !== undefined)
+      ? (context.plan ?? []).filter((name) => toolOf(saga.definition, context, name) !== undefined)
       : saga.definition.steps.map((step) => step.name),
   );
   const known = (name: string) => names.has(name);

@@ -40,7 +40,7 @@ import {
   waitFailed,
   waitPassed,
 } from './machine-parts.ts';
-import { dynamicStepName } from './step-of.ts';
+import { dynamicStepName, planKinds, toolOf } from './step-of.ts';
 
 /** Most steps one dynamic saga may append. */
 export const MAX_DYNAMIC_STEPS = 200;
@@ -60,8 +60,8 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
   const id = definition.name;
   const top = (state: string) => `#${id}.${state}`;
   const plan = (context: SagaContext) => context.plan ?? [];
-  const kindOf = (context: SagaContext, step: string): StepKind | undefined =>
-    tools[context.steps[step]?.tool ?? '']?.kind;
+  const toolAt = (context: SagaContext, step: string) => toolOf(definition, context, step);
+  const kindOf = (context: SagaContext, step: string): StepKind | undefined => toolAt(context, step)?.kind;
   const compensates = (context: SagaContext) =>
     new Set(plan(context).filter((step) => kindOf(context, step) === 'compensable'));
   const owed = (context: SagaContext) => owedCompensations(context, compensates(context));
@@ -73,7 +73,7 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
     return at < 0 ? Number.POSITIVE_INFINITY : at;
   };
   const indexOf = (context: SagaContext, step: string) => plan(context).indexOf(step);
-  const isWaitStep = (context: SagaContext, step: string) => tools[context.steps[step]?.tool ?? '']?.wait !== undefined;
+  const isWaitStep = (context: SagaContext, step: string) => toolAt(context, step)?.wait !== undefined;
   const rollsBack = (context: SagaContext, step: string) => indexOf(context, step) <= pivotIndex(context);
 
   /** An outcome of the job the saga waits for in `direction` (its step, direction and round). */
@@ -101,8 +101,7 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
     if (event.type !== SagaEvents.append || context.cancelRequested) return false;
     const tool = tools[event.tool];
     if (!tool || plan(context).length >= MAX_DYNAMIC_STEPS) return false;
-    const kinds = plan(context).map((step) => kindOf(context, step) as StepKind);
-    return appendRefusal(kinds, tool.kind) === undefined;
+    return appendRefusal(planKinds(definition, context), tool.kind) === undefined;
   };
 
   const markRunCompleted = update(({ context, event }) => {
@@ -155,7 +154,6 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
   const isIdleDeadline = ({ context, event }: Args) =>
     event.type === SagaEvents.deadline && event.step === IDLE_DEADLINE && event.round === idleRound(context);
 
-  const toolOf = ({ context, event }: Args) => tools[context.steps[outcomeStep(event)]?.tool ?? ''];
   /** A run that ended in doubt (it may have taken effect) where the saga can still roll back; a query's failure is definite. */
   const inDoubtBeforePivot = (args: Args) => {
     const step = outcomeStep(args.event);
@@ -180,7 +178,8 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
     [SagaEvents.stepFailed]: [
       // In doubt up to the pivot: compensated in doubt when its tool says so, else a person decides.
       {
-        guard: (args: Args) => inDoubtBeforePivot(args) && toolOf(args)?.inDoubt === 'compensate',
+        guard: (args: Args) =>
+          inDoubtBeforePivot(args) && toolAt(args.context, outcomeStep(args.event))?.inDoubt === 'compensate',
         target: top(SagaStates.Compensating),
         actions: markRunFailed('in_doubt'),
       },
@@ -202,7 +201,7 @@ export function buildDynamicMachine(definition: AnySagaDefinition) {
   };
   // A wait the agent appended: the step it parks at, its definition, and where it may still roll back.
   const parked = (context: SagaContext) => parkedAt(context) as string;
-  const waitAt = (context: SagaContext) => tools[context.steps[parked(context)]?.tool ?? '']?.wait as WaitDefinition;
+  const waitAt = (context: SagaContext) => toolAt(context, parked(context))?.wait as WaitDefinition;
   const parkedRollsBack = (context: SagaContext) => rollsBack(context, parked(context));
   const isSignal = ({ context, event }: Args) =>
     event.type === SagaEvents.signal && context.steps[parked(context)]?.tool === event.name;

@@ -1,5 +1,22 @@
-import type { AnySagaDefinition, StepDefinition, WaitDefinition } from '../definition/types.ts';
+import type {
+  AnySagaDefinition,
+  StepDefinition,
+  StepKind,
+  ToolDefinition,
+  WaitDefinition,
+} from '../definition/types.ts';
 import type { SagaContext } from './context.ts';
+
+/** The tool a dynamic saga's step `name` was appended with; undefined for any other step or saga. */
+export function toolOf(definition: AnySagaDefinition, context: SagaContext, name: string): ToolDefinition | undefined {
+  const tool = context.steps?.[name]?.tool;
+  return tool === undefined ? undefined : definition.dynamic?.tools[tool];
+}
+
+/** The kinds of a dynamic saga's appended steps, in order: what the kind rule checks the next one against. */
+export function planKinds(definition: AnySagaDefinition, context: SagaContext): StepKind[] {
+  return (context.plan ?? []).flatMap((name) => toolOf(definition, context, name)?.kind ?? []);
+}
 
 /**
  * The definition of step `name` of a saga: from the definition's steps, or, for a dynamic saga,
@@ -7,7 +24,7 @@ import type { SagaContext } from './context.ts';
  */
 export function stepOf(definition: AnySagaDefinition, context: SagaContext, name: string): StepDefinition | undefined {
   if (!definition.dynamic) return definition.steps.find((step) => step.name === name);
-  const tool = definition.dynamic.tools[context.steps[name]?.tool ?? ''];
+  const tool = toolOf(definition, context, name);
   if (!tool) return undefined;
   const { args: _args, ...policies } = tool;
   return { ...policies, name, index: context.plan?.indexOf(name) ?? -1 };
