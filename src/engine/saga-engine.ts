@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createActor } from 'xstate';
 import type { Clock } from '../clock.ts';
 import { isSagaDefinition } from '../definition/define-saga.ts';
-import type { AnySagaDefinition, DynamicDefinition, SagaDefinition } from '../definition/types.ts';
+import type { AnySagaDefinition, SagaDefinition, ToolDefinition } from '../definition/types.ts';
 import {
   DefinitionError,
   EngineClosedError,
@@ -16,7 +16,7 @@ import {
 } from '../errors.ts';
 import { jobRound } from '../machines/build-saga-machine.ts';
 import type { StepStatus } from '../machines/context.ts';
-import { dynamicStepName, waitOf, waitStepOf } from '../machines/step-of.ts';
+import { dynamicStepName, waitStepOf } from '../machines/step-of.ts';
 import { EngineEventEmitter, type EngineEventMap, RECOVERY_REPORT_EVERY } from '../observability/engine-events.ts';
 import type { Instrumentation, TraceCarrier } from '../observability/instrumentation.ts';
 import { defaultLogger, type Logger } from '../observability/logger.ts';
@@ -25,10 +25,11 @@ import { StuckDetector } from '../observability/stuck-detector.ts';
 import type { SagaQuery, SagaRecord, SagaStats, SagaStore, TransitionEntry } from '../persistence/saga-store.ts';
 import { stepJobId } from '../transport/job-id.ts';
 import type { StepOutcome, StepQueue } from '../transport/step-queue.ts';
-import { type ErrorInfo, type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
+import { type AppendEvent, type ErrorInfo, type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
 import { type SagaState, SagaStates, SETTLED_STATES } from '../vocabulary/states.ts';
 import { guardQueue, guardStore } from './backend-guard.ts';
 import { checkHandlers } from './check-handlers.ts';
+import { appendEvent, requireDynamic, signalEvent } from './command-events.ts';
 import { toStoredSnapshot } from './compact-snapshot.ts';
 import type { RegisteredSaga } from './definition-registry.ts';
 import type { HandlerRegistry } from './handlers.ts';
@@ -366,39 +367,11 @@ export class SagaEngine {
     if (signalId !== undefined && (typeof signalId !== 'string' || signalId === '' || signalId.length > 256)) {
       throw new SignalError('signalId must be a non-empty string of at most 256 characters', 'signalId');
     }
-    const record = await this.#sagas.load(sagaId);
-    if (!record) throw new SagaNotFoundError(sagaId);
-    const saga = this.#sagas.registry.get(record.name, record.version);
-    if (!saga) throw this.#sagas.unknownDefinition(sagaId, record);
-    const wait = waitOf(saga.definition, name);
-    if (!wait?.signal) {
-      const waits = saga.definition.waits
-        .concat(Object.keys(saga.definition.dynamic?.tools ?? {}))
-        .filter((w) => waitOf(saga.definition, w)?.type === 'signal')
-        .map((w) => `"${w}"`);
-      throw new SignalError(
-        `saga "${sagaId}" ("${record.name}") has no wait named "${String(name)}"; ${waits.length > 0 ? `its waits are ${waits.join(', ')}` : 'it has no waits'}`,
-        'name',
-      );
-    }
-    const stored = parseStorable(
-      wait.signal,
-      payload,
-      `signal "${name}" for saga "${sagaId}"`,
-      'payload',
-      (message, path, cause) => new SignalError(message, path, { cause }),
+    const result = await this.#sagas.send(sagaId, ({ definition }) =>
+      signalEvent(definition, sagaId, name, payload, signalId),
     );
-    // The wait's `reject` is the user's code: decided here, so the machine stays free of it.
-    const rejected = wait.reject?.(stored) === true;
-    const result = await this.#sagas.send(sagaId, {
-      type: SagaEvents.signal,
-      name,
-      payload: stored,
-      ...(signalId === undefined ? {} : { signalId }),
-      ...(rejected ? { rejected: true as const } : {}),
-    });
     if (result.applied) return { duplicate: false, state: result.state };
-    const stepName = waitStepOf(saga.definition, result.before, name);
+    const stepName = waitStepOf(result.definition, result.before, name);
     const step = stepName === undefined ? undefined : result.before.steps[stepName];
     if (signalId !== undefined && step?.signalId === signalId) return { duplicate: true, state: result.state };
     throw new SignalNotAwaitedError(
@@ -418,35 +391,16 @@ export class SagaEngine {
    */
   async appendStep(sagaId: string, step: AppendStep, options: { timeoutMs?: number } = {}): Promise<AppendedStep> {
     this.#assertOpen();
-    const definition = await this.#dynamicDefinition(sagaId, 'appendStep');
-    const tools = (definition.dynamic as DynamicDefinition).tools;
-    const asWait = typeof step === 'object' && step !== null && 'wait' in step;
-    const wanted = asWait ? step.wait : (step as { tool?: unknown } | undefined)?.tool;
-    const tool = typeof wanted === 'string' ? tools[wanted] : undefined;
-    if (!tool || (tool.wait !== undefined) !== asWait) {
-      const kind = asWait ? 'wait' : 'tool';
-      const known = Object.values(tools).filter((t) => (t.wait !== undefined) === asWait);
-      throw new InputError(
-        `${kind} "${String(wanted)}" is not a ${kind} of saga "${definition.name}"; ${
-          known.length > 0 ? `its ${kind}s are ${known.map((t) => `"${t.name}"`).join(', ')}` : `it has no ${kind}s`
-        }`,
-        kind,
-      );
-    }
-    const args = parseStorable(
-      tool.args,
-      asWait ? {} : (step as { args?: unknown }).args,
-      `args of tool "${tool.name}" for saga "${sagaId}"`,
-      'args',
-      (message, path, cause) => new InputError(message, path, { cause }),
-    );
-    const result = await this.#sagas.send(sagaId, { type: SagaEvents.append, tool: tool.name, args });
+    const result = await this.#sagas.send(sagaId, ({ definition }) => appendEvent(definition, sagaId, step));
+    const toolName = (result.event as AppendEvent).tool;
+    // appendEvent found the tool among the saga's own.
+    const { kind } = (result.definition.dynamic?.tools ?? {})[toolName] as ToolDefinition;
     if (!result.applied) {
       throw new InvalidStateError(
-        `saga "${sagaId}" cannot take tool "${tool.name}" now: ${whyNoAppend(definition, result.before, result.state, tool.kind)}; nothing was stored`,
+        `saga "${sagaId}" cannot take tool "${toolName}" now: ${whyNoAppend(result.definition, result.before, result.state, kind)}; nothing was stored`,
       );
     }
-    const name = dynamicStepName(tool.name, result.before.plan?.length ?? 0);
+    const name = dynamicStepName(toolName, result.before.plan?.length ?? 0);
     const view = await this.#waiters.wait(
       sagaId,
       options.timeoutMs,
@@ -473,27 +427,15 @@ export class SagaEngine {
    */
   async complete(sagaId: string): Promise<void> {
     this.#assertOpen();
-    const definition = await this.#dynamicDefinition(sagaId, 'complete');
-    const result = await this.#sagas.send(sagaId, { type: SagaEvents.complete });
+    const result = await this.#sagas.send(sagaId, ({ definition }) => {
+      requireDynamic(definition, sagaId, 'complete');
+      return { type: SagaEvents.complete };
+    });
     if (!result.applied) {
       throw new InvalidStateError(
-        `saga "${sagaId}" cannot be completed now: ${whyNoAppend(definition, result.before, result.state)}`,
+        `saga "${sagaId}" cannot be completed now: ${whyNoAppend(result.definition, result.before, result.state)}`,
       );
     }
-  }
-
-  /** The definition of a dynamic saga, for its agent's commands; INVALID_STATE for any other. */
-  async #dynamicDefinition(sagaId: string, command: string): Promise<AnySagaDefinition> {
-    const record = await this.#sagas.load(sagaId);
-    if (!record) throw new SagaNotFoundError(sagaId);
-    const saga = this.#sagas.registry.get(record.name, record.version);
-    if (!saga) throw this.#sagas.unknownDefinition(sagaId, record);
-    if (!saga.definition.dynamic) {
-      throw new InvalidStateError(
-        `saga "${sagaId}" ("${record.name}") has defined steps: ${command} is for sagas made by defineDynamicSaga`,
-      );
-    }
-    return saga.definition;
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { Actor } from 'xstate';
 import type { Clock } from '../clock.ts';
+import type { AnySagaDefinition } from '../definition/types.ts';
 import { ConflictError, RecordCorruptError, SagaError, SagaNotFoundError } from '../errors.ts';
 import { inFlight, parkedAt, type SagaMachine } from '../machines/build-saga-machine.ts';
 import type { SagaContext, StepJobRequest } from '../machines/context.ts';
@@ -47,7 +48,17 @@ export interface Applied {
   state: SagaState;
   /** The context the event was decided against. */
   before: SagaContext;
+  /** The saga's definition, and the event decided (as made, when `send` was given its maker). */
+  definition: AnySagaDefinition;
+  event: SagaEvent;
 }
+
+/**
+ * An event, or how to make it from the saga's definition once the saga is hydrated: a command whose
+ * arguments are checked against the saga's own definition (a signal's payload, an agent's step)
+ * reads the saga once, not once to check and again to apply. A maker that throws changes nothing.
+ */
+export type EventOf = SagaEvent | ((saga: RegisteredSaga) => SagaEvent);
 
 /** What applying a step outcome in the process that ran the step did (see `applyStepOutcome`). */
 export type StepOutcomeApplied = 'applied' | 'escalated' | 'stale' | 'gone';
@@ -215,7 +226,7 @@ export class SagaHosts {
    * Applies one event to a saga: persist first, dispatch second. Serialised per saga, so whether
    * the event applies is decided against the state it acts on; a refused event changes nothing.
    */
-  send(sagaId: string, event: SagaEvent, trace?: TraceCarrier): Promise<Applied> {
+  send(sagaId: string, event: EventOf, trace?: TraceCarrier): Promise<Applied> {
     return this.#lock.run(sagaId, async () => {
       this.#busy.add(sagaId);
       try {
@@ -226,9 +237,18 @@ export class SagaHosts {
     });
   }
 
-  async #apply(sagaId: string, event: SagaEvent, trace?: TraceCarrier): Promise<Applied> {
+  async #apply(sagaId: string, eventOf: EventOf, trace?: TraceCarrier): Promise<Applied> {
     for (let attempt = 0; ; attempt++) {
       const { host, restored } = await this.#hydrate(sagaId);
+      const { definition } = host.saga;
+      let event: SagaEvent;
+      try {
+        event = typeof eventOf === 'function' ? eventOf(host.saga) : eventOf;
+      } catch (error) {
+        // Refused before anything changed; a saga just restored still gets its job re-attached.
+        if (restored) await this.#dispatch(host, restored, true);
+        throw error;
+      }
       if (trace) host.trace = trace;
       const before = host.actor.getSnapshot();
       if (!before.can(event)) {
@@ -241,7 +261,7 @@ export class SagaHosts {
         // Nothing to apply; but a saga just restored here may be one whose job was never
         // enqueued (the enqueue after its save failed): re-attach so it gets going again.
         if (restored) await this.#dispatch(host, restored, true);
-        return { applied: false, state: topLevelState(before.value), before: before.context };
+        return { applied: false, state: topLevelState(before.value), before: before.context, definition, event };
       }
       host.actor.send(event);
       const after = host.actor.getSnapshot();
@@ -282,13 +302,13 @@ export class SagaHosts {
       if (parkedAt(after.context) !== undefined) {
         // Parked at a wait, maybe for days: it holds nothing in this process (no actor, no job).
         this.evict(sagaId);
-        return { applied: true, state, before: before.context };
+        return { applied: true, state, before: before.context, definition, event };
       }
       // A transition that stayed in the same state (cancel while a step runs) keeps that step's
       // job: a saga restored for this event re-attaches to it, as if it had been hosted all along.
       if (restored && stayed) await this.#dispatch(host, restored, true);
       await this.#enqueue(host, jobs);
-      return { applied: true, state, before: before.context };
+      return { applied: true, state, before: before.context, definition, event };
     }
   }
 
