@@ -103,6 +103,10 @@ export interface RunDelta {
   ownCpuPercent: number;
   /** CPU of the children together (the workers) as a share of one core, %. */
   childrenCpuPercent: number;
+  /** CPU time of this process per unit, ms: steadier than rates on a shared machine. */
+  ownCpuMsPerUnit: number;
+  /** CPU time of the children together per unit, ms. */
+  childrenCpuMsPerUnit: number;
 }
 
 /** The delta of two {@link RunCounters} over `units` of work done in `elapsedMs`. */
@@ -115,9 +119,13 @@ export function runDelta(before: RunCounters, after: RunCounters, units: number,
     sum(after, (c) => c.clientCommands) -
     sum(before, (c) => c.clientCommands);
   const percentOfCore = (us: number) => (us / 1000 / elapsedMs) * 100;
+  const ownUs = after.own.cpuUs - before.own.cpuUs;
+  const childrenUs = sum(after, (c) => c.cpuUs) - sum(before, (c) => c.cpuUs);
   return {
     clientCommandsPerUnit: commands / units,
-    ownCpuPercent: percentOfCore(after.own.cpuUs - before.own.cpuUs),
-    childrenCpuPercent: percentOfCore(sum(after, (c) => c.cpuUs) - sum(before, (c) => c.cpuUs)),
+    ownCpuPercent: percentOfCore(ownUs),
+    childrenCpuPercent: percentOfCore(childrenUs),
+    ownCpuMsPerUnit: ownUs / 1000 / units,
+    childrenCpuMsPerUnit: childrenUs / 1000 / units,
   };
 }

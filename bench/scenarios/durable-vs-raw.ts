@@ -58,6 +58,23 @@ export const durableVsRaw: Scenario = {
       },
       { metric: 'raw BullMQ client commands/job', unit: 'cmds', values: perStep(raw) },
       { metric: 'durable client commands/step', unit: 'cmds', values: perStep(durable) },
+      // CPU time per unit of work: what bounds the rates on 2 shared cores, and steadier than they are.
+      {
+        metric: 'raw BullMQ worker CPU/job',
+        unit: 'ms',
+        values: raw.map((r) => r.processes.childrenCpuMsPerUnit / STEPS),
+      },
+      {
+        metric: 'raw BullMQ producer CPU/chain',
+        unit: 'ms',
+        values: raw.map((r) => r.processes.ownCpuMsPerUnit),
+      },
+      {
+        metric: 'durable worker CPU/step',
+        unit: 'ms',
+        values: durable.map((r) => r.processes.childrenCpuMsPerUnit / STEPS),
+      },
+      { metric: 'durable engine CPU/saga', unit: 'ms', values: durable.map((r) => r.processes.ownCpuMsPerUnit) },
     ];
     const sagasPerSec = durable.map((r) => r.sagasPerSec);
     const chainsPerSec = raw.map((r) => r.chainsPerSec);
