@@ -22,7 +22,7 @@ import type { Instrumentation, TraceCarrier } from '../observability/instrumenta
 import { defaultLogger, type Logger } from '../observability/logger.ts';
 import { type InspectOption, SagaInspection } from '../observability/saga-inspection.ts';
 import { StuckDetector } from '../observability/stuck-detector.ts';
-import type { SagaQuery, SagaRecord, SagaStats, SagaStore, TransitionEntry } from '../persistence/saga-store.ts';
+import type { CreateResult, SagaQuery, SagaRecord, SagaStats, SagaStore, TransitionEntry } from '../persistence/saga-store.ts';
 import { stepJobId } from '../transport/job-id.ts';
 import type { StepOutcome, StepQueue } from '../transport/step-queue.ts';
 import { type AppendEvent, type ErrorInfo, type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
@@ -258,13 +258,22 @@ export class SagaEngine {
       createdAt: now,
       updatedAt: now,
     };
-    const created = await this.#store.create(record, {
-      sagaId,
-      at: now,
-      from: '',
-      to: SagaStates.Started,
-      event: 'saga.created',
-    });
+    // Marked before the create: a saga stored now settles after it, and is announced to waiters.
+    this.#waiters.expect(sagaId);
+    let created: CreateResult;
+    try {
+      created = await this.#store.create(record, {
+        sagaId,
+        at: now,
+        from: '',
+        to: SagaStates.Started,
+        event: 'saga.created',
+      });
+    } catch (error) {
+      this.#waiters.created(sagaId, false);
+      throw error;
+    }
+    this.#waiters.created(sagaId, created.created && created.record.sagaId === sagaId);
     if (created.record.name !== definition.name) {
       throw new SagaError(
         'SAGA_EXISTS',

@@ -7,6 +7,10 @@ import type { SagaView } from './saga-view.ts';
 /** How often waiters read the store when it cannot tell of settled sagas (it has no `onSettled`). */
 const POLL_MS = 500;
 
+/** Sagas remembered as created here with no notice since; beyond it the oldest are forgotten (then read). */
+const MAX_FRESH = 10_000;
+
+
 /** A store's subscription to settled sagas: `SagaStore.onSettled`. */
 export type SettleFeed = (listener: SettleListener) => Promise<() => Promise<void>>;
 
@@ -30,6 +34,11 @@ export type WaiterRead = (sagaId: string, unsettledToo: boolean) => Promise<Saga
  * own settling save (`check`) or a resync after the store's subscription came back makes the waited
  * sagas be read once more. Nothing polls, unless the store has no notices (a store without
  * `onSettled`): then every waited saga is read every 500 ms.
+ *
+ * The one read is skipped for a saga this process created while its subscription was up and of which
+ * no notice came since (see {@link SettleWaiters.expect}): every save that could have settled it
+ * came after the subscription, so its notice is still to come. That is the common `start` then
+ * `waitFor`, which then costs one read of the store (the settled saga) instead of two.
  */
 export class SettleWaiters {
   readonly #waiting = new Map<string, Set<Waiter>>();
@@ -40,6 +49,13 @@ export class SettleWaiters {
   readonly #feed: SettleFeed | undefined;
   /** Made by the first waiter and kept until close: one round trip per engine, not one per wait. */
   #subscription: Promise<() => Promise<void>> | undefined;
+  /** True once the subscription is up: sagas created from then on will have their settle announced. */
+  #live = false;
+  /**
+   * Sagas created here while subscribed, with no notice of them since (oldest first): `true` once
+   * the create is known to have stored them. A resync (notices maybe missed) forgets them all.
+   */
+  readonly #fresh = new Map<string, boolean>();
   #poll: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
@@ -55,6 +71,8 @@ export class SettleWaiters {
    * it, since that read may have missed the save that caused the check.
    */
   check(sagaId: string): void {
+    // Something was saved and announced: whatever it was, the saga is read from now on.
+    this.#fresh.delete(sagaId);
     if (!this.#waiting.has(sagaId)) return;
     if (this.#reading.has(sagaId)) {
       this.#reading.set(sagaId, true);
@@ -116,15 +134,47 @@ export class SettleWaiters {
       // Subscribed first, read second (see the class comment). Registered before both: the engine's
       // own settling save meanwhile still reaches the waiter through `check`.
       this.#listen().then(
-        () => this.check(sagaId),
+        () => {
+          // A waiter for something other than settling (`ready`) reads anyway: cheap, and rare.
+          if (!ready && this.#takeFresh(sagaId)) return;
+          this.check(sagaId);
+        },
         (error: unknown) => waiter.reject(error),
       );
     });
   }
 
   /** Ends the subscription (or the polling); whoever still waits is rejected with ENGINE_CLOSED. */
+  /**
+   * This process is about to create saga `sagaId` (call before the store's create, then
+   * {@link SettleWaiters.created} after it): if the subscription is up, the saga's settling save will
+   * be announced, so a later `wait` need not read the store first. Any notice or `check` of the saga
+   * meanwhile cancels the mark.
+   */
+  expect(sagaId: string): void {
+    if (!this.#live) return;
+    this.#fresh.delete(sagaId);
+    this.#fresh.set(sagaId, false);
+    if (this.#fresh.size > MAX_FRESH) {
+      const [oldest] = this.#fresh.keys();
+      if (oldest !== undefined) this.#fresh.delete(oldest);
+    }
+  }
+
+  /**
+   * The create that {@link SettleWaiters.expect} preceded is done: `stored` when it stored a new
+   * saga under that id. An existing saga (an idempotent repeat) may have settled long ago: it is read.
+   */
+  created(sagaId: string, stored: boolean): void {
+    if (!this.#fresh.has(sagaId)) return;
+    if (stored) this.#fresh.set(sagaId, true);
+    else this.#fresh.delete(sagaId);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
+    this.#live = false;
+    this.#fresh.clear();
     this.#stopPolling();
     for (const sagaId of [...this.#waiting.keys()])
       this.#each(sagaId, (waiter) => waiter.reject(new EngineClosedError()));
@@ -147,20 +197,35 @@ export class SettleWaiters {
         resync: (error) => this.#resync(error),
       });
       this.#subscription = subscription;
-      // Not kept when it fails (each waiter that asked is rejected): the next waiter tries again.
-      subscription.catch(() => {
-        if (this.#subscription === subscription) this.#subscription = undefined;
-      });
+      subscription.then(
+        () => {
+          if (this.#subscription === subscription && !this.#closed) this.#live = true;
+        },
+        // Not kept when it fails (each waiter that asked is rejected): the next waiter tries again.
+        () => {
+          if (this.#subscription === subscription) this.#subscription = undefined;
+        },
+      );
     }
     return this.#subscription;
   }
 
   /** Notices may have been missed: read every waited saga again (or fail them, if `error` says why). */
   #resync(error?: unknown): void {
+    // Notices may have been lost while the subscription was down: no saga counts as fresh any more.
+    this.#fresh.clear();
+    if (error !== undefined) this.#live = false;
     for (const sagaId of [...this.#waiting.keys()]) {
       if (error === undefined) this.check(sagaId);
       else this.#each(sagaId, (waiter) => waiter.reject(error));
     }
+  }
+
+  /** Whether `sagaId` was created here while subscribed, with no notice since; forgets the mark. */
+  #takeFresh(sagaId: string): boolean {
+    const stored = this.#fresh.get(sagaId) === true;
+    this.#fresh.delete(sagaId);
+    return stored && this.#live;
   }
 
   #each(sagaId: string, act: (waiter: Waiter) => void): void {

@@ -250,4 +250,105 @@ describe('SettleWaiters', () => {
     expect(store.reads()).toBe(4);
     expect(store.calls).not.toContain('subscribe');
   });
+
+  describe('sagas created here while subscribed', () => {
+    /** Waiters whose subscription is up: a first waiter (of a settled saga) made it. */
+    async function subscribedWaiters(store: FakeStore): Promise<SettleWaiters> {
+      const waiters = new SettleWaiters(new TestClock(), store.settledView, store.feed);
+      store.settled.set('warm', { sagaId: 'warm', state: 'Completed' } as SagaView);
+      await waiters.wait('warm');
+      store.calls.length = 0;
+      return waiters;
+    }
+
+    /** Whether `promise` has settled after every pending callback ran. */
+    async function settledYet(promise: Promise<unknown>): Promise<boolean> {
+      let done = false;
+      void promise.then(
+        () => (done = true),
+        () => (done = true),
+      );
+      await flush();
+      return done;
+    }
+
+    it('skips the first read of a saga it created, and reads it once on its notice', async () => {
+      const store = new FakeStore();
+      const waiters = await subscribedWaiters(store);
+      waiters.expect('s1');
+      waiters.created('s1', true);
+      const waiting = waiters.wait('s1');
+      await flush();
+      expect(store.calls).toEqual([]);
+
+      store.settle('s1');
+      expect((await waiting).state).toBe('Completed');
+      expect(store.calls).toEqual(['read s1']);
+    });
+
+    it('reads a saga whose notice came before the wait (it settled in between)', async () => {
+      const store = new FakeStore();
+      const waiters = await subscribedWaiters(store);
+      waiters.expect('s1');
+      waiters.created('s1', true);
+      store.settle('s1');
+
+      expect(await settledYet(waiters.wait('s1'))).toBe(true);
+      expect(store.calls).toEqual(['read s1']);
+    });
+
+    it("reads a saga whose notice came during the create, and one the engine's own save settled (check)", async () => {
+      const store = new FakeStore();
+      const waiters = await subscribedWaiters(store);
+      waiters.expect('a');
+      store.settle('a');
+      waiters.created('a', true);
+      waiters.expect('b');
+      waiters.created('b', true);
+      store.settled.set('b', { sagaId: 'b', state: 'Failed' } as SagaView);
+      waiters.check('b');
+
+      expect(await settledYet(waiters.wait('a'))).toBe(true);
+      expect(await settledYet(waiters.wait('b'))).toBe(true);
+    });
+
+    it('reads a saga the create did not store (an idempotent repeat returned an existing one)', async () => {
+      const store = new FakeStore();
+      const waiters = await subscribedWaiters(store);
+      store.settled.set('s1', { sagaId: 's1', state: 'Completed' } as SagaView);
+      waiters.expect('s1');
+      waiters.created('s1', false);
+
+      expect(await settledYet(waiters.wait('s1'))).toBe(true);
+    });
+
+    it('reads every saga created before a resync, since its notice may have been lost', async () => {
+      const store = new FakeStore();
+      const waiters = await subscribedWaiters(store);
+      waiters.expect('s1');
+      waiters.created('s1', true);
+      // Settled while the subscription was down: stored, never announced; then it came back.
+      store.settled.set('s1', { sagaId: 's1', state: 'Completed' } as SagaView);
+      for (const listener of store.listeners) listener.resync();
+
+      expect(await settledYet(waiters.wait('s1'))).toBe(true);
+    });
+
+    it('marks nothing before the subscription is up, and reads a saga waited for a second time', async () => {
+      const store = new FakeStore();
+      const waiters = new SettleWaiters(new TestClock(), store.settledView, store.feed);
+      store.settled.set('early', { sagaId: 'early', state: 'Completed' } as SagaView);
+      waiters.expect('early');
+      waiters.created('early', true);
+      expect(await settledYet(waiters.wait('early'))).toBe(true);
+
+      waiters.expect('s1');
+      waiters.created('s1', true);
+      const first = waiters.wait('s1');
+      store.settle('s1');
+      await first;
+      expect(await settledYet(waiters.wait('s1'))).toBe(true);
+      expect(store.calls.filter((call) => call === 'read s1')).toHaveLength(2);
+    });
+  });
 });

@@ -90,3 +90,22 @@ describe('engine.waitFor on a shared MemoryStore, the saga settled by another en
     expect((await waiting).code).toBe('ENGINE_CLOSED');
   });
 });
+
+describe('engine.waitFor of a saga the same engine started', () => {
+  it('reads it once, when it settles: its creation came after the subscription, so no first read is needed', async () => {
+    const { store, counter } = counted(new MemoryStore());
+    const engine = createEngine({ store, sagas: [trip], handlers: { [trip.name]: tripHandlers(new Participants()) } });
+    try {
+      // The first wait subscribes to the store's notices.
+      const warm = await engine.start(trip, { tripId: 'w-0' });
+      await engine.waitFor(warm.sagaId, { timeoutMs: 10_000 });
+
+      const before = counter.loads;
+      const { sagaId } = await engine.start(trip, { tripId: 'w-1' });
+      expect((await engine.waitFor(sagaId, { timeoutMs: 10_000 })).state).toBe('Completed');
+      expect(counter.loads - before).toBe(1);
+    } finally {
+      await engine.close();
+    }
+  });
+});
