@@ -22,7 +22,14 @@ import type { Instrumentation, TraceCarrier } from '../observability/instrumenta
 import { defaultLogger, type Logger } from '../observability/logger.ts';
 import { type InspectOption, SagaInspection } from '../observability/saga-inspection.ts';
 import { StuckDetector } from '../observability/stuck-detector.ts';
-import type { CreateResult, SagaQuery, SagaRecord, SagaStats, SagaStore, TransitionEntry } from '../persistence/saga-store.ts';
+import type {
+  CreateResult,
+  SagaQuery,
+  SagaRecord,
+  SagaStats,
+  SagaStore,
+  TransitionEntry,
+} from '../persistence/saga-store.ts';
 import { stepJobId } from '../transport/job-id.ts';
 import type { StepOutcome, StepQueue } from '../transport/step-queue.ts';
 import { type AppendEvent, type ErrorInfo, type SagaEvent, SagaEvents } from '../vocabulary/events.ts';

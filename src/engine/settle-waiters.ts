@@ -10,7 +10,6 @@ const POLL_MS = 500;
 /** Sagas remembered as created here with no notice since; beyond it the oldest are forgotten (then read). */
 const MAX_FRESH = 10_000;
 
-
 /** A store's subscription to settled sagas: `SagaStore.onSettled`. */
 export type SettleFeed = (listener: SettleListener) => Promise<() => Promise<void>>;
 
