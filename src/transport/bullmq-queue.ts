@@ -1,7 +1,9 @@
-import { Job, Queue, Worker } from 'bullmq';
+import { Job, type JobsOptions, Queue, Worker } from 'bullmq';
 import { defaultLogger, type Logger } from '../observability/logger.ts';
 import { OutageReporter, warnOnLogger } from '../observability/outage-reporter.ts';
 import { SagaEvents } from '../vocabulary/events.ts';
+import type { ScriptCall } from '../vocabulary/script-call.ts';
+import { createAddCall } from './bullmq-add-call.ts';
 import { type BullMqOptions, outcomeJobId, resolveBullMq } from './bullmq-names.ts';
 import { deadlineOutcome, stepDeadlineMs } from './step-deadline.ts';
 import type { DeadlineVerdict, EnqueueOptions, OutcomeHandler, StepJob, StepOutcome, StepQueue } from './step-queue.ts';
@@ -77,6 +79,8 @@ export class BullMqQueue implements StepQueue {
   readonly #onError: (error: unknown) => void;
   /** Outcomes being handed to the handler in this process, by step job id: one at a time each. */
   readonly #delivering = new Set<string>();
+  /** Describes a step job's add as a script call (made on first use: see addCall). */
+  #addCall: ReturnType<typeof createAddCall> | undefined;
 
   constructor(options: BullMqQueueOptions = {}) {
     this.#options = resolveBullMq(options);
@@ -96,22 +100,18 @@ export class BullMqQueue implements StepQueue {
 
   async enqueue(job: StepJob, options: EnqueueOptions = {}): Promise<void> {
     if (options.reattach && (await this.#attached(job.id))) return;
-    await this.#steps.add(`${job.sagaName}.${job.step}.${job.direction}`, job, {
-      jobId: job.id,
-      attempts: job.policy.attempts,
-      backoff: { type: 'xsaga' },
-      // No removeOnComplete here: the worker decides. One that applied the outcome to the saga
-      // itself removes the job as it completes (nothing will ask for it again: the saga moved
-      // on); one that published the outcome keeps it until an engine has applied it and acks it
-      // (BullMQ dedupes ids only while the job exists). A failed job is kept: a failed
-      // compensation is a dead letter, and one BullMQ failed by itself (stalled too often) is how
-      // its deadline learns that no outcome was ever reported.
-      removeOnFail: false,
-    });
+    await this.#steps.add(jobName(job), job, jobOptions(job));
     if (this.#deadlineJobs && this.#deadlineGraceMs !== false) {
       const deadlineMs = stepDeadlineMs(job, this.#deadlineGraceMs);
       await this.#addDeadline({ stepJobId: job.id, deadlineMs }, deadlineMs);
     }
+  }
+
+  addCall(job: StepJob): ScriptCall | undefined {
+    // A deadline job would be a second add, outside the save: such jobs are enqueued.
+    if (this.#deadlineJobs) return undefined;
+    this.#addCall ??= createAddCall(this.#steps);
+    return this.#addCall(jobName(job), job, jobOptions(job));
   }
 
   consume(handler: OutcomeHandler): void {
@@ -274,4 +274,25 @@ export async function publishOutcome(outcomes: Queue, outcome: StepOutcome): Pro
     removeOnComplete: true,
     removeOnFail: false,
   });
+}
+
+/** The BullMQ job name of a step job: `<saga>.<step>.<direction>`, what dashboards show. */
+function jobName(job: StepJob): string {
+  return `${job.sagaName}.${job.step}.${job.direction}`;
+}
+
+/** The BullMQ options of a step job, whether it is added by `Queue.add` or by the save script. */
+function jobOptions(job: StepJob): JobsOptions {
+  return {
+    jobId: job.id,
+    attempts: job.policy.attempts,
+    backoff: { type: 'xsaga' },
+    // No removeOnComplete here: the worker decides. One that applied the outcome to the saga
+    // itself removes the job as it completes (nothing will ask for it again: the saga moved
+    // on); one that published the outcome keeps it until an engine has applied it and acks it
+    // (BullMQ dedupes ids only while the job exists). A failed job is kept: a failed
+    // compensation is a dead letter, and one BullMQ failed by itself (stalled too often) is how
+    // its deadline learns that no outcome was ever reported.
+    removeOnFail: false,
+  };
 }

@@ -1,6 +1,7 @@
 import type { AttemptPolicy } from '../definition/types.ts';
 import type { TraceCarrier } from '../observability/instrumentation.ts';
 import type { Direction, StepOutcomeEvent } from '../vocabulary/events.ts';
+import type { ScriptCall } from '../vocabulary/script-call.ts';
 
 /** How a job is being enqueued. */
 export interface EnqueueOptions {
@@ -83,6 +84,13 @@ export interface StepQueue {
   deadlineOf?(job: StepJob): number | undefined;
   /** A job's deadline passed (see {@link DeadlineVerdict}); a timed-out job is removed first. */
   expire?(jobId: string): Promise<DeadlineVerdict>;
+  /**
+   * Queues in the store's Redis (BullMQ): the add of a fresh `job` as a script call, for the store
+   * to make inside the save that dispatches it (`SagaUpdate.then`), in place of `enqueue`: one round
+   * trip, and the job exists exactly when the save does. Undefined when the job must be enqueued
+   * the usual way (the queue cannot describe its add, or adds more than the job: a deadline job).
+   */
+  addCall?(job: StepJob): ScriptCall | undefined;
   /** Stops taking and running jobs. */
   close(): Promise<void>;
 }

@@ -1,0 +1,103 @@
+import type { Redis } from 'ioredis';
+import type { ScriptCall } from '../vocabulary/script-call.ts';
+
+/** A script of the store's that others' calls may follow: its Lua and how many keys and args it takes. */
+export interface MainScript {
+  /** Names the script in the commands registered for it (`xsaga<name>Then...`). */
+  readonly name: string;
+  readonly lua: string;
+  readonly keys: number;
+  readonly args: number;
+}
+
+/** What a main script with follow-ups replied: its own reply, then each follow-up's (absent when main failed). */
+export type FollowedReply = [main: unknown, ...followUps: unknown[]];
+
+/**
+ * Runs one of the store's scripts and, in the same script (so atomically, in one round trip),
+ * calls handed in by another layer: each only if the main script returned a number >= 0 (for
+ * the save script: it saved, and was not refused). A main script that refuses (a negative code)
+ * leaves the calls unmade, so a refused save dispatches nothing.
+ *
+ * One Lua script is compiled per main script and sequence of call names (a step dispatches one job,
+ * a parallel group one per member), so a few per process; each is registered once on the
+ * connection (EVALSHA from then on). The main script and each call's Lua run as functions given
+ * their own KEYS and ARGV, so none of them needs to know it is combined:
+ *
+ *   KEYS = main's keys, then each call's keys, in order
+ *   ARGV = [count of keys and of args, per call] (2 per call), main's args, then each call's args
+ */
+export class FollowUpScripts {
+  readonly #redis: Redis;
+  /** Command names already registered on the connection, by main script and sequence of call names. */
+  readonly #registered = new Map<string, string>();
+
+  constructor(redis: Redis) {
+    this.#redis = redis;
+  }
+
+  /**
+   * Runs `main` with `keys` and `args`, then `calls` if it returned a number >= 0. Resolves with
+   * main's reply first, then the calls' replies.
+   */
+  async run(
+    main: MainScript,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+    calls: readonly ScriptCall[],
+  ): Promise<FollowedReply> {
+    if (keys.length !== main.keys || args.length !== main.args) {
+      throw new TypeError(
+        `script ${main.name} takes ${main.keys} keys and ${main.args} args, not ${keys.length} and ${args.length}`,
+      );
+    }
+    const command = this.#command(main, calls);
+    const header = calls.flatMap((call) => [call.keys.length, call.args.length]);
+    const allKeys = [...keys, ...calls.flatMap((call) => call.keys)];
+    const allArgs = [...header, ...args, ...calls.flatMap((call) => call.args)];
+    const run = (this.#redis as unknown as Record<string, (...values: unknown[]) => Promise<unknown>>)[command];
+    const reply = (await run?.call(this.#redis, allKeys.length, ...allKeys, ...allArgs)) as unknown[];
+    return reply as FollowedReply;
+  }
+
+  /** The registered command for `main` followed by calls of these names (registered on first use). */
+  #command(main: MainScript, calls: readonly ScriptCall[]): string {
+    const signature = [main.name, ...calls.map((call) => call.name)].join('\n');
+    const known = this.#registered.get(signature);
+    if (known) return known;
+    const command = `xsaga${main.name}Then${this.#registered.size}`;
+    // numberOfKeys left out: the key count is the command's first argument (it varies with the calls).
+    this.#redis.defineCommand(command, { lua: followedLua(main, calls) });
+    this.#registered.set(signature, command);
+    return command;
+  }
+}
+
+/** The combined Lua: main and each distinct call as functions of (KEYS, ARGV), then the driver. */
+export function followedLua(main: MainScript, calls: readonly ScriptCall[]): string {
+  const names = [...new Set(calls.map((call) => call.name))];
+  const functionOf = (name: string) => `call_${names.indexOf(name) + 1}`;
+  const functions = names.map((name) => {
+    const lua = calls.find((call) => call.name === name)?.lua ?? '';
+    return `local function ${functionOf(name)}(KEYS, ARGV)\n${lua}\nend`;
+  });
+  return `-- ${main.name}, then ${calls.length === 0 ? 'nothing' : calls.map((call) => call.name).join(', ')}: see FollowUpScripts
+local function main(KEYS, ARGV)
+${main.lua}
+end
+${functions.join('\n')}
+local calls = { ${calls.map((call) => functionOf(call.name)).join(', ')} }
+local header = 2 * #calls
+local mainKeys, mainArgs = ${main.keys}, ${main.args}
+local reply = main({ unpack(KEYS, 1, mainKeys) }, { unpack(ARGV, header + 1, header + mainArgs) })
+if type(reply) ~= 'number' or reply < 0 then return { reply } end
+local replies = { reply }
+local k, a = mainKeys, header + mainArgs
+for i = 1, #calls do
+  local nk, na = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  replies[i + 1] = calls[i]({ unpack(KEYS, k + 1, k + nk) }, { unpack(ARGV, a + 1, a + na) })
+  k, a = k + nk, a + na
+end
+return replies
+`;
+}

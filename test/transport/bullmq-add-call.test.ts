@@ -1,0 +1,130 @@
+import { randomUUID } from 'node:crypto';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FollowUpScripts, type MainScript } from '../../src/persistence/redis-follow-up.ts';
+import { createAddCall } from '../../src/transport/bullmq-add-call.ts';
+import { BullMqQueue } from '../../src/transport/bullmq-queue.ts';
+import type { StepJob } from '../../src/transport/step-queue.ts';
+import { dropPrefix, eventually, REDIS_URL } from '../durable/redis-helpers.ts';
+
+/** A main script standing in for the save: returns ARGV[1] as a number (>= 0: saved; < 0: refused). */
+const main: MainScript = { name: 'Echo', lua: 'return tonumber(ARGV[1])', keys: 1, args: 1 };
+
+const options = { attempts: 3, backoff: { type: 'xsaga' }, removeOnFail: false } as const;
+
+describe('a BullMQ add made by a store script (createAddCall + FollowUpScripts)', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  function fixture() {
+    const prefix = `xsaga-test-${randomUUID()}`;
+    const queue = new Queue('steps', { connection: { url: REDIS_URL }, prefix });
+    const redis = new Redis(REDIS_URL);
+    cleanups.push(async () => {
+      await queue.close();
+      redis.disconnect();
+      await dropPrefix(prefix);
+    });
+    return { prefix, queue, redis, scripts: new FollowUpScripts(redis), addCall: createAddCall(queue) };
+  }
+
+  it('stores the very job Queue.add stores, waiting, with its events', async () => {
+    const { queue, redis, scripts, addCall } = fixture();
+    const data = { sagaId: 's-1', step: 'reserve', input: { n: 1 } };
+    const call = addCall('trip.reserve.run', data, { ...options, jobId: 's-1~reserve~run' });
+    expect(call?.name).toBe('addStandardJob');
+    const reply = await scripts.run(main, ['unused'], [7], call ? [call] : []);
+    await queue.add('trip.reserve.run', data, { ...options, jobId: 'twin' });
+
+    expect(reply).toEqual([7, 's-1~reserve~run']);
+    const [ours, twin] = await Promise.all([
+      redis.hgetall(`${queue.opts.prefix}:steps:s-1~reserve~run`),
+      redis.hgetall(`${queue.opts.prefix}:steps:twin`),
+    ]);
+    // All but the creation time and the id inside the options.
+    const comparable = ({ timestamp: _, opts, ...fields }: Record<string, string>) => ({
+      ...fields,
+      opts: { ...JSON.parse(opts ?? '{}'), jobId: '<id>' },
+    });
+    expect(comparable(ours)).toEqual(comparable(twin));
+    expect(Object.keys(ours).sort()).toEqual(Object.keys(twin).sort());
+    expect(await queue.getJobState('s-1~reserve~run')).toBe('waiting');
+    const events = await redis.xrange(`${queue.opts.prefix}:steps:events`, '-', '+');
+    const added = events.filter(([, fields]) => fields.includes('s-1~reserve~run')).map(([, f]) => f[1]);
+    expect(added).toEqual(['added', 'waiting']);
+  });
+
+  it('adds nothing when the main script refuses (a conflicting save)', async () => {
+    const { queue, scripts, addCall } = fixture();
+    const call = addCall('trip.reserve.run', { n: 1 }, { ...options, jobId: 'refused' });
+    const reply = await scripts.run(main, ['unused'], [-2], call ? [call] : []);
+
+    expect(reply).toEqual([-2]);
+    expect(await queue.getJob('refused')).toBeUndefined();
+  });
+
+  it('keeps one job per id, as Queue.add does, and runs several calls in order', async () => {
+    const { queue, scripts, addCall } = fixture();
+    const first = addCall('a.one.run', { n: 1 }, { ...options, jobId: 'one' });
+    const again = addCall('a.one.run', { n: 2 }, { ...options, jobId: 'one' });
+    const other = addCall('a.two.run', { n: 3 }, { ...options, jobId: 'two' });
+    const calls = [first, again, other].filter((call) => call !== undefined);
+    expect(calls).toHaveLength(3);
+
+    expect(await scripts.run(main, ['unused'], [1], calls)).toEqual([1, 'one', 'one', 'two']);
+    expect((await queue.getJob('one'))?.data).toEqual({ n: 1 });
+    expect((await queue.getJob('two'))?.data).toEqual({ n: 3 });
+  });
+
+  it('is taken and run by a BullMQ worker like any job', async () => {
+    const { prefix, queue, scripts, addCall } = fixture();
+    const seen: unknown[] = [];
+    const worker = new Worker('steps', async (job) => void seen.push(job.data), {
+      connection: { url: REDIS_URL },
+      prefix,
+    });
+    cleanups.push(() => worker.close());
+    const call = addCall('a.one.run', { hello: 'worker' }, { ...options, jobId: 'run-me' });
+    await scripts.run(main, ['unused'], [1], call ? [call] : []);
+
+    await eventually(async () => seen.length === 1);
+    expect(seen).toEqual([{ hello: 'worker' }]);
+    expect(await queue.getJobState('run-me')).toBe('completed');
+  });
+
+  it('declines a job with a delay or a priority: such jobs are added by Queue.add', () => {
+    const { addCall } = fixture();
+    expect(addCall('a.b.run', {}, { ...options, jobId: 'd', delay: 1_000 })).toBeUndefined();
+    expect(addCall('a.b.run', {}, { ...options, jobId: 'p', priority: 3 })).toBeUndefined();
+  });
+
+  it('is declined by a BullMqQueue that keeps deadline jobs (a second add the save cannot make)', async () => {
+    const prefix = `xsaga-test-${randomUUID()}`;
+    const withJobs = new BullMqQueue({ connection: REDIS_URL, prefix, deadlines: 'jobs' });
+    const withTimers = new BullMqQueue({ connection: REDIS_URL, prefix, deadlines: 'timers' });
+    cleanups.push(async () => {
+      await withJobs.close();
+      await withTimers.close();
+      await dropPrefix(prefix);
+    });
+    const job = {
+      id: 's~step~run',
+      sagaId: 's',
+      sagaName: 'trip',
+      sagaVersion: 1,
+      step: 'step',
+      direction: 'run',
+      round: 0,
+      idempotencyKey: 's~step~run',
+      input: {},
+      results: {},
+      policy: { attempts: 1, backoff: { type: 'fixed', delayMs: 1, maxDelayMs: 1, jitter: 0 }, timeoutMs: 1_000 },
+    } as StepJob;
+
+    expect(withJobs.addCall(job)).toBeUndefined();
+    expect(withTimers.addCall(job)?.keys[0]).toBe(`${prefix}:bull:xsaga-steps:wait`);
+  });
+});
