@@ -12,6 +12,7 @@ import type {
   SagaStore,
   SagaTimer,
   SagaUpdate,
+  SettledRead,
   SettleListener,
   TransitionEntry,
 } from './saga-store.ts';
@@ -81,6 +82,12 @@ export class MemoryStore implements SagaStore {
   async load(sagaId: string): Promise<SagaRecord | undefined> {
     const record = this.#sagas.get(sagaId);
     return record && revive(record);
+  }
+
+  async loadSettled(sagaId: string): Promise<SettledRead | undefined> {
+    const record = await this.load(sagaId);
+    if (!record) return undefined;
+    return SETTLED_STATES.includes(record.state) ? { record, history: await this.history(sagaId) } : { record };
   }
 
   async list(query: SagaQuery = {}): Promise<SagaPage> {

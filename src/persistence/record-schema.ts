@@ -89,10 +89,10 @@ const longEntry = z.object({
   verified: z.boolean().optional(),
 });
 
-/** A log line in the short form (see {@link encodeLogEntry}). */
+/** A log line in the short form (see {@link encodeLogEntry}); `f` only when the log cannot imply it. */
 const shortEntry = z.object({
   at: z.number().finite(),
-  f: z.string(),
+  f: z.string().optional(),
   t: z.string(),
   e: z.string(),
   s: z.string().optional(),
@@ -112,16 +112,21 @@ export const UNREADABLE_LOG_ENTRY = 'log.unreadable';
  * - no `sagaId`: the log's key names the saga;
  * - `f`, `t`, `e`, `s`, `d`, `a`, `i`, `v` for `from`, `to`, `event`, `step`, `direction`,
  *   `attempt`, `inDoubt`, `verified`;
- * - `s` and `d` left out when they are what `f` says (a step outcome leaves `Pending.<step>` for
+ * - no `f` with `fromImplied`: the caller knows that the entry starts where the log's last entry
+ *   ends (its `t`), or that the log is empty and `from` is ''. The engine's entries always do,
+ *   each transition leaving the state the one before entered, so `f` would repeat the `t` before it;
+ * - `s` and `d` left out when they are what `from` says (a step outcome leaves `Pending.<step>` for
  *   `run` or `Compensating.<step>` for `compensate`), which a step outcome's entry always is:
- *   `{"at":1796135471886,"f":"Pending.reserveFlight","t":"Pending.reserveHotel","e":"step.done","a":1}`
+ *   `{"at":1796135471886,"t":"Pending.reserveHotel","e":"step.done","a":1}`
  *   instead of the 150 bytes of the full entry.
  *
- * An entry the short form cannot carry exactly (a field it does not know, an attempt without a
- * step) is written as the full entry, which {@link decodeLogEntry} also reads, as it reads the
- * lines of logs written before the short form.
+ * `f` is kept, `fromImplied` or not, when `from` is not well-formed UTF-16 (a lone surrogate): the
+ * save script compares it with the last entry's `t` as UTF-8 bytes, which cannot tell such a string
+ * from U+FFFD. An entry the short form cannot carry exactly (a field it does not know, an attempt
+ * without a step) is written as the full entry, with `from`; {@link decodeLogEntry} reads it, as it
+ * reads the lines of logs written before the short form and short lines with `f`.
  */
-export function encodeLogEntry(entry: TransitionEntry): string {
+export function encodeLogEntry(entry: TransitionEntry, fromImplied = false): string {
   const {
     sagaId: _sagaId,
     at,
@@ -142,7 +147,10 @@ export function encodeLogEntry(entry: TransitionEntry): string {
     const { sagaId: _, ...full } = entry;
     return JSON.stringify(full);
   }
-  const short: Record<string, unknown> = { at, f: from, t: to, e: event };
+  const short: Record<string, unknown> = { at };
+  if (!fromImplied || LONE_SURROGATE.test(from)) short.f = from;
+  short.t = to;
+  short.e = event;
   if (step !== undefined && !(implied && attempt !== undefined)) short.s = step;
   if (direction !== undefined && !(implied && attempt !== undefined)) short.d = direction;
   if (attempt !== undefined) short.a = attempt;
@@ -152,31 +160,75 @@ export function encodeLogEntry(entry: TransitionEntry): string {
   return JSON.stringify(short);
 }
 
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
 /**
- * Decodes one stored log line, short or full (see {@link encodeLogEntry}). A line that is not a
- * log entry does not make the whole log unreadable: it becomes an entry with event
- * {@link UNREADABLE_LOG_ENTRY} that says what was wrong.
+ * Decodes a saga's whole log, oldest first: each line as {@link decodeLogEntry} does, with the
+ * `from` of a line without `f` taken from the line before it.
  */
-export function decodeLogEntry(sagaId: string, index: number, json: string): TransitionEntry {
+export function decodeLog(sagaId: string, lines: readonly string[]): TransitionEntry[] {
+  let previousTo = '';
+  return lines.map((json, index) => {
+    const value = parseLine(json);
+    const entry = entryOf(sagaId, index, json, value, previousTo);
+    previousTo = endOf(value) ?? '';
+    return entry;
+  });
+}
+
+/**
+ * Decodes one stored log line: short (with or without `f`) or full (see {@link encodeLogEntry}).
+ * A line without `f` starts at `previousTo`: the state the line before it ended in, which
+ * {@link decodeLog} passes. Where nothing before it says (the first line of a log trimmed from the
+ * front, or a line before it that is not a JSON object with a string `t` or `to`: changed outside
+ * xsaga, since the save script keeps `f` after such a line), `from` is ''.
+ *
+ * A line that is not a log entry does not make the whole log unreadable: it becomes an entry with
+ * event {@link UNREADABLE_LOG_ENTRY} that says what was wrong.
+ */
+export function decodeLogEntry(sagaId: string, index: number, json: string, previousTo = ''): TransitionEntry {
+  return entryOf(sagaId, index, json, parseLine(json), previousTo);
+}
+
+/** A line's JSON, or undefined when it is not JSON. */
+function parseLine(json: string): unknown {
   try {
-    const value: unknown = JSON.parse(json);
-    if (typeof value === 'object' && value !== null && 'f' in value) {
+    return JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+}
+
+function entryOf(sagaId: string, index: number, json: string, value: unknown, previousTo: string): TransitionEntry {
+  if (typeof value === 'object' && value !== null) {
+    if (!('to' in value)) {
       // Checked, then read as stored: the schema's output would drop what it does not list (error.terminal).
-      if (shortEntry.safeParse(value).success) return fromShort(sagaId, value as ShortEntry);
+      if (shortEntry.safeParse(value).success) return fromShort(sagaId, value as ShortEntry, previousTo);
     } else if (longEntry.safeParse(value).success) {
       return { sagaId, ...(value as Omit<TransitionEntry, 'sagaId'>) };
     }
-  } catch {
-    // Reported below like any other malformed line.
   }
   return unreadableLogEntry(sagaId, `log entry ${index} is not a transition entry: ${quote(json)}`);
 }
 
+/**
+ * The state a stored line ends in, as the save script reads it to decide whether the next line
+ * needs `f` (`lastTo` in `redis-scripts.ts`; the two must agree): `to` when it is a string, else
+ * `t` when `to` is absent and `t` is a string, else nothing.
+ */
+function endOf(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { to, t } = value as { to?: unknown; t?: unknown };
+  if (typeof to === 'string') return to;
+  return !('to' in value) && typeof t === 'string' ? t : undefined;
+}
+
 type ShortEntry = z.infer<typeof shortEntry> & Pick<TransitionEntry, 'error'>;
 
-function fromShort(sagaId: string, short: ShortEntry): TransitionEntry {
-  const entry: TransitionEntry = { sagaId, at: short.at, from: short.f, to: short.t, event: short.e };
-  const implied = short.s === undefined && short.d === undefined && short.a !== undefined ? stepOf(short.f) : undefined;
+function fromShort(sagaId: string, short: ShortEntry, previousTo: string): TransitionEntry {
+  const from = short.f ?? previousTo;
+  const entry: TransitionEntry = { sagaId, at: short.at, from, to: short.t, event: short.e };
+  const implied = short.s === undefined && short.d === undefined && short.a !== undefined ? stepOf(from) : undefined;
   const step = short.s ?? implied?.step;
   const direction = short.d ?? implied?.direction;
   if (step !== undefined) entry.step = step;

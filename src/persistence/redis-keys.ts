@@ -59,27 +59,43 @@ function suggest(prefix: string): string {
 /**
  * The key layout of a RedisStore, in one place. With the default prefix:
  *
- * | key                          | type   | holds                                                      |
- * |------------------------------|--------|------------------------------------------------------------|
- * | `xsaga:saga:{<sagaId>}`      | hash   | name, version, state, snapshot (JSON), revision, ...       |
- * | `xsaga:log:{<sagaId>}`       | list   | the saga log: one JSON entry per transition (no sagaId)    |
- * | `xsaga:idem:<name>:<key>`    | string | the sagaId an idempotency key maps to                      |
- * | `xsaga:all`                  | zset   | every sagaId, scored by createdAt                          |
- * | `xsaga:state:<state>`        | zset   | sagaIds in that top-level state, scored by createdAt       |
- * | `xsaga:name:<name>`          | zset   | sagaIds of that saga name, scored by createdAt             |
- * | `xsaga:quarantine:{<id>}`    | hash   | a saga whose stored data was unusable, moved aside         |
- * | `xsaga:quarantined`          | zset   | quarantined sagaIds, scored by when                        |
- * | `xsaga:names`                | set    | every saga name stored (what `stats` counts by)            |
- * | `xsaga:bull:<queue>:...`     | (BullMQ) | the step and outcome queues (see {@link bullMqPrefix})   |
- * | `xsaga:timers`               | zset   | timers: the step-job deadline of each saga in a step, by due time |
- * | `xsaga:settled`              | pubsub | a channel, not a key: the sagaId of each saga a save settles |
+ * | key                             | type   | holds                                                   |
+ * |---------------------------------|--------|---------------------------------------------------------|
+ * | `xsaga:saga:{<sagaId>}`         | hash   | sagaId, name, version, state, revision, createdAt, updatedAt, idempotencyKey?, timer? |
+ * | `xsaga:snap:{<sagaId>}`         | string | the saga's snapshot (JSON)                              |
+ * | `xsaga:log:{<sagaId>}`          | list   | the saga log: one JSON entry per transition (no sagaId) |
+ * | `xsaga:idem:<name>:<key>`       | string | the sagaId an idempotency key maps to                   |
+ * | `xsaga:all`                     | zset   | every sagaId, scored by createdAt                       |
+ * | `xsaga:state:<state>`           | zset   | sagaIds in that top-level state, scored by createdAt    |
+ * | `xsaga:name:<name>`             | zset   | sagaIds of that saga name, scored by createdAt          |
+ * | `xsaga:quarantine:{<id>}`       | hash   | a saga whose stored data was unusable, moved aside, its snapshot copied in as field `snapshot` |
+ * | `xsaga:quarantine:snap:{<id>}`  | any    | a quarantined saga's snapshot key, when it could not be copied into that hash |
+ * | `xsaga:quarantined`             | zset   | quarantined sagaIds, scored by when                     |
+ * | `xsaga:names`                   | set    | every saga name stored (what `stats` counts by)         |
+ * | `xsaga:bull:<queue>:...`        | (BullMQ) | the step and outcome queues (see {@link bullMqPrefix}) |
+ * | `xsaga:timers`                  | zset   | timers: the step-job deadline of each saga in a step, by due time |
+ * | `xsaga:settled`                 | pubsub | a channel, not a key: the sagaId of each saga a save settles |
+ *
+ * Why the snapshot has a key of its own: Redis keeps a small hash as a listpack (one compact
+ * allocation) only while every value is at most `hash-max-listpack-value` bytes (64 by default).
+ * A snapshot is hundreds of bytes, so inside the hash it turned the whole record into a hashtable
+ * (a dict entry and an allocation per field): about 1,160 bytes for a finished saga's hash, where
+ * the listpack hash takes about 260 and the snapshot string about 550. The fields left in the hash
+ * are short, so it stays a listpack unless an idempotency key or a timer id is longer than 64 bytes.
+ *
+ * Records written before the snapshot key (the snapshot as the hash field `snapshot`) are still
+ * read: a reader takes the snapshot key when it exists and the field otherwise, and the next save
+ * writes the snapshot key and rewrites the hash without the field (HDEL alone would leave the hash a
+ * hashtable: Redis never turns one back into a listpack). So an upgrade needs no migration step, and
+ * a store's memory shrinks as its sagas move on; sagas that never move again (finished ones) keep
+ * the old layout, and its size, until they expire or are deleted.
  *
  * Every key of a prefix, BullMQ's included, starts with `<prefix>:`, and a prefix cannot contain
  * `:` ({@link PREFIX_PATTERN}): so no prefix's keys fall under another's, and a Redis ACL user limited
  * to `~<prefix>:*` is limited to one tenant (the README's "Tenants and Redis ACLs" has the full rule).
  *
- * The `{<sagaId>}` hash tag puts a saga's hash and log in one Cluster slot, so a script can update
- * both. The idempotency key and the indexes live in other slots: fine on a standalone Redis (the
+ * The `{<sagaId>}` hash tag puts a saga's hash, snapshot and log in one Cluster slot, so a script
+ * can update all three. The idempotency key and the indexes live in other slots: fine on a standalone Redis (the
  * default), where one script updates them all atomically. In Cluster mode the index and idempotency
  * updates would have to become separate calls (eventually consistent indexes); this store does not
  * do that yet. Saga names cannot contain `:` (see `NAME_PATTERN`), so `<name>:<key>` is unambiguous.
@@ -87,8 +103,10 @@ function suggest(prefix: string): string {
 export interface RedisKeys {
   /** The prefix every key starts with. */
   readonly prefix: string;
-  /** Hash of one saga. */
+  /** Hash of one saga: everything but its snapshot. */
   saga(sagaId: string): string;
+  /** String holding one saga's snapshot (JSON), beside its hash (same hash tag: same slot). */
+  snapshot(sagaId: string): string;
   /** List holding one saga's log. */
   log(sagaId: string): string;
   /** String mapping (saga name, idempotency key) to a sagaId. */
@@ -101,6 +119,11 @@ export interface RedisKeys {
   name(name: string): string;
   /** Hash a saga whose stored data could not be used is moved to (same hash tag: same slot). */
   quarantine(sagaId: string): string;
+  /**
+   * Where a quarantined saga's snapshot key is renamed to when its snapshot cannot be copied into
+   * the quarantine hash (the snapshot key, or the saga key, is not of its type); usually absent.
+   */
+  quarantineSnapshot(sagaId: string): string;
   /** Sorted set of quarantined sagaIds, scored by the time they were quarantined. */
   readonly quarantined: string;
   /** Set of every saga name ever stored under the prefix (what `stats` counts by). */
@@ -121,9 +144,15 @@ export interface RedisKeys {
   /**
    * Leading parts that the Lua scripts complete themselves, for keys they only learn while running
    * (the saga an idempotency key points to, the state a saga leaves, the idempotency key of a saga
-   * that reaches a final state). Each key above is `part + rest` (plus `}` for the saga hash).
+   * that reaches a final state, the snapshot key of the saga an idempotency key points to). Each
+   * key above is `part + rest` (plus `}` for the saga hash and snapshot key).
    */
-  readonly scriptParts: { readonly saga: string; readonly idempotency: string; readonly state: string };
+  readonly scriptParts: {
+    readonly saga: string;
+    readonly snapshot: string;
+    readonly idempotency: string;
+    readonly state: string;
+  };
 }
 
 /**
@@ -134,6 +163,7 @@ export interface RedisKeys {
  * ```ts
  * const keys = createRedisKeys('shop');
  * keys.saga('s-1'); // 'shop:saga:{s-1}'
+ * keys.snapshot('s-1'); // 'shop:snap:{s-1}'
  * keys.log('s-1'); // 'shop:log:{s-1}'
  * ```
  */
@@ -141,18 +171,21 @@ export function createRedisKeys(prefix: string = DEFAULT_REDIS_PREFIX): RedisKey
   checkPrefix(prefix);
   const parts = {
     saga: `${prefix}:saga:{`,
+    snapshot: `${prefix}:snap:{`,
     idempotency: `${prefix}:idem:`,
     state: `${prefix}:state:`,
   } as const;
   return {
     prefix,
     saga: (sagaId) => `${parts.saga}${sagaId}}`,
+    snapshot: (sagaId) => `${parts.snapshot}${sagaId}}`,
     log: (sagaId) => `${prefix}:log:{${sagaId}}`,
     idempotency: (name, idempotencyKey) => `${parts.idempotency}${name}:${idempotencyKey}`,
     all: `${prefix}:all`,
     state: (state) => `${parts.state}${state}`,
     name: (name) => `${prefix}:name:${name}`,
     quarantine: (sagaId) => `${prefix}:quarantine:{${sagaId}}`,
+    quarantineSnapshot: (sagaId) => `${prefix}:quarantine:snap:{${sagaId}}`,
     quarantined: `${prefix}:quarantined`,
     names: `${prefix}:names`,
     settled: `${prefix}:settled`,

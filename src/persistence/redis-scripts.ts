@@ -22,6 +22,8 @@ export const ScriptCode = {
   PublishDenied: -6,
   /** The timer set is not a sorted set: the prefix's timers need repair. */
   TimersCorrupt: -7,
+  /** The saga's snapshot key is not a string. */
+  SnapshotCorrupt: -8,
 } as const;
 
 /** One of the {@link ScriptCode} values. */
@@ -50,6 +52,8 @@ export function scriptError(code: ScriptCode, sagaId: string, expectedRevision: 
       return new StoreError(
         `saga "${sagaId}" was not saved: Redis key "${detail}", where the sagas' timers (step, wait and idle deadlines) are kept, is not a sorted set; it was changed outside xsaga: delete or repair it`,
       );
+    case ScriptCode.SnapshotCorrupt:
+      return new RecordCorruptError(sagaId, 'snapshot', 'is not a Redis string');
   }
 }
 
@@ -59,25 +63,51 @@ export function isScriptCode(reply: unknown): reply is ScriptCode {
 }
 
 /**
- * Lua shared by the scripts: `typeOf(key)` and `indexable(key)` (a sorted set, or nothing yet).
- * `TYPE` replies with a status table in Lua, hence `.ok`.
+ * Lua shared by the scripts:
+ *
+ * - `typeOf(key)` (`TYPE` replies with a status table in Lua, hence `.ok`) and `indexable(key)` (a
+ *   sorted set, or nothing yet);
+ * - `readRecord(sagaKey, snapshotKey)`: a saga as `{HGETALL of its hash, its snapshot key's value or
+ *   false}` (false, a nil in the reply, for a record of the layout before the snapshot key, whose
+ *   snapshot is the hash field), or 0 (no saga), -3 (the saga key is not a hash), -8 (the snapshot
+ *   key is not a string). See `decodeRecordReply` in `redis-record.ts`;
+ * - `expireTogether(ttl, keys)`: one deadline, `ttl` seconds from now, for all of a saga's keys.
+ *   Separate EXPIREs could differ by a millisecond; with one deadline every reader (a script sees
+ *   the keyspace at one instant) finds all of them or none, never a hash without its snapshot. The
+ *   deadline is the first key's after EXPIRE, read back with PEXPIRETIME, not computed from TIME:
+ *   TIME is in no ACL category a tenant's user is granted (`@read`, `@write`), and a command
+ *   refused half-way through a script would leave its writes half done.
  */
-const LUA_HELPERS = `
+export const LUA_HELPERS = `
 local function typeOf(key) return redis.call('TYPE', key).ok end
 local function indexable(key) local t = typeOf(key) return t == 'zset' or t == 'none' end
+local function readRecord(sagaKey, snapshotKey)
+  local sagaType = typeOf(sagaKey)
+  if sagaType == 'none' then return 0 end
+  if sagaType ~= 'hash' then return -3 end
+  local snapshotType = typeOf(snapshotKey)
+  if snapshotType == 'string' then return {redis.call('HGETALL', sagaKey), redis.call('GET', snapshotKey)} end
+  if snapshotType == 'none' then return {redis.call('HGETALL', sagaKey), false} end
+  return -8
+end
+local function expireTogether(ttl, keys)
+  redis.call('EXPIRE', keys[1], ttl)
+  local at = redis.call('PEXPIRETIME', keys[1])
+  for i = 2, #keys do redis.call('PEXPIREAT', keys[i], at) end
+end
 `;
 
 const CREATE_SAGA = `--[[
-  createSaga: stores a new saga at revision 1, its first log entry, its idempotency key and its index
-  entries, atomically; or, when the sagaId or the (name, idempotencyKey) is taken, returns the stored
-  saga and writes nothing.
+  createSaga: stores a new saga at revision 1 (its hash and its snapshot key), its first log entry,
+  its idempotency key and its index entries, atomically; or, when the sagaId or the
+  (name, idempotencyKey) is taken, returns the stored saga and writes nothing.
 
   Input:
     KEYS[1] saga hash            KEYS[4] index of every saga
     KEYS[2] saga log list         KEYS[5] index of the saga's state
     KEYS[3] idempotency key      KEYS[6] index of the saga's name
             (not read or written     KEYS[7] set of every saga name
-             when ARGV[8] is '0')
+             when ARGV[8] is '0')    KEYS[8] saga snapshot key
 
     ARGV[1] sagaId               ARGV[8]  '1' if the saga has an idempotency key, else '0'
     ARGV[2] name                 ARGV[9]  idempotency key
@@ -85,25 +115,32 @@ const CREATE_SAGA = `--[[
     ARGV[4] state                ARGV[11] '1' to append to the log list, '0' to keep no log
     ARGV[5] snapshot (JSON)      ARGV[12] TTL in seconds for a saga created in a final state, '0' = none
     ARGV[6] createdAt (ms)       ARGV[13] saga hash key up to its sagaId (the key is part..id..'}')
-    ARGV[7] updatedAt (ms)
+    ARGV[7] updatedAt (ms)       ARGV[14] saga snapshot key up to its sagaId (part..id..'}')
 
-  Output: {code, fields, id}
-    {1, HGETALL of the new saga, sagaId}          created
-    {0, HGETALL of the existing saga, its id}     the sagaId or the idempotency key was taken
+  Output: {code, fields, id, snapshot}
+    {1, HGETALL of the new saga, sagaId}                   created (its snapshot is ARGV[5])
+    {0, HGETALL of the existing saga, its id, snapshot}    the sagaId or the idempotency key was
+                                                           taken (snapshot nil: the hash holds it)
     {-3, {}, id}   the id (or the idempotency key's owner) is held by a key that is not a hash
+    {-8, {}, id}   the existing saga's snapshot key is not a string
     {-5, {}, key}  an index key is not a sorted set; nothing was written
 ]]
 ${LUA_HELPERS}
+local function existing(sagaKey, snapshotKey, id)
+  local record = readRecord(sagaKey, snapshotKey)
+  if type(record) == 'number' then return {record, {}, id} end
+  return {0, record[1], id, record[2]}
+end
 local sagaKey = KEYS[1]
 local sagaType = typeOf(sagaKey)
-if sagaType == 'hash' then return {0, redis.call('HGETALL', sagaKey), ARGV[1]} end
+if sagaType == 'hash' then return existing(sagaKey, KEYS[8], ARGV[1]) end
 if sagaType ~= 'none' then return {-3, {}, ARGV[1]} end
 local hasIdempotencyKey = ARGV[8] == '1'
 if hasIdempotencyKey and typeOf(KEYS[3]) == 'string' then
   local ownerId = redis.call('GET', KEYS[3])
   local ownerKey = ARGV[13] .. ownerId .. '}'
   local ownerType = typeOf(ownerKey)
-  if ownerType == 'hash' then return {0, redis.call('HGETALL', ownerKey), ownerId} end
+  if ownerType == 'hash' then return existing(ownerKey, ARGV[14] .. ownerId .. '}', ownerId) end
   if ownerType ~= 'none' then return {-3, {}, ownerId} end
 end
 for i = 4, 6 do
@@ -113,7 +150,7 @@ local namesType = typeOf(KEYS[7])
 if namesType ~= 'set' and namesType ~= 'none' then return {-5, {}, KEYS[7]} end
 
 local fields = {
-  'sagaId', ARGV[1], 'name', ARGV[2], 'version', ARGV[3], 'state', ARGV[4], 'snapshot', ARGV[5],
+  'sagaId', ARGV[1], 'name', ARGV[2], 'version', ARGV[3], 'state', ARGV[4],
   'revision', '1', 'createdAt', ARGV[6], 'updatedAt', ARGV[7]
 }
 if hasIdempotencyKey then
@@ -122,6 +159,9 @@ if hasIdempotencyKey then
   redis.call('SET', KEYS[3], ARGV[1])
 end
 redis.call('HSET', sagaKey, unpack(fields))
+-- SET replaces whatever was there, whatever its type: a key left by an earlier saga with this id
+-- (its hash expired or was deleted first) is not this saga's snapshot.
+redis.call('SET', KEYS[8], ARGV[5])
 -- A log left by an earlier saga with this id (hash expired first) is not this saga's log.
 redis.call('DEL', KEYS[2])
 if ARGV[11] == '1' then
@@ -134,18 +174,20 @@ redis.call('SADD', KEYS[7], ARGV[2])
 
 local ttl = tonumber(ARGV[12])
 if ttl > 0 then
-  redis.call('EXPIRE', sagaKey, ttl)
-  redis.call('EXPIRE', KEYS[2], ttl)
-  if hasIdempotencyKey then redis.call('EXPIRE', KEYS[3], ttl) end
+  local keys = {sagaKey, KEYS[8], KEYS[2]}
+  if hasIdempotencyKey then keys[#keys + 1] = KEYS[3] end
+  expireTogether(ttl, keys)
 end
 return {1, redis.call('HGETALL', sagaKey), ARGV[1]}
 `;
 
 const SAVE_SAGA = `--[[
   saveSaga: compare-and-set of a saga's snapshot. If the stored revision equals the expected one,
-  writes state, snapshot, updatedAt and revision + 1, appends the log entry, moves the saga between
-  state indexes and, for a final state under retention, sets a TTL on the saga, its log and its
-  idempotency key. Index members of expired sagas are removed later, lazily, by list. When the new
+  writes the snapshot key, and state, updatedAt and revision + 1 in the hash, appends the log entry,
+  moves the saga between state indexes and, for a final state under retention, sets a TTL on the
+  saga, its snapshot, its log and its idempotency key. A hash of the layout before the snapshot key
+  (the snapshot in its field 'snapshot') is rewritten without that field, so that Redis encodes it
+  as a listpack again: HDEL alone would leave it a hashtable for good. Index members of expired sagas are removed later, lazily, by list. When the new
   state is settled, or the saga parked (the caller passes a channel), publishes the sagaId on that
   channel; a waiter
   reading the saga when the message arrives sees this save, as a script runs whole. Every check
@@ -156,10 +198,18 @@ const SAVE_SAGA = `--[[
   hash field 'timer': ARGV[12] 'set' replaces it with member ARGV[13] due at ARGV[14], 'clear'
   removes it, 'keep' leaves it (a transition that stays in its step keeps that step's deadline).
 
+  The log line is ARGV[15], the entry without 'f' (from), when the log's last line ends where this
+  entry starts (ARGV[16]), or the log is empty and ARGV[16] is '': a reader takes 'from' from the
+  line before. Otherwise, or when ARGV[15] is '', it is ARGV[6], with 'f'. Where a line ends is its
+  'to' if that is a string, else its 't' if 'to' is absent and 't' is a string; a line that is not
+  a JSON object says nothing, and the next line keeps 'f' (endOf in record-schema.ts reads it back
+  by the same rule).
+
   Input:
     KEYS[1] saga hash
     KEYS[2] saga log list
     KEYS[3] timer set (sorted set: member = timer id, score = due time in ms)
+    KEYS[4] saga snapshot key
 
     ARGV[1] sagaId               ARGV[6]  log entry (JSON)
     ARGV[2] expected revision    ARGV[7]  '1' to append to the log list, '0' to keep no log
@@ -171,6 +221,8 @@ const SAVE_SAGA = `--[[
     ARGV[12] timer: 'set', 'clear' or 'keep'
     ARGV[13] timer member (with 'set')
     ARGV[14] timer due time in ms (with 'set')
+    ARGV[15] log entry (JSON) without 'f', or '' when the entry has no such form
+    ARGV[16] the entry's 'from'
 
   Output:
     n   the new revision (>= 2)
@@ -181,17 +233,49 @@ const SAVE_SAGA = `--[[
     -5  a state index key is not a sorted set
     -6  the caller's ACL does not allow PUBLISH on ARGV[11]; nothing was written
     -7  the timer set is not a sorted set (and the save sets or clears a timer); nothing was written
+    -8  the snapshot key is not a string; nothing was written
 
   Events:
     PUBLISH ARGV[11] ARGV[1]   after the writes, when ARGV[11] is not ''
 ]]
 ${LUA_HELPERS}
+local function lastTo(log)
+  local last = redis.call('LINDEX', log, -1)
+  if not last then return '' end
+  local ok, line = pcall(cjson.decode, last)
+  if not ok or type(line) ~= 'table' then return nil end
+  if type(line.to) == 'string' then return line.to end
+  if line.to == nil and type(line.t) == 'string' then return line.t end
+  return nil
+end
+-- Rewrites a hash without its field 'snapshot', keeping its deadline, if it had one, and giving it
+-- to the snapshot key as well.
+local function dropSnapshotField(sagaKey, snapshotKey)
+  local expiresAt = redis.call('PEXPIRETIME', sagaKey)
+  local fields = redis.call('HGETALL', sagaKey)
+  local kept = {}
+  for i = 1, #fields, 2 do
+    if fields[i] ~= 'snapshot' then
+      kept[#kept + 1] = fields[i]
+      kept[#kept + 1] = fields[i + 1]
+    end
+  end
+  redis.call('DEL', sagaKey)
+  redis.call('HSET', sagaKey, unpack(kept))
+  if expiresAt > 0 then
+    redis.call('PEXPIREAT', sagaKey, expiresAt)
+    redis.call('PEXPIREAT', snapshotKey, expiresAt)
+  end
+end
+
 local sagaType = typeOf(KEYS[1])
 if sagaType == 'none' then return -1 end
 if sagaType ~= 'hash' then return -3 end
 local current = redis.call('HMGET', KEYS[1], 'revision', 'state', 'createdAt', 'name', 'idempotencyKey', 'timer')
 local stored = tonumber(current[1])
 if not stored or not current[2] or not tonumber(current[3]) then return -3 end
+local snapshotType = typeOf(KEYS[4])
+if snapshotType ~= 'string' and snapshotType ~= 'none' then return -8 end
 if stored ~= tonumber(ARGV[2]) then return -2 end
 if ARGV[7] == '1' then
   local logType = typeOf(KEYS[2])
@@ -206,10 +290,14 @@ local publishes = ARGV[11] ~= ''
 if publishes and not redis.acl_check_cmd('PUBLISH', ARGV[11], ARGV[1]) then return -6 end
 
 local revision = stored + 1
-redis.call('HSET', KEYS[1], 'state', ARGV[3], 'snapshot', ARGV[4], 'revision', tostring(revision),
-  'updatedAt', ARGV[5])
+-- KEEPTTL: the snapshot keeps the deadline its hash keeps through HSET.
+redis.call('SET', KEYS[4], ARGV[4], 'KEEPTTL')
+if redis.call('HEXISTS', KEYS[1], 'snapshot') == 1 then dropSnapshotField(KEYS[1], KEYS[4]) end
+redis.call('HSET', KEYS[1], 'state', ARGV[3], 'revision', tostring(revision), 'updatedAt', ARGV[5])
 if ARGV[7] == '1' then
-  redis.call('RPUSH', KEYS[2], ARGV[6])
+  local line = ARGV[6]
+  if ARGV[15] ~= '' and lastTo(KEYS[2]) == ARGV[16] then line = ARGV[15] end
+  redis.call('RPUSH', KEYS[2], line)
 end
 if moves then
   redis.call('ZREM', ARGV[9] .. current[2], ARGV[1])
@@ -227,9 +315,9 @@ end
 
 local ttl = tonumber(ARGV[8])
 if ttl > 0 then
-  redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('EXPIRE', KEYS[2], ttl)
-  if current[5] then redis.call('EXPIRE', ARGV[10] .. current[4] .. ':' .. current[5], ttl) end
+  local keys = {KEYS[1], KEYS[4], KEYS[2]}
+  if current[5] then keys[#keys + 1] = ARGV[10] .. current[4] .. ':' .. current[5] end
+  expireTogether(ttl, keys)
 end
 if publishes then redis.call('PUBLISH', ARGV[11], ARGV[1]) end
 return revision
@@ -306,9 +394,15 @@ const QUARANTINE_SAGA = `--[[
   timer set, records it in the quarantined index and appends the entry with the reason to its log.
   Keys of the wrong type are left as they are rather than failing the move.
 
+  The snapshot stays readable for a person: copied into the quarantine hash as its field
+  'snapshot' (the whole record in one hash, as the layout before the snapshot key kept it) and its
+  key deleted; or, when it cannot be copied (the saga key is not a hash, or the snapshot key not a
+  string), its key renamed to KEYS[8], whatever its type. A KEYS[8] left by an earlier quarantine of
+  the same sagaId is deleted otherwise.
+
   Input:
-    KEYS[1] saga key             KEYS[4] index of every saga
-    KEYS[2] quarantine key       KEYS[5] index of quarantined sagas
+    KEYS[1] saga key             KEYS[4] index of every saga       KEYS[7] saga snapshot key
+    KEYS[2] quarantine key       KEYS[5] index of quarantined sagas  KEYS[8] quarantine snapshot key
     KEYS[3] saga log list        KEYS[6] timer set
 
     ARGV[1] sagaId               ARGV[5] state index key up to the state name
@@ -326,6 +420,15 @@ if sagaType == 'none' then return 0 end
 local name, timer = false, false
 if sagaType == 'hash' then name, timer = unpack(redis.call('HMGET', KEYS[1], 'name', 'timer')) end
 redis.call('RENAME', KEYS[1], KEYS[2])
+local snapshotType = typeOf(KEYS[7])
+if snapshotType == 'string' and sagaType == 'hash' then
+  redis.call('HSET', KEYS[2], 'snapshot', redis.call('GET', KEYS[7]))
+  redis.call('DEL', KEYS[7], KEYS[8])
+elseif snapshotType ~= 'none' then
+  redis.call('RENAME', KEYS[7], KEYS[8])
+else
+  redis.call('DEL', KEYS[8])
+end
 if timer and indexable(KEYS[6]) then redis.call('ZREM', KEYS[6], timer) end
 if indexable(KEYS[4]) then redis.call('ZREM', KEYS[4], ARGV[1]) end
 for i = 7, #ARGV do
@@ -354,6 +457,7 @@ export type CreateSagaArgs = [
   log: '0' | '1',
   ttlSeconds: number,
   sagaKeyPart: string,
+  snapshotKeyPart: string,
 ];
 
 /** Arguments of the save script, in ARGV order (see its contract header). */
@@ -372,6 +476,8 @@ export type SaveSagaArgs = [
   timer: 'set' | 'clear' | 'keep',
   timerMember: string,
   timerDueAt: number,
+  chainedEntry: string,
+  from: string,
 ];
 
 /** Arguments of the quarantine script, in ARGV order (see its contract header). */
@@ -388,10 +494,10 @@ export type QuarantineSagaArgs = [
 /** The RedisStore scripts as typed calls on one connection. */
 export interface SagaScripts {
   createSaga(
-    keys: readonly [string, string, string, string, string, string, string],
+    keys: readonly [string, string, string, string, string, string, string, string],
     args: CreateSagaArgs,
-  ): Promise<[1 | 0 | -3 | -5, string[], string]>;
-  saveSaga(keys: readonly [string, string, string], args: SaveSagaArgs): Promise<number>;
+  ): Promise<CreateSagaReply>;
+  saveSaga(keys: readonly [string, string, string, string], args: SaveSagaArgs): Promise<number>;
   claimTimers(timers: string, now: number, leaseEnd: number, limit: number): Promise<string[]>;
   settleTimer(timers: string, member: string, leaseEnd: number, dueAt: number | ''): Promise<0 | 1>;
   pruneIndex(
@@ -402,14 +508,17 @@ export interface SagaScripts {
     value: string,
   ): Promise<number>;
   quarantineSaga(
-    keys: readonly [string, string, string, string, string, string],
+    keys: readonly [string, string, string, string, string, string, string, string],
     args: QuarantineSagaArgs,
   ): Promise<0 | 1>;
 }
 
+/** Reply of the create script: code, the saga's hash fields, its id, and (code 0) its snapshot key's value. */
+export type CreateSagaReply = [code: 1 | 0 | -3 | -5 | -8, fields: string[], id: string, snapshot?: string | null];
+
 /** Shape ioredis gives a connection after `defineCommand` (it adds one method per script). */
 interface WithSagaCommands {
-  xsagaCreateSaga(...keysAndArgs: (string | number)[]): Promise<[1 | 0 | -3 | -5, string[], string]>;
+  xsagaCreateSaga(...keysAndArgs: (string | number)[]): Promise<CreateSagaReply>;
   xsagaSaveSaga(...keysAndArgs: (string | number)[]): Promise<number>;
   xsagaClaimTimers(...keysAndArgs: (string | number)[]): Promise<string[]>;
   xsagaSettleTimer(...keysAndArgs: (string | number)[]): Promise<0 | 1>;
@@ -423,12 +532,12 @@ interface WithSagaCommands {
  * the command names are prefixed `xsaga` and the scripts take every key layout detail as arguments.
  */
 export function registerSagaScripts(redis: Redis): SagaScripts {
-  redis.defineCommand('xsagaCreateSaga', { numberOfKeys: 7, lua: CREATE_SAGA });
-  redis.defineCommand('xsagaSaveSaga', { numberOfKeys: 3, lua: SAVE_SAGA });
+  redis.defineCommand('xsagaCreateSaga', { numberOfKeys: 8, lua: CREATE_SAGA });
+  redis.defineCommand('xsagaSaveSaga', { numberOfKeys: 4, lua: SAVE_SAGA });
   redis.defineCommand('xsagaClaimTimers', { numberOfKeys: 1, lua: CLAIM_TIMERS });
   redis.defineCommand('xsagaSettleTimer', { numberOfKeys: 1, lua: SETTLE_TIMER });
   redis.defineCommand('xsagaPruneIndex', { numberOfKeys: 2, lua: PRUNE_INDEX });
-  redis.defineCommand('xsagaQuarantineSaga', { numberOfKeys: 6, lua: QUARANTINE_SAGA });
+  redis.defineCommand('xsagaQuarantineSaga', { numberOfKeys: 8, lua: QUARANTINE_SAGA });
   const commands = redis as unknown as WithSagaCommands;
   return {
     createSaga: (keys, args) => commands.xsagaCreateSaga(...keys, ...args),

@@ -4,10 +4,11 @@ import { defaultLogger, type Logger } from '../observability/logger.ts';
 import { OutageReporter, warnOnLogger } from '../observability/outage-reporter.ts';
 import { FINAL_STATES, SagaStates, SETTLED_STATES } from '../vocabulary/states.ts';
 import { pageSizeOf } from './list-query.ts';
-import { decodeLogEntry, encodeLogEntry, unreadableLogEntry } from './record-schema.ts';
+import { decodeLog, encodeLogEntry, unreadableLogEntry } from './record-schema.ts';
 import { decodeCursor, encodeCursor, type IndexPosition, isAfter } from './redis-cursor.ts';
 import { createRedisKeys, type RedisKeys } from './redis-keys.ts';
-import { decodeRedisRecord, encodeSnapshot } from './redis-record.ts';
+import { registerReadScripts, type SagaReadScripts } from './redis-read-scripts.ts';
+import { decodeRecordReply, decodeRedisRecord, encodeSnapshot } from './redis-record.ts';
 import { isScriptCode, registerSagaScripts, type SagaScripts, ScriptCode, scriptError } from './redis-scripts.ts';
 import type {
   CreateResult,
@@ -18,6 +19,7 @@ import type {
   SagaStats,
   SagaStore,
   SagaUpdate,
+  SettledRead,
   SettleListener,
   TransitionEntry,
 } from './saga-store.ts';
@@ -43,9 +45,9 @@ export interface RedisStoreOptions {
   /** Start of every key (see `redis-keys.ts` for the layout); no braces. Default `xsaga`. */
   prefix?: string;
   /**
-   * Keep finished sagas for a while only: on reaching `Completed` or `Failed`, the saga, its log
-   * and its idempotency key expire after `finalTtlSeconds`. Index entries are dropped lazily by
-   * `list`. Default: kept forever.
+   * Keep finished sagas for a while only: on reaching `Completed` or `Failed`, the saga (its hash
+   * and its snapshot), its log and its idempotency key expire after `finalTtlSeconds`, all at the
+   * same millisecond. Index entries are dropped lazily by `list`. Default: kept forever.
    */
   retention?: { finalTtlSeconds: number };
   /** Keep each saga's log in a Redis list (`history`). Default true; false: `history` is `[]`. */
@@ -53,8 +55,9 @@ export interface RedisStoreOptions {
 }
 
 /**
- * Creates a {@link RedisStore}: sagas in Redis hashes, saga logs in lists, indexes in sorted
- * sets, every write one Lua script (compare-and-set on the revision).
+ * Creates a {@link RedisStore}: sagas in Redis hashes with their snapshots in string keys beside
+ * them, saga logs in lists, indexes in sorted sets; every write one Lua script (compare-and-set on
+ * the revision), and every read of a saga one command.
  *
  * @example
  * ```ts
@@ -78,6 +81,7 @@ export class RedisStore implements SagaStore {
   readonly #ownsConnection: boolean;
   readonly #keys: RedisKeys;
   readonly #scripts: SagaScripts;
+  readonly #reads: SagaReadScripts;
   readonly #log: boolean;
   readonly #outage: OutageReporter;
   /** TTL for sagas in a final state; 0 keeps them forever. */
@@ -100,12 +104,14 @@ export class RedisStore implements SagaStore {
     this.#redis = redis;
     this.#ownsConnection = owned;
     this.#scripts = registerSagaScripts(redis);
+    this.#reads = registerReadScripts(redis);
   }
 
   async create(record: SagaRecord, entry: TransitionEntry): Promise<CreateResult> {
     const keys = this.#keys;
     const { sagaId, name, idempotencyKey } = record;
-    const [code, fields, id] = await this.#scripts.createSaga(
+    const snapshot = encodeSnapshot(record.snapshot);
+    const [code, fields, id, storedSnapshot] = await this.#scripts.createSaga(
       [
         keys.saga(sagaId),
         keys.log(sagaId),
@@ -114,39 +120,48 @@ export class RedisStore implements SagaStore {
         keys.state(record.state),
         keys.name(name),
         keys.names,
+        keys.snapshot(sagaId),
       ],
       [
         sagaId,
         name,
         record.version,
         record.state,
-        encodeSnapshot(record.snapshot),
+        snapshot,
         record.createdAt,
         record.updatedAt,
         idempotencyKey === undefined ? '0' : '1',
         idempotencyKey ?? '',
-        encodeLogEntry(entry),
+        // The first line of the log: it starts from '' when the entry does.
+        encodeLogEntry(entry, entry.from === ''),
         this.#log ? '1' : '0',
         this.#ttlFor(record.state),
         keys.scriptParts.saga,
+        keys.scriptParts.snapshot,
       ],
     );
     if (code === ScriptCode.RecordCorrupt) throw new RecordCorruptError(id, 'key', 'is not a Redis hash');
+    if (code === ScriptCode.SnapshotCorrupt) throw scriptError(code, id, 0);
     if (code === ScriptCode.IndexCorrupt) throw scriptError(code, sagaId, 0, id);
-    return { record: decodeRedisRecord(id, fields), created: code === 1 };
+    const created = code === 1;
+    return { record: decodeRedisRecord(id, fields, created ? snapshot : storedSnapshot), created };
   }
 
   async save(update: SagaUpdate, entry: TransitionEntry): Promise<number> {
     const { sagaId, expectedRevision } = update;
+    const line = encodeLogEntry(entry);
+    // The script stores this one when the log ends where the entry starts (the engine's entries
+    // always do): `from` is then the `to` of the line before, and need not be stored again.
+    const chained = encodeLogEntry(entry, true);
     const reply = await this.#scripts.saveSaga(
-      [this.#keys.saga(sagaId), this.#keys.log(sagaId), this.#keys.timers],
+      [this.#keys.saga(sagaId), this.#keys.log(sagaId), this.#keys.timers, this.#keys.snapshot(sagaId)],
       [
         sagaId,
         expectedRevision,
         update.state,
         encodeSnapshot(update.snapshot),
         update.updatedAt,
-        encodeLogEntry(entry),
+        line,
         this.#log ? '1' : '0',
         this.#ttlFor(update.state),
         this.#keys.scriptParts.state,
@@ -155,6 +170,8 @@ export class RedisStore implements SagaStore {
         update.timer === undefined ? 'keep' : update.timer === null ? 'clear' : 'set',
         update.timer?.id ?? '',
         update.timer?.dueAt ?? 0,
+        chained === line ? '' : chained,
+        entry.from,
       ],
     );
     if (isScriptCode(reply)) {
@@ -190,12 +207,27 @@ export class RedisStore implements SagaStore {
     return score === undefined ? undefined : Number(score);
   }
 
+  /** One script (EVALSHA): the saga's hash and its snapshot key, read at one instant. */
   async load(sagaId: string): Promise<SagaRecord | undefined> {
-    const fields = await this.#redis.hgetall(this.#keys.saga(sagaId)).catch((error: unknown) => {
-      if (isWrongType(error)) throw new RecordCorruptError(sagaId, 'key', 'is not a Redis hash', { cause: error });
-      throw error;
-    });
-    return Object.keys(fields).length === 0 ? undefined : decodeRedisRecord(sagaId, fields);
+    const [reply] = await this.#reads.loadSagas([[this.#keys.saga(sagaId), this.#keys.snapshot(sagaId)]]);
+    return decodeRecordReply(sagaId, reply ?? 0);
+  }
+
+  /**
+   * One script (EVALSHA): the saga's hash and snapshot key and, when its state is settled, its
+   * log; the errors are those of `load` and the history that of `history`.
+   */
+  async loadSettled(sagaId: string): Promise<SettledRead | undefined> {
+    const keys = this.#keys;
+    const [reply, lines] = await this.#reads.loadSettled(
+      [keys.saga(sagaId), keys.snapshot(sagaId), keys.log(sagaId)],
+      this.#log,
+      SETTLED_STATES,
+    );
+    const record = decodeRecordReply(sagaId, reply);
+    if (record === undefined) return undefined;
+    if (!SETTLED_STATES.includes(record.state)) return { record };
+    return { record, history: this.#log ? logOf(sagaId, lines ?? []) : [] };
   }
 
   /**
@@ -236,9 +268,18 @@ export class RedisStore implements SagaStore {
         continue;
       }
       skip = 0;
-      // A saga whose data is corrupt is left out here (it cannot be shown) rather than failing the
-      // whole page, and reported so that the engine quarantines it.
-      const records = await Promise.all(fresh.map((position) => this.load(position.member).catch(corruptOnly)));
+      // One script reads the whole batch. A saga whose data is corrupt is left out here (it cannot
+      // be shown) rather than failing the whole page, and reported so that the engine quarantines it.
+      const replies = await this.#reads.loadSagas(
+        fresh.map(({ member }) => [this.#keys.saga(member), this.#keys.snapshot(member)] as const),
+      );
+      const records = fresh.map((position, i) => {
+        try {
+          return decodeRecordReply(position.member, replies[i] ?? 0);
+        } catch (error) {
+          return corruptOnly(error);
+        }
+      });
       for (const [i, position] of fresh.entries()) {
         after = position;
         const record = records[i];
@@ -256,14 +297,24 @@ export class RedisStore implements SagaStore {
   }
 
   /**
-   * Renames the saga's key to its quarantine key (same slot), whatever its type, drops it from
-   * every index and its timer from the timer set, and appends the entry to its log, in one script.
-   * The data stays for a person.
+   * Renames the saga's key to its quarantine key (same slot), whatever its type, copies its
+   * snapshot into it (or renames the snapshot key to `quarantineSnapshot` when it cannot be
+   * copied), drops it from every index and its timer from the timer set, and appends the entry to
+   * its log, in one script. The data stays for a person.
    */
   async quarantine(sagaId: string, entry: TransitionEntry): Promise<boolean> {
     const keys = this.#keys;
     const moved = await this.#scripts.quarantineSaga(
-      [keys.saga(sagaId), keys.quarantine(sagaId), keys.log(sagaId), keys.all, keys.quarantined, keys.timers],
+      [
+        keys.saga(sagaId),
+        keys.quarantine(sagaId),
+        keys.log(sagaId),
+        keys.all,
+        keys.quarantined,
+        keys.timers,
+        keys.snapshot(sagaId),
+        keys.quarantineSnapshot(sagaId),
+      ],
       [
         sagaId,
         entry.at,
@@ -306,15 +357,11 @@ export class RedisStore implements SagaStore {
 
   async history(sagaId: string): Promise<TransitionEntry[]> {
     if (!this.#log) return [];
-    try {
-      const entries = await this.#redis.lrange(this.#keys.log(sagaId), 0, -1);
-      return entries.map((json, index) => decodeLogEntry(sagaId, index, json));
-    } catch (error) {
+    const lines = await this.#redis.lrange(this.#keys.log(sagaId), 0, -1).catch((error: unknown) => {
       if (!isWrongType(error)) throw error;
-      return [
-        unreadableLogEntry(sagaId, `the log of saga "${sagaId}" is not a Redis list; it was changed outside xsaga`),
-      ];
-    }
+      return ScriptCode.LogCorrupt;
+    });
+    return logOf(sagaId, lines);
   }
 
   /**
@@ -448,6 +495,12 @@ function retentionSeconds(retention: RedisStoreOptions['retention']): number {
     throw new TypeError(`retention.finalTtlSeconds must be a whole number of seconds >= 1, got ${seconds}`);
   }
   return seconds;
+}
+
+/** A saga's log from its lines, or the one entry that says its key is not a list. */
+function logOf(sagaId: string, lines: string[] | typeof ScriptCode.LogCorrupt): TransitionEntry[] {
+  if (lines !== ScriptCode.LogCorrupt) return decodeLog(sagaId, lines);
+  return [unreadableLogEntry(sagaId, `the log of saga "${sagaId}" is not a Redis list; it was changed outside xsaga`)];
 }
 
 function corruptOnly(error: unknown): RecordCorruptError {

@@ -97,6 +97,16 @@ export interface SagaStats {
   byName: Record<string, SagaCounts>;
 }
 
+/**
+ * Result of `loadSettled`: the record and, when its state is settled (`Completed`, `Failed`,
+ * `Escalated`), its whole log, as `history` returns it.
+ */
+export interface SettledRead {
+  record: SagaRecord;
+  /** Present exactly when `record.state` is settled. */
+  history?: TransitionEntry[];
+}
+
 /** Result of `create`: the stored record, and whether this call created it. */
 export interface CreateResult {
   record: SagaRecord;
@@ -144,6 +154,21 @@ export interface SagaStore {
    * unusable (stores whose data can be changed from outside check every field).
    */
   load(sagaId: string): Promise<SagaRecord | undefined>;
+  /**
+   * Optional: `load` and, only when the saga is settled (`Completed`, `Failed`, `Escalated`: see
+   * `SETTLED_STATES`), `history`, read together: what `engine.waitFor` needs from a saga that
+   * may have settled, in one client command on stores with a server (RedisStore: one script)
+   * rather than two. Undefined for an unknown saga; a record without `history` for an unsettled
+   * one. Unreadable data is treated exactly as `load` and `history` treat it: RecordCorruptError
+   * for an unusable record, `log.unreadable` entries in the history.
+   *
+   * @example
+   * ```ts
+   * const read = await store.loadSettled?.(sagaId);
+   * if (read?.history) report(read.record, read.history); // settled: no second read
+   * ```
+   */
+  loadSettled?(sagaId: string): Promise<SettledRead | undefined>;
   /**
    * Sagas matching the query, oldest first, served from indexes (never a scan of every key). A
    * `limit` outside 1..10 000, an unknown `state` or a cursor the store did not make is refused

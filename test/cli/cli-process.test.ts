@@ -67,7 +67,7 @@ describe('the xsaga command, as a process', () => {
     lab = new SagaLab();
     const sagaId = await lab.completed();
     const redis = new Redis(lab.redis);
-    await redis.hset(`${lab.prefix}:saga:{${sagaId}}`, 'snapshot', '[');
+    await redis.set(`${lab.prefix}:snap:{${sagaId}}`, '[');
     await redis.quit();
 
     const run = await xsaga(lab, 'show', sagaId);

@@ -161,7 +161,7 @@ describe('xsaga show', () => {
     lab = new SagaLab();
     const sagaId = await lab.completed();
     const redis = new Redis(lab.redis);
-    await redis.hset(`${lab.prefix}:saga:{${sagaId}}`, 'snapshot', '{"not": "a snapshot"');
+    await redis.set(`${lab.prefix}:snap:{${sagaId}}`, '{"not": "a snapshot"');
     await redis.quit();
 
     const run = await show(sagaId);

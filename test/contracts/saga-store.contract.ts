@@ -375,8 +375,94 @@ export function describeSagaStoreContract(name: string, makeStore: MakeSagaStore
         expect(Object.keys(history[4]?.error ?? {})).not.toContain('code');
       });
 
+      it('keeps the from of entries that do not start where the entry before them ended', async () => {
+        const record = sagaRecord(1);
+        const at = (i: number) => T0 + i;
+        const entries: TransitionEntry[] = [
+          { sagaId: record.sagaId, at: at(0), from: 'Elsewhere', to: 'Started', event: 'saga.created' },
+          { sagaId: record.sagaId, at: at(1), from: 'Started', to: 'Pending.a', event: 'saga.start' },
+          { sagaId: record.sagaId, at: at(2), from: '', to: 'Pending.a', event: 'saga.signal' },
+          { sagaId: record.sagaId, at: at(3), from: 'Pending.a', to: 'Pending.a', event: 'saga.signal' },
+          { sagaId: record.sagaId, at: at(4), from: 'Pending.b', to: '', event: 'step.done', step: 'b', attempt: 1 },
+          { sagaId: record.sagaId, at: at(5), from: '', to: 'Completed', event: 'step.done', step: 'c' },
+        ];
+        const [first, ...rest] = entries as [TransitionEntry, ...TransitionEntry[]];
+        await store.create(record, first);
+        for (const [i, entry] of rest.entries()) {
+          await store.save(
+            { sagaId: record.sagaId, expectedRevision: i + 1, state: 'Pending', snapshot: { i }, updatedAt: entry.at },
+            entry,
+          );
+        }
+
+        expect(await store.history(record.sagaId)).toStrictEqual(entries);
+      });
+
       it('is empty for an unknown saga', async () => {
         expect(await store.history('unknown')).toEqual([]);
+      });
+    });
+
+    describe('loadSettled (optional: without it engine.waitFor calls load, then history)', () => {
+      let loadSettled: NonNullable<SagaStore['loadSettled']>;
+
+      beforeEach((ctx) => {
+        if (!store.loadSettled) return ctx.skip();
+        loadSettled = store.loadSettled.bind(store);
+      });
+
+      /** Creates saga 1 and walks it through `states`, one save each. */
+      const walk = async (states: readonly SagaState[]) => {
+        const [record] = await createMany(store, 1);
+        const sagaId = record?.sagaId ?? '';
+        for (const [i, state] of states.entries()) {
+          await store.save(
+            { sagaId, expectedRevision: i + 1, state, snapshot: { state }, updatedAt: T0 + i },
+            { ...moveEntry(sagaId, state, T0 + i), from: states[i - 1] ?? 'Started' },
+          );
+        }
+        return sagaId;
+      };
+
+      it('returns undefined for an unknown saga', async () => {
+        expect(await loadSettled('unknown')).toBeUndefined();
+      });
+
+      it.each([
+        ['Started', []],
+        ['Pending', ['Pending']],
+        ['Compensating', ['Pending', 'Compensating']],
+      ] as const)('returns the record without a history while the saga is %s', async (_, states) => {
+        const sagaId = await walk(states);
+
+        const read = await loadSettled(sagaId);
+
+        expect(read).toStrictEqual({ record: await store.load(sagaId) });
+      });
+
+      it.each([
+        ['Completed', ['Pending', 'Completed']],
+        ['Failed', ['Pending', 'Compensating', 'Failed']],
+        ['Escalated', ['Pending', 'Compensating', 'Escalated']],
+      ] as const)(
+        'returns the record with the history that history() returns once the saga is %s',
+        async (state, states) => {
+          const sagaId = await walk(states);
+
+          const read = await loadSettled(sagaId);
+
+          expect(read?.record).toStrictEqual(await store.load(sagaId));
+          expect(read?.record.state).toBe(state);
+          expect(read?.history).toStrictEqual(await store.history(sagaId));
+          expect(read?.history).toHaveLength(states.length + 1);
+        },
+      );
+
+      it('returns undefined for a quarantined saga, as load does', async () => {
+        const sagaId = await walk(['Pending', 'Escalated']);
+        await store.quarantine(sagaId, { ...createdEntry(sagaId), to: 'Quarantined' });
+
+        expect(await loadSettled(sagaId)).toBeUndefined();
       });
     });
 

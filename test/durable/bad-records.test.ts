@@ -121,7 +121,7 @@ describe('a snapshot that is valid JSON of the wrong shape', () => {
     const prefix = newPrefix();
     const [bad, healthy] = (await parkedSagas(prefix, ['bad', 'healthy'])) as [string, string];
     const redis = admin();
-    await redis.hset(`${prefix}:saga:{${bad}}`, 'snapshot', snapshot);
+    await redis.set(`${prefix}:snap:{${bad}}`, snapshot);
     // An engine that does not recover on its own: only reads meet the bad record.
     const engine = readingEngine(redis, prefix);
 
@@ -139,7 +139,7 @@ describe('a snapshot that is valid JSON of the wrong shape', () => {
     const prefix = newPrefix();
     const [bad] = (await parkedSagas(prefix, ['bad'])) as [string];
     const redis = admin();
-    await redis.hset(`${prefix}:saga:{${bad}}`, 'snapshot', '{"value":"Pending","context":{}}');
+    await redis.set(`${prefix}:snap:{${bad}}`, '{"value":"Pending","context":{}}');
     const engine = readingEngine(redis, prefix);
 
     const error = (await engine.get(bad).catch((e: unknown) => e)) as SagaError & { field: string };
@@ -171,6 +171,27 @@ describe('keys of the wrong type', () => {
     );
     const log = await createRedisStore({ connection: redis, prefix }).history(badLog);
     expect(log).toEqual([expect.objectContaining({ event: 'log.unreadable' })]);
+  });
+
+  it('a snapshot key that is not a string is quarantined, and a healthy saga beside it settles', async () => {
+    const prefix = newPrefix();
+    const [bad, healthy] = (await parkedSagas(prefix, ['bad', 'healthy'])) as [string, string];
+    const redis = admin();
+    await redis.del(`${prefix}:snap:{${bad}}`);
+    await redis.hset(`${prefix}:snap:{${bad}}`, 'not', 'a string');
+
+    const engine = runningEngine(prefix);
+    const quarantined: string[] = [];
+    engine.on('quarantined', ({ sagaId }) => quarantined.push(sagaId));
+
+    expect((await engine.waitFor(healthy, { timeoutMs: 15_000 })).state).toBe('Completed');
+    await eventually(async () => quarantined.length > 0);
+    expect(quarantined).toEqual([bad]);
+    const log = await createRedisStore({ connection: redis, prefix }).history(bad);
+    expect(log.at(-1)).toMatchObject({ to: 'Quarantined', error: { code: 'RECORD_CORRUPT' } });
+    expect(log.at(-1)?.error?.message).toContain('snapshot is not a Redis string');
+    // Kept for a person, beside the quarantined hash.
+    expect(await redis.hgetall(`${prefix}:quarantine:snap:{${bad}}`)).toEqual({ not: 'a string' });
   });
 
   it('a log line that is not an entry is shown as log.unreadable, and the rest of the log stays readable', async () => {

@@ -26,7 +26,7 @@ describe('bad stored data', () => {
 
     const redis = new Redis(REDIS_URL);
     cleanups.push(async () => void (await redis.quit()));
-    await redis.hset(`${prefix}:saga:{${corrupt}}`, 'snapshot', '{"value": not json');
+    await redis.set(`${prefix}:snap:{${corrupt}}`, '{"value": not json');
     await redis.hset(`${prefix}:saga:{${unknownVersion}}`, 'version', '99');
 
     const quarantined: string[] = [];
@@ -48,6 +48,8 @@ describe('bad stored data', () => {
     expect((await store.listQuarantined()).sort()).toEqual([corrupt, unknownVersion].sort());
     // Moved aside, not deleted: the data is kept for a person, and the log says why.
     expect(await redis.exists(`${prefix}:saga:{${corrupt}}`)).toBe(0);
+    // The snapshot is copied into the quarantine hash: one key holds the whole record.
+    expect(await redis.exists(`${prefix}:snap:{${corrupt}}`)).toBe(0);
     expect(await redis.hget(`${prefix}:quarantine:{${corrupt}}`, 'snapshot')).toBe('{"value": not json');
     const log = await store.history(unknownVersion);
     expect(log.at(-1)).toMatchObject({ to: 'Quarantined', error: { code: 'RECORD_CORRUPT' } });

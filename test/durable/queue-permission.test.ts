@@ -15,9 +15,18 @@ describe('an enqueue refused by Redis (NOPERM) after the saga was saved', () => 
   beforeAll(async () => {
     server = await OwnRedis.start();
     admin = new Redis(server.url);
-    const storeKeys = ['saga:*', 'log:*', 'idem:*', 'all', 'state:*', 'name:*', 'names', 'timers', 'quarantine*'].map(
-      (pattern) => `~${prefix}:${pattern}`,
-    );
+    const storeKeys = [
+      'saga:*',
+      'snap:*',
+      'log:*',
+      'idem:*',
+      'all',
+      'state:*',
+      'name:*',
+      'names',
+      'timers',
+      'quarantine*',
+    ].map((pattern) => `~${prefix}:${pattern}`);
     // The store's channel too: its save script announces settled sagas there, and waitFor subscribes.
     await admin.call(
       'ACL',

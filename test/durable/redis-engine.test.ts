@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Participants, trip, tripHandlers } from '../../examples/trip-booking/saga.ts';
 import { readStoredSnapshot } from '../../src/engine/compact-snapshot.ts';
 import { type CompensationContext, createEngine, type Engine, type StepContext } from '../../src/index.ts';
+import { createRedisStore } from '../../src/persistence/redis-store.ts';
 import { withInstantRetries } from '../../src/testing/index.ts';
 import { dropPrefix, REDIS_URL } from './redis-helpers.ts';
 
@@ -68,30 +69,34 @@ describe('engine on Redis + BullMQ', () => {
     expect(participants.log.filter((l) => l.startsWith('booked'))).toHaveLength(4);
   });
 
-  it('stores value and context only, and short log lines', async () => {
+  it('stores value and context only, in the snapshot key beside a listpack hash, and short log lines', async () => {
     const participants = new Participants();
     const { engine, prefix } = open(participants);
     const { sagaId } = await engine.start(trip, { tripId: 'r-5', cardDeclined: false });
     await engine.waitFor(sagaId, { timeoutMs: 20_000 });
     const redis = new Redis(REDIS_URL);
     try {
-      const stored = JSON.parse((await redis.hget(`${prefix}:saga:{${sagaId}}`, 'snapshot')) as string);
+      const stored = JSON.parse((await redis.get(`${prefix}:snap:{${sagaId}}`)) as string);
       expect(Object.keys(stored)).toEqual(['v', 'c']);
       expect(stored.v).toBe('Completed');
+      expect(await redis.object('ENCODING', `${prefix}:saga:{${sagaId}}`)).toBe('listpack');
       const log = await redis.lrange(`${prefix}:log:{${sagaId}}`, 0, -1);
-      expect(JSON.parse(log[2] as string)).toEqual({
-        at: expect.any(Number),
-        f: 'Pending.reserveFlight',
-        t: 'Pending.reserveHotel',
-        e: 'step.done',
-        a: 1,
-      });
+      // No `f`: each entry starts where the one before it ended.
+      expect(log.map((line) => JSON.parse(line))).toEqual([
+        { at: expect.any(Number), t: 'Started', e: 'saga.created' },
+        { at: expect.any(Number), t: 'Pending.reserveFlight', e: 'saga.start' },
+        { at: expect.any(Number), t: 'Pending.reserveHotel', e: 'step.done', a: 1 },
+        { at: expect.any(Number), t: 'Pending.reserveCar', e: 'step.done', a: 1 },
+        { at: expect.any(Number), t: 'Pending.chargePayment', e: 'step.done', a: 1 },
+        { at: expect.any(Number), t: 'Pending.sendConfirmation', e: 'step.done', a: 1 },
+        { at: expect.any(Number), t: 'Completed', e: 'step.done', a: 1 },
+      ]);
     } finally {
       await redis.quit();
     }
   });
 
-  it('finishes a saga whose record and log the previous version wrote (persisted snapshot, full log lines)', async () => {
+  it('finishes a saga whose record and log an old version wrote (snapshot in the hash, persisted snapshot, full log lines)', async () => {
     const participants = new Participants();
     const a = open(participants, undefined, false);
     const { sagaId } = await a.engine.start(trip, { tripId: 'r-4', cardDeclined: false });
@@ -99,10 +104,11 @@ describe('engine on Redis + BullMQ', () => {
     opened.splice(0, 1);
     const redis = new Redis(REDIS_URL);
     try {
-      // Rewrite the record as the version before the compact snapshot stored it.
+      // Rewrite the record as the version before the compact snapshot and the snapshot key stored it.
       const sagaKey = `${a.prefix}:saga:{${sagaId}}`;
+      const snapshotKey = `${a.prefix}:snap:{${sagaId}}`;
       const logKey = `${a.prefix}:log:{${sagaId}}`;
-      const data = readStoredSnapshot(sagaId, JSON.parse((await redis.hget(sagaKey, 'snapshot')) as string));
+      const data = readStoredSnapshot(sagaId, JSON.parse((await redis.get(snapshotKey)) as string));
       expect(data?.value).toEqual({ Pending: 'reserveFlight' });
       const persisted = {
         status: 'active',
@@ -117,14 +123,16 @@ describe('engine on Redis + BullMQ', () => {
           },
         },
       };
+      await redis.del(snapshotKey);
       await redis.hset(sagaKey, 'snapshot', JSON.stringify(persisted));
-      const lines = await redis.lrange(logKey, 0, -1);
-      const full = lines.map((line) => {
-        const { f, t, e, ...rest } = JSON.parse(line);
-        return JSON.stringify({ ...rest, from: f, to: t, event: e });
-      });
+      const reader = createRedisStore({ connection: redis, prefix: a.prefix });
+      const full = (await reader.history(sagaId)).map(({ sagaId: _, ...entry }) => JSON.stringify(entry));
       await redis.del(logKey);
       await redis.rpush(logKey, ...full);
+      // What an operator sees before the saga moves on: the record and its log, read as they are.
+      expect((await reader.load(sagaId))?.snapshot).toEqual(JSON.parse(JSON.stringify(persisted)));
+      expect((await reader.history(sagaId)).map((h) => h.from)).toEqual(['', 'Started']);
+      await reader.close();
 
       const b = open(participants, a.prefix);
       const final = await b.engine.waitFor(sagaId, { timeoutMs: 20_000 });
@@ -140,7 +148,18 @@ describe('engine on Redis + BullMQ', () => {
       ]);
       expect(final.history[2]).toMatchObject({ step: 'reserveFlight', direction: 'run', attempt: 1 });
       expect(participants.log.filter((l) => l.startsWith('booked'))).toHaveLength(4);
-      const stored = JSON.parse((await redis.hget(sagaKey, 'snapshot')) as string);
+      expect(final.history.map((h) => h.from)).toEqual([
+        '',
+        'Started',
+        'Pending.reserveFlight',
+        'Pending.reserveHotel',
+        'Pending.reserveCar',
+        'Pending.chargePayment',
+        'Pending.sendConfirmation',
+      ]);
+      // Moved on to the new layout by its first save: the snapshot in its key, none in the hash.
+      expect(await redis.hexists(sagaKey, 'snapshot')).toBe(0);
+      const stored = JSON.parse((await redis.get(snapshotKey)) as string);
       expect(Object.keys(stored)).toEqual(['v', 'c']);
     } finally {
       await redis.quit();

@@ -156,6 +156,42 @@ describe('tenants separated by Redis ACLs, one key pattern each', () => {
     expect(keys.some((key) => key.startsWith('acme-bull:bull:'))).toBe(true);
   }, 60_000);
 
+  it("runs every path of the store's scripts as a tenant: retention, a record of the old layout, quarantine", async () => {
+    const tenant = 'acme';
+    const keys = createRedisKeys(tenant);
+    const store = createRedisStore({ connection: urlOf(tenant), prefix: tenant, retention: { finalTtlSeconds: 60 } });
+    running.push(() => store.close());
+    const at = Date.now();
+    const record = (sagaId: string) => ({
+      sagaId,
+      name: 'acl-check',
+      version: 1,
+      state: 'Started' as const,
+      snapshot: { sagaId },
+      revision: 1,
+      createdAt: at,
+      updatedAt: at,
+    });
+    const entry = (sagaId: string, from: string, to: string) => ({ sagaId, at, from, to, event: 'e' });
+    // A saga the version before the snapshot key wrote: its snapshot in the hash.
+    await admin.hset(keys.saga('acl-old'), { ...record('acl-old'), snapshot: '{}', version: '1', revision: '1' });
+    await admin.rpush(keys.log('acl-old'), `{"at":${at},"f":"","t":"Started","e":"e"}`);
+
+    await store.create(record('acl-new'), entry('acl-new', '', 'Started'));
+    for (const sagaId of ['acl-new', 'acl-old']) {
+      await store.save(
+        { sagaId, expectedRevision: 1, state: 'Completed', snapshot: { done: true }, updatedAt: at },
+        entry(sagaId, 'Started', 'Completed'),
+      );
+      expect(await store.loadSettled(sagaId)).toMatchObject({ record: { state: 'Completed' }, history: [{}, {}] });
+      expect(await admin.ttl(keys.snapshot(sagaId))).toBeGreaterThan(0);
+    }
+    await store.list({ name: 'acl-check' });
+    expect(await store.quarantine('acl-new', entry('acl-new', '', 'Quarantined'))).toBe(true);
+
+    expect(await aclDenials(admin)).toEqual([]);
+  });
+
   it.each(TENANTS)("refuses tenant %s every key of the other tenant, store's and BullMQ's", async (tenant) => {
     const user = users.get(tenant) as Redis;
     const theirs = other(tenant);

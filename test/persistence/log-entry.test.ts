@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeLogEntry, encodeLogEntry, UNREADABLE_LOG_ENTRY } from '../../src/persistence/record-schema.ts';
+import {
+  decodeLog,
+  decodeLogEntry,
+  encodeLogEntry,
+  UNREADABLE_LOG_ENTRY,
+} from '../../src/persistence/record-schema.ts';
 import type { TransitionEntry } from '../../src/persistence/saga-store.ts';
 
 const AT = 1_796_135_471_886;
@@ -112,5 +117,104 @@ describe('stored log entries', () => {
     for (const line of ['{"at":1,"f":2,"t":"","e":""}', '{"at":1,"from":"","to":""}', '[]', '{']) {
       expect(decodeLogEntry('saga-1', 0, line).event).toBe(UNREADABLE_LOG_ENTRY);
     }
+  });
+
+  describe('without f', () => {
+    /**
+     * What the save script stores (see saveSaga in redis-scripts.ts): the line without f when the
+     * log's last line ends where the entry starts (its `to`, else its `t`), or the log is empty and
+     * the entry starts from ''.
+     */
+    function append(log: string[], entry: TransitionEntry): void {
+      const last = log.at(-1);
+      let end: string | undefined = '';
+      if (last !== undefined) {
+        const value = JSON.parse(last) as { to?: unknown; t?: unknown };
+        end =
+          typeof value.to === 'string'
+            ? value.to
+            : !('to' in value) && typeof value.t === 'string'
+              ? value.t
+              : undefined;
+      }
+      log.push(encodeLogEntry(entry, end === entry.from));
+    }
+
+    it('leaves f out when told that the entry starts where the log ends, as a step outcome does', () => {
+      const done: TransitionEntry = {
+        sagaId: 'saga-1',
+        at: AT,
+        from: 'Pending.reserveFlight',
+        to: 'Pending.reserveHotel',
+        event: 'step.done',
+        step: 'reserveFlight',
+        direction: 'run',
+        attempt: 1,
+      };
+      const line = encodeLogEntry(done, true);
+
+      expect(line).toBe(`{"at":${AT},"t":"Pending.reserveHotel","e":"step.done","a":1}`);
+      const before = `{"at":${AT - 1},"t":"Pending.reserveFlight","e":"saga.start"}`;
+      expect(decodeLog('saga-1', [before, line])[1]).toStrictEqual(done);
+    });
+
+    it('keeps f for a from that UTF-8 cannot tell from another (a lone surrogate), even when told', () => {
+      const entry: TransitionEntry = { sagaId: 'saga-1', at: AT, from: 'Pending.\ud800', to: 'Failed', event: 'e' };
+      expect(JSON.parse(encodeLogEntry(entry, true))).toMatchObject({ f: 'Pending.\ud800' });
+    });
+
+    it('reads back every log exactly as written, whichever entries start where the one before ended', () => {
+      const chained = fc.array(fc.tuple(entry, fc.boolean()), { maxLength: 12 }).map((pairs) => {
+        // About half the entries start where the one before ended, as the engine's all do.
+        let previousTo = '';
+        return pairs.map(([e, chain]) => {
+          const linked = chain ? { ...e, from: previousTo } : e;
+          previousTo = linked.to;
+          return linked;
+        });
+      });
+      fc.assert(
+        fc.property(chained, (entries) => {
+          const log: string[] = [];
+          for (const e of entries) append(log, e);
+          expect(decodeLog('saga-1', log)).toStrictEqual(entries);
+        }),
+        { numRuns: 1_000 },
+      );
+    });
+
+    it('reads a log mixing full lines, short lines with f and short lines without', () => {
+      const log = [
+        `{"at":1,"from":"","to":"Started","event":"saga.created"}`,
+        `{"at":2,"t":"Pending.a","e":"saga.start"}`,
+        `{"at":3,"f":"Pending.a","t":"Pending.b","e":"step.done","a":1}`,
+        `{"at":4,"t":"Completed","e":"step.done","a":2}`,
+      ];
+      expect(decodeLog('saga-1', log).map(({ from, to, step }) => [from, to, step])).toEqual([
+        ['', 'Started', undefined],
+        ['Started', 'Pending.a', undefined],
+        ['Pending.a', 'Pending.b', 'a'],
+        ['Pending.b', 'Completed', 'b'],
+      ]);
+    });
+
+    it('reads from as "" where nothing before says: the first line of a trimmed log, after a line that is not an object with a t', () => {
+      const log = [
+        `{"at":2,"t":"Pending.a","e":"saga.start"}`,
+        '{not json',
+        `{"at":3,"t":"Pending.b","e":"step.done","a":1}`,
+        '{"at":"yesterday","t":"Pending.c"}',
+        `{"at":4,"t":"Completed","e":"step.done"}`,
+      ];
+      expect(decodeLog('saga-1', log).map(({ from, event }) => [from, event])).toEqual([
+        ['', 'saga.start'],
+        ['', UNREADABLE_LOG_ENTRY],
+        ['', 'step.done'],
+        ['', UNREADABLE_LOG_ENTRY],
+        // An unreadable line that still says where it ended (its t) is where the next one starts.
+        ['Pending.c', 'step.done'],
+      ]);
+      expect(decodeLogEntry('saga-1', 0, log[0] as string).from).toBe('');
+    });
   });
 });

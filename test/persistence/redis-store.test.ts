@@ -120,10 +120,14 @@ describe('RedisStore', () => {
     );
 
     expect(hashTag(keys.saga(sagaId))).toBe(sagaId);
+    expect(hashTag(keys.snapshot(sagaId))).toBe(sagaId);
     expect(hashTag(keys.log(sagaId))).toBe(sagaId);
+    expect(hashTag(keys.quarantine(sagaId))).toBe(sagaId);
+    expect(hashTag(keys.quarantineSnapshot(sagaId))).toBe(sagaId);
     const perSaga = (await keysUnder(admin, prefix)).filter((key) => key.includes(`{${sagaId}}`));
-    expect(perSaga).toEqual([keys.log(sagaId), keys.saga(sagaId)]);
+    expect(perSaga).toEqual([keys.log(sagaId), keys.saga(sagaId), keys.snapshot(sagaId)]);
     expect(await admin.type(keys.saga(sagaId))).toBe('hash');
+    expect(await admin.type(keys.snapshot(sagaId))).toBe('string');
     expect(await admin.type(keys.log(sagaId))).toBe('list');
   });
 
@@ -150,7 +154,7 @@ describe('RedisStore', () => {
   });
 
   describe('retention', () => {
-    it('sets a TTL on a saga, its log and its idempotency key when it reaches a final state', async () => {
+    it('sets one deadline on a saga, its snapshot, its log and its idempotency key when it reaches a final state', async () => {
       const { store, keys } = makeStore({ retention: { finalTtlSeconds: 60 } });
       await store.create(sagaRecord('s1', { idempotencyKey: 'order-1' }), entry('s1'));
       await store.save(
@@ -164,11 +168,26 @@ describe('RedisStore', () => {
         entry('s1', 'Completed'),
       );
 
-      for (const key of [keys.saga('s1'), keys.log('s1'), keys.idempotency('trip', 'order-1')]) {
+      const saga = [keys.saga('s1'), keys.snapshot('s1'), keys.log('s1'), keys.idempotency('trip', 'order-1')];
+      for (const key of saga) {
         const ttl = await admin.ttl(key);
         expect(ttl, key).toBeGreaterThan(0);
         expect(ttl, key).toBeLessThanOrEqual(60);
       }
+      // To the millisecond: no reader ever finds the hash without its snapshot.
+      const deadlines = await Promise.all(saga.map((key) => admin.pexpiretime(key)));
+      expect(new Set(deadlines).size).toBe(1);
+    });
+
+    it('sets the same deadline on a saga created in a final state', async () => {
+      const { store, keys } = makeStore({ retention: { finalTtlSeconds: 60 } });
+      await store.create(sagaRecord('s1', { state: 'Completed' }), entry('s1', 'Completed'));
+
+      const deadlines = await Promise.all(
+        [keys.saga('s1'), keys.snapshot('s1'), keys.log('s1')].map((key) => admin.pexpiretime(key)),
+      );
+      expect(deadlines[0]).toBeGreaterThan(Date.now());
+      expect(new Set(deadlines).size).toBe(1);
     });
 
     it('keeps sagas in Escalated (not final) without a TTL', async () => {
@@ -234,7 +253,7 @@ describe('RedisStore', () => {
   it('reports a snapshot changed outside xsaga as RECORD_CORRUPT, naming the field', async () => {
     const { store, keys } = makeStore();
     await store.create(sagaRecord('s1'), entry('s1'));
-    await admin.hset(keys.saga('s1'), 'snapshot', '{not json');
+    await admin.set(keys.snapshot('s1'), '{not json');
 
     await expect(store.load('s1')).rejects.toMatchObject({ code: 'RECORD_CORRUPT', field: 'snapshot', sagaId: 's1' });
   });

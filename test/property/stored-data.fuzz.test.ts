@@ -10,7 +10,8 @@ import { createRedisStore } from '../../src/persistence/redis-store.ts';
 import { countKeys, dropPrefix, REDIS_URL } from '../durable/redis-helpers.ts';
 
 /**
- * Fuzzing what is stored: one saga's record, log or an index entry is corrupted, field by field,
+ * Fuzzing what is stored: one saga's record (its hash, or its snapshot key), log or an index entry
+ * is corrupted, field by field,
  * with values of the wrong type, NaN, empty, huge, and valid JSON of the wrong shape; then an
  * engine with workers meets the tenant. Whatever the corruption:
  *
@@ -20,6 +21,7 @@ import { countKeys, dropPrefix, REDIS_URL } from '../durable/redis-helpers.ts';
  * - the work is bounded: the number of keys (jobs, outcomes) does not grow with retries.
  */
 
+/** The hash's fields, and `snapshot`: where the layout before the snapshot key kept it (the key wins). */
 const HASH_FIELDS = [
   'sagaId',
   'name',
@@ -106,7 +108,7 @@ const corruption = fc.oneof(
   fc.record({ kind: fc.constant('snapshot' as const), edit: snapshotEdit }),
   fc.record({
     kind: fc.constant('key-type' as const),
-    key: fc.constantFrom('saga' as const, 'log' as const),
+    key: fc.constantFrom('saga' as const, 'snapshot' as const, 'log' as const),
     as: fc.constantFrom('string' as const, 'list' as const, 'zset' as const, 'hash' as const),
   }),
   fc.record({ kind: fc.constant('log-line' as const), line: badValue }),
@@ -131,6 +133,7 @@ function setPath(target: Record<string, unknown>, path: readonly string[], value
 
 async function corrupt(redis: Redis, prefix: string, sagaId: string, c: Corruption): Promise<void> {
   const sagaKey = `${prefix}:saga:{${sagaId}}`;
+  const snapshotKey = `${prefix}:snap:{${sagaId}}`;
   const logKey = `${prefix}:log:{${sagaId}}`;
   switch (c.kind) {
     case 'field':
@@ -140,18 +143,18 @@ async function corrupt(redis: Redis, prefix: string, sagaId: string, c: Corrupti
       await redis.hdel(sagaKey, c.field);
       return;
     case 'snapshot': {
-      let snapshot: Record<string, unknown> = JSON.parse((await redis.hget(sagaKey, 'snapshot')) as string);
+      let snapshot: Record<string, unknown> = JSON.parse((await redis.get(snapshotKey)) as string);
       if (c.edit.shape === 'persisted') {
         const data = readStoredSnapshot(sagaId, snapshot);
         if (!data) throw new Error(`the stored snapshot of ${sagaId} is unreadable before the edit`);
         snapshot = JSON.parse(JSON.stringify(persistedSnapshotOf(buildSagaMachine(trip), data.value, data.context)));
       }
       setPath(snapshot, c.edit.path, c.edit.value);
-      await redis.hset(sagaKey, 'snapshot', JSON.stringify(snapshot));
+      await redis.set(snapshotKey, JSON.stringify(snapshot));
       return;
     }
     case 'key-type': {
-      const key = c.key === 'saga' ? sagaKey : logKey;
+      const key = { saga: sagaKey, snapshot: snapshotKey, log: logKey }[c.key];
       await redis.del(key);
       if (c.as === 'string') await redis.set(key, 'oops');
       if (c.as === 'list') await redis.rpush(key, 'oops');
