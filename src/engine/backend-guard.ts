@@ -21,6 +21,14 @@ export function guardStore(store: SagaStore): SagaStore {
         ),
     save: (update, entry) => store.save(update, entry).catch(fail(() => `save saga "${update.sagaId}"`)),
     load: (sagaId) => store.load(sagaId).catch(fail(() => `load saga "${sagaId}"`)),
+    ...(store.loadSettled
+      ? {
+          loadSettled: (sagaId: string) =>
+            (store.loadSettled as NonNullable<SagaStore['loadSettled']>)
+              .call(store, sagaId)
+              .catch(fail(() => `load saga "${sagaId}" and its log`)),
+        }
+      : {}),
     list: (query) => store.list(query).catch(fail(() => 'list sagas')),
     history: (sagaId) => store.history(sagaId).catch(fail(() => `read the log of saga "${sagaId}"`)),
     quarantine: (sagaId, entry) => store.quarantine(sagaId, entry).catch(fail(() => `quarantine saga "${sagaId}"`)),
@@ -76,6 +84,8 @@ export function guardQueue(queue: StepQueue): StepQueue {
         ),
     consume: (handler) => queue.consume(handler),
     ...(queue.deadlineOf ? { deadlineOf: queue.deadlineOf.bind(queue) } : {}),
+    // Describes an add; it sends nothing, so it has no failure of its own to type.
+    ...(queue.addCall ? { addCall: queue.addCall.bind(queue) } : {}),
     ...(queue.expire
       ? {
           expire: (jobId: string) =>

@@ -189,6 +189,8 @@ function createRedisEngine(options: EngineOptions, redis: NonNullable<EngineOpti
     ownsQueue: true,
     onClose: async () => worker?.close(),
     sweepTimersEveryMs: TIMER_SWEEP_MS,
+    // One Redis for both: the save that dispatches a step job adds it in the same script.
+    dispatchWithSave: true,
   });
   created = engine;
   // The co-hosted worker advances sagas through this very engine: one event path, one cache, and

@@ -163,8 +163,9 @@ export function runStepWorker(options: WorkerOptions, applierGiven: StepApplier 
     try {
       const result = await runAttempt(data, attempt, { rerun: job.stalledCounter > 0 });
       const outcome = stepOutcome(data, attempt, { result });
-      await handOn(outcome);
-      return outcome;
+      // Kept as the job's return value only when the engines still have to apply it (a re-attach
+      // reads it there); one applied here is done with, and BullMQ need not store or stream it.
+      return (await handOn(outcome)) === undefined ? outcome : undefined;
     } catch (thrown) {
       // A runAttempt may throw anything. BullMQ's failure path reads `err.message`; on a value without
       // one it gives up and leaves the job active, to stall and run again at the same attempt number.
@@ -260,6 +261,8 @@ function createApplier(
     stuck: false,
     consumeOutcomes: false,
     sweepTimersEveryMs: TIMER_SWEEP_MS,
+    // The store and the queue above are made from the same connection options.
+    dispatchWithSave: true,
   });
   engine.on('error', parts.onError);
   return { engine, queue };

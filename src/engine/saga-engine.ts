@@ -28,6 +28,7 @@ import type {
   SagaRecord,
   SagaStats,
   SagaStore,
+  SettledRead,
   TransitionEntry,
 } from '../persistence/saga-store.ts';
 import { stepJobId } from '../transport/job-id.ts';
@@ -84,6 +85,11 @@ export interface SagaEngineParts {
    * does not: the outcomes it does not apply belong to the engines.
    */
   consumeOutcomes?: boolean;
+  /**
+   * The store and the queue were made on one Redis connection's options (createEngine's `redis`, a
+   * worker given `sagas`): a transition's step jobs are added by its save's script (see SagaHosts).
+   */
+  dispatchWithSave?: boolean;
 }
 
 /** Options of `engine.start`. */
@@ -201,6 +207,7 @@ export class SagaEngine {
       events: this.#events,
       instrumentation: this.#instrumentation,
       onSettle: (sagaId) => this.#waiters.check(sagaId),
+      ...(parts.dispatchWithSave ? { dispatchWithSave: true } : {}),
     });
     for (const definition of parts.sagas) this.#register(definition);
     this.#stuck = parts.stuck ? this.#stuckDetector(parts.stuck) : undefined;
@@ -355,16 +362,24 @@ export class SagaEngine {
    */
   async #waitedView(sagaId: string, unsettledToo: boolean): Promise<SagaView | undefined> {
     // The record's fields only while it is unsettled: the snapshot is checked once it is shown.
-    const record = await this.#store.load(sagaId).catch((error: unknown) => this.#sagas.quarantine(sagaId, error));
-    if (!record) throw new SagaNotFoundError(sagaId);
-    const settled = SETTLED_STATES.includes(record.state);
-    if (!settled && !unsettledToo) return undefined;
+    const read = await this.#loadSettled(sagaId).catch((error: unknown) => this.#sagas.quarantine(sagaId, error));
+    if (!read) throw new SagaNotFoundError(sagaId);
+    const { record, history } = read;
+    if (!history && !unsettledToo) return undefined;
     try {
       checkSagaSnapshot(record);
     } catch (error) {
       return this.#sagas.quarantine(sagaId, error);
     }
-    return this.#view(record, settled ? await this.#store.history(sagaId) : []);
+    return this.#view(record, history ?? []);
+  }
+
+  /** The record, with its log when it is settled: one read on stores that can (`loadSettled`). */
+  async #loadSettled(sagaId: string): Promise<SettledRead | undefined> {
+    if (this.#store.loadSettled) return this.#store.loadSettled(sagaId);
+    const record = await this.#store.load(sagaId);
+    if (!record || !SETTLED_STATES.includes(record.state)) return record && { record };
+    return { record, history: await this.#store.history(sagaId) };
   }
 
   /**

@@ -12,6 +12,7 @@ import { toErrorInfo } from '../transport/error-info.ts';
 import { parseStepJobId, parseWaitTimerId } from '../transport/job-id.ts';
 import type { StepJob, StepOutcome, StepQueue } from '../transport/step-queue.ts';
 import { type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
+import type { ScriptCall } from '../vocabulary/script-call.ts';
 import { FINAL_STATES, type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../vocabulary/states.ts';
 import { buildStepJob } from './build-step-job.ts';
 import { toStoredSnapshot } from './compact-snapshot.ts';
@@ -75,6 +76,11 @@ export interface SagaHostsParts {
   instrumentation: Instrumentation | undefined;
   /** A save left a saga settled or parked: whoever waits for it is told (see SettleWaiters). */
   onSettle: (sagaId: string) => void;
+  /**
+   * The store and the queue share one Redis: a transition's step jobs are added by its save's own
+   * script (`StepQueue.addCall`, `SagaUpdate.scriptCalls`) rather than enqueued after it.
+   */
+  dispatchWithSave?: boolean;
 }
 
 const CONFLICT_RETRIES = 5;
@@ -96,6 +102,7 @@ export class SagaHosts {
   readonly #events: EngineEventEmitter;
   readonly #instrumentation: Instrumentation | undefined;
   readonly #onSettle: (sagaId: string) => void;
+  readonly #dispatchWithSave: boolean;
   /** Hydrated actors in least-recently-used order (Map keeps insertion order). */
   readonly #hosts = new Map<string, Host>();
   readonly #lock = new KeyedLock();
@@ -116,6 +123,7 @@ export class SagaHosts {
     this.#events = parts.events;
     this.#instrumentation = parts.instrumentation;
     this.#onSettle = parts.onSettle;
+    this.#dispatchWithSave = parts.dispatchWithSave === true;
     this.registry = new DefinitionRegistry((request) => {
       const list = this.#requested.get(request.sagaId);
       if (list) list.push(request);
@@ -274,6 +282,8 @@ export class SagaHosts {
       const timer = this.#timerFor(host, before, after, jobs, stayed, entry.at);
       // Parked for a signal, a deadline or its agent: whoever waits for that (appendStep) is told.
       const parked = isParked(host.saga.definition, after);
+      // Added by the save's own script when the queue can say how: persisted and dispatched at once.
+      const addCalls = this.#addCalls(jobs);
       try {
         host.revision = await this.#store.save(
           {
@@ -284,6 +294,7 @@ export class SagaHosts {
             updatedAt: entry.at,
             ...(timer === undefined ? {} : { timer }),
             ...(parked ? { announce: true } : {}),
+            ...(addCalls ? { scriptCalls: addCalls } : {}),
           },
           entry,
         );
@@ -307,7 +318,7 @@ export class SagaHosts {
       // A transition that stayed in the same state (cancel while a step runs) keeps that step's
       // job: a saga restored for this event re-attaches to it, as if it had been hosted all along.
       if (restored && stayed) await this.#dispatch(host, restored, true);
-      await this.#enqueue(host, jobs);
+      if (!addCalls) await this.#enqueue(host, jobs);
       return { applied: true, state, before: before.context, definition, event };
     }
   }
@@ -477,6 +488,22 @@ export class SagaHosts {
       if (job) jobs.push(job);
     }
     return jobs;
+  }
+
+  /**
+   * The adds of a transition's fresh jobs as script calls for its save, when the store and queue
+   * share a Redis and the queue can describe every one of them; otherwise undefined (enqueued after
+   * the save). A re-attach never comes here: it must first look for the job it may already have.
+   */
+  #addCalls(jobs: StepJob[]): ScriptCall[] | undefined {
+    if (!this.#dispatchWithSave || jobs.length === 0 || !this.#queue.addCall) return undefined;
+    const calls: ScriptCall[] = [];
+    for (const job of jobs) {
+      const call = this.#queue.addCall(job);
+      if (!call) return undefined;
+      calls.push(call);
+    }
+    return calls;
   }
 
   async #enqueue(host: Host, jobs: StepJob[], reattach = false): Promise<void> {

@@ -1,4 +1,4 @@
-import { ConflictError, SagaNotFoundError } from '../errors.ts';
+import { ConflictError, SagaNotFoundError, StoreError } from '../errors.ts';
 import { copyJson } from '../json-value.ts';
 import { SagaStates, SETTLED_STATES } from '../vocabulary/states.ts';
 import { badCursor, pageSizeOf } from './list-query.ts';
@@ -55,6 +55,11 @@ export class MemoryStore implements SagaStore {
   }
 
   async save(update: SagaUpdate, entry: TransitionEntry): Promise<number> {
+    if (update.scriptCalls?.length) {
+      throw new StoreError(
+        `MemoryStore cannot make script calls with a save (saga "${update.sagaId}"): enqueue the jobs after it`,
+      );
+    }
     const current = this.#sagas.get(update.sagaId);
     if (!current) throw new SagaNotFoundError(update.sagaId);
     if (current.revision !== update.expectedRevision) throw new ConflictError(update.sagaId, update.expectedRevision);

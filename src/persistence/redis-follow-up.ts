@@ -13,11 +13,25 @@ export interface MainScript {
 /** What a main script with follow-ups replied: its own reply, then each follow-up's (absent when main failed). */
 export type FollowedReply = [main: unknown, ...followUps: unknown[]];
 
+/** Marks the reply of a call that raised an error (see {@link failedCall}). */
+const FAILED = 'xsaga:call-failed';
+
+/**
+ * The error message of a follow-up call that raised one (its reply is then `[FAILED, message]`),
+ * or undefined for a call that returned. A call that fails leaves main's writes made: the
+ * caller must report that the main script's work stands and the call's does not.
+ */
+export function failedCall(reply: unknown): string | undefined {
+  return Array.isArray(reply) && reply.length === 2 && reply[0] === FAILED ? String(reply[1]) : undefined;
+}
+
 /**
  * Runs one of the store's scripts and, in the same script (so atomically, in one round trip),
  * calls handed in by another layer: each only if the main script returned a number >= 0 (for
  * the save script: it saved, and was not refused). A main script that refuses (a negative code)
- * leaves the calls unmade, so a refused save dispatches nothing.
+ * leaves the calls unmade, so a refused save dispatches nothing. A call that raises an error
+ * (Redis does not undo what a script wrote) is caught and answered as {@link failedCall} says,
+ * so the caller learns that main's writes were made and that call's were not.
  *
  * One Lua script is compiled per main script and sequence of call names (a step dispatches one job,
  * a parallel group one per member), so a few per process; each is registered once on the
@@ -95,7 +109,14 @@ local replies = { reply }
 local k, a = mainKeys, header + mainArgs
 for i = 1, #calls do
   local nk, na = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
-  replies[i + 1] = calls[i]({ unpack(KEYS, k + 1, k + nk) }, { unpack(ARGV, a + 1, a + na) })
+  -- Main's writes are made and stay made: a call that raises (a NOPERM, a key of the wrong type)
+  -- must not turn the reply into an error that says nothing was saved.
+  local ok, answer = pcall(calls[i], { unpack(KEYS, k + 1, k + nk) }, { unpack(ARGV, a + 1, a + na) })
+  if ok then
+    replies[i + 1] = answer
+  else
+    replies[i + 1] = { '${FAILED}', type(answer) == 'table' and answer.err or tostring(answer) }
+  end
   k, a = k + nk, a + na
 end
 return replies

@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
 import { ConflictError, RecordCorruptError, type SagaError, SagaNotFoundError, StoreError } from '../errors.ts';
+import type { ScriptCall } from '../vocabulary/script-call.ts';
+import { type FollowedReply, FollowUpScripts, type MainScript } from './redis-follow-up.ts';
 
 /**
  * Negative return codes of the RedisStore scripts. Each maps to one typed error through
@@ -480,6 +482,9 @@ export type SaveSagaArgs = [
   from: string,
 ];
 
+/** How many arguments the save script takes (the length of {@link SaveSagaArgs}). */
+const SAVE_SAGA_ARGS = 16;
+
 /** Arguments of the quarantine script, in ARGV order (see its contract header). */
 export type QuarantineSagaArgs = [
   sagaId: string,
@@ -498,6 +503,15 @@ export interface SagaScripts {
     args: CreateSagaArgs,
   ): Promise<CreateSagaReply>;
   saveSaga(keys: readonly [string, string, string, string], args: SaveSagaArgs): Promise<number>;
+  /**
+   * The save script, then `calls` in the same script if it saved (see FollowUpScripts): its reply
+   * (the new revision or a negative {@link ScriptCode}), then each call's reply.
+   */
+  saveSagaThen(
+    keys: readonly [string, string, string, string],
+    args: SaveSagaArgs,
+    calls: readonly ScriptCall[],
+  ): Promise<FollowedReply>;
   claimTimers(timers: string, now: number, leaseEnd: number, limit: number): Promise<string[]>;
   settleTimer(timers: string, member: string, leaseEnd: number, dueAt: number | ''): Promise<0 | 1>;
   pruneIndex(
@@ -539,9 +553,12 @@ export function registerSagaScripts(redis: Redis): SagaScripts {
   redis.defineCommand('xsagaPruneIndex', { numberOfKeys: 2, lua: PRUNE_INDEX });
   redis.defineCommand('xsagaQuarantineSaga', { numberOfKeys: 8, lua: QUARANTINE_SAGA });
   const commands = redis as unknown as WithSagaCommands;
+  const followUps = new FollowUpScripts(redis);
+  const save: MainScript = { name: 'SaveSaga', lua: SAVE_SAGA, keys: 4, args: SAVE_SAGA_ARGS };
   return {
     createSaga: (keys, args) => commands.xsagaCreateSaga(...keys, ...args),
     saveSaga: (keys, args) => commands.xsagaSaveSaga(...keys, ...args),
+    saveSagaThen: (keys, args, calls) => followUps.run(save, keys, args, calls),
     claimTimers: (timers, now, leaseEnd, limit) => commands.xsagaClaimTimers(timers, now, leaseEnd, limit),
     settleTimer: (timers, member, leaseEnd, dueAt) => commands.xsagaSettleTimer(timers, member, leaseEnd, dueAt),
     pruneIndex: (index, sagaKey, sagaId, field, value) =>

@@ -1,15 +1,23 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { RecordCorruptError, StoreError } from '../errors.ts';
+import { QueueError, RecordCorruptError, StoreError } from '../errors.ts';
 import { defaultLogger, type Logger } from '../observability/logger.ts';
 import { OutageReporter, warnOnLogger } from '../observability/outage-reporter.ts';
 import { FINAL_STATES, SagaStates, SETTLED_STATES } from '../vocabulary/states.ts';
 import { pageSizeOf } from './list-query.ts';
 import { decodeLog, encodeLogEntry, unreadableLogEntry } from './record-schema.ts';
 import { decodeCursor, encodeCursor, type IndexPosition, isAfter } from './redis-cursor.ts';
+import { failedCall } from './redis-follow-up.ts';
 import { createRedisKeys, type RedisKeys } from './redis-keys.ts';
 import { registerReadScripts, type SagaReadScripts } from './redis-read-scripts.ts';
 import { decodeRecordReply, decodeRedisRecord, encodeSnapshot } from './redis-record.ts';
-import { isScriptCode, registerSagaScripts, type SagaScripts, ScriptCode, scriptError } from './redis-scripts.ts';
+import {
+  isScriptCode,
+  registerSagaScripts,
+  type SagaScripts,
+  type SaveSagaArgs,
+  ScriptCode,
+  scriptError,
+} from './redis-scripts.ts';
 import type {
   CreateResult,
   SagaCounts,
@@ -153,27 +161,35 @@ export class RedisStore implements SagaStore {
     // The script stores this one when the log ends where the entry starts (the engine's entries
     // always do): `from` is then the `to` of the line before, and need not be stored again.
     const chained = encodeLogEntry(entry, true);
-    const reply = await this.#scripts.saveSaga(
-      [this.#keys.saga(sagaId), this.#keys.log(sagaId), this.#keys.timers, this.#keys.snapshot(sagaId)],
-      [
-        sagaId,
-        expectedRevision,
-        update.state,
-        encodeSnapshot(update.snapshot),
-        update.updatedAt,
-        line,
-        this.#log ? '1' : '0',
-        this.#ttlFor(update.state),
-        this.#keys.scriptParts.state,
-        this.#keys.scriptParts.idempotency,
-        SETTLED_STATES.includes(update.state) || update.announce ? this.#keys.settled : '',
-        update.timer === undefined ? 'keep' : update.timer === null ? 'clear' : 'set',
-        update.timer?.id ?? '',
-        update.timer?.dueAt ?? 0,
-        chained === line ? '' : chained,
-        entry.from,
-      ],
-    );
+    const keys = [
+      this.#keys.saga(sagaId),
+      this.#keys.log(sagaId),
+      this.#keys.timers,
+      this.#keys.snapshot(sagaId),
+    ] as const;
+    const args: SaveSagaArgs = [
+      sagaId,
+      expectedRevision,
+      update.state,
+      encodeSnapshot(update.snapshot),
+      update.updatedAt,
+      line,
+      this.#log ? '1' : '0',
+      this.#ttlFor(update.state),
+      this.#keys.scriptParts.state,
+      this.#keys.scriptParts.idempotency,
+      SETTLED_STATES.includes(update.state) || update.announce ? this.#keys.settled : '',
+      update.timer === undefined ? 'keep' : update.timer === null ? 'clear' : 'set',
+      update.timer?.id ?? '',
+      update.timer?.dueAt ?? 0,
+      chained === line ? '' : chained,
+      entry.from,
+    ];
+    const calls = update.scriptCalls ?? [];
+    const [reply, ...followed] =
+      calls.length === 0
+        ? [await this.#scripts.saveSaga(keys, args)]
+        : await this.#scripts.saveSagaThen(keys, args, calls);
     if (isScriptCode(reply)) {
       const detail =
         reply === ScriptCode.PublishDenied
@@ -183,7 +199,18 @@ export class RedisStore implements SagaStore {
             : `${this.#keys.scriptParts.state}<state>`;
       throw scriptError(reply, sagaId, expectedRevision, detail);
     }
-    return reply;
+    // The calls add the jobs this save dispatches: one that raised (a NOPERM on the queue's keys)
+    // or refused (BullMQ answers a negative code only for parents and deduplication, which a step
+    // job has none of) leaves the saga saved and its job not added, which is a queue failure.
+    for (const [index, answer] of followed.entries()) {
+      const failed = failedCall(answer) ?? (typeof answer === 'number' && answer < 0 ? `code ${answer}` : undefined);
+      if (failed === undefined) continue;
+      throw new QueueError(
+        `saga "${sagaId}" was saved (revision ${String(reply)}), but ${calls[index]?.name ?? 'a call'} in its save script failed: ${failed}. A repeated command on the saga, or engine.recover(), dispatches its job again`,
+        { cause: new Error(failed) },
+      );
+    }
+    return reply as number;
   }
 
   async claimDueTimers(now: number, leaseEnd: number, limit: number): Promise<string[]> {

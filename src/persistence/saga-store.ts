@@ -1,5 +1,6 @@
 import type { RecordCorruptError } from '../errors.ts';
 import type { Direction, ErrorInfo } from '../vocabulary/events.ts';
+import type { ScriptCall } from '../vocabulary/script-call.ts';
 import type { SagaState } from '../vocabulary/states.ts';
 
 /** One stored saga: its snapshot plus what the indexes need. */
@@ -59,6 +60,13 @@ export interface SagaUpdate {
    * wait, or a dynamic saga waiting for its agent), which a caller may be waiting for.
    */
   announce?: boolean;
+  /**
+   * Script calls to make in the same atomic step as this save, only if it saves (a step job's add,
+   * see `StepQueue.addCall`). RedisStore runs them inside its save script; a store that cannot run
+   * them must refuse the save rather than drop them. The engine passes them only to a store and a
+   * queue it made on one Redis.
+   */
+  scriptCalls?: readonly ScriptCall[];
 }
 
 /** A durable timer of a saga: the deadline of its step job `id`, due at `dueAt` (ms since the epoch). */

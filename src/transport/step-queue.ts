@@ -86,7 +86,7 @@ export interface StepQueue {
   expire?(jobId: string): Promise<DeadlineVerdict>;
   /**
    * Queues in the store's Redis (BullMQ): the add of a fresh `job` as a script call, for the store
-   * to make inside the save that dispatches it (`SagaUpdate.then`), in place of `enqueue`: one round
+   * to make inside the save that dispatches it (`SagaUpdate.scriptCalls`), in place of `enqueue`: one round
    * trip, and the job exists exactly when the save does. Undefined when the job must be enqueued
    * the usual way (the queue cannot describe its add, or adds more than the job: a deadline job).
    */

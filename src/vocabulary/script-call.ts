@@ -4,7 +4,7 @@
 /**
  * One call of a Redis Lua script, as data: `lua` run with `keys` as KEYS and `args` as ARGV. A
  * BullMqQueue describes a step job's add this way (`StepQueue.addCall`), and a RedisStore runs it
- * inside the compare-and-set script of the save that dispatches the job (`SagaUpdate.then`): one
+ * inside the compare-and-set script of the save that dispatches the job (`SagaUpdate.scriptCalls`): one
  * round trip instead of two, and no window in which the saga is saved but its job not yet added.
  */
 export interface ScriptCall {

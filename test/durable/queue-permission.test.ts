@@ -5,10 +5,11 @@ import { createEngine, createWorker, type SagaError } from '../../src/index.ts';
 import { OwnRedis } from './redis-server.ts';
 
 /**
- * A Redis ACL user that may write the saga store's keys but not BullMQ's: the save of a new saga
- * succeeds and the enqueue of its first step fails. The saga must not be left Pending with no job.
+ * A Redis ACL user that may write the saga store's keys but not BullMQ's. The save that dispatches
+ * a step adds its job in the same script, so Redis refuses that script whole (it checks every key
+ * first): the saga stays where it was, in `Started`, never Pending with no job, and the start says so.
  */
-describe('an enqueue refused by Redis (NOPERM) after the saga was saved', () => {
+describe("a start whose step job Redis refuses to add (NOPERM on BullMQ's keys)", () => {
   let server: OwnRedis;
   let admin: Redis;
   const prefix = 'shop';
@@ -45,7 +46,7 @@ describe('an enqueue refused by Redis (NOPERM) after the saga was saved', () => 
     await server.stop();
   });
 
-  it('throws QUEUE_FAILED, and a repeated start with the same sagaId dispatches the step once allowed', async () => {
+  it('throws STORE_FAILED with nothing half done, and a repeated start with the same sagaId runs the saga once allowed', async () => {
     const limitedUrl = `redis://store-only:secret@127.0.0.1:${server.port}`;
     const engine = createEngine({ redis: { connection: limitedUrl, prefix }, sagas: [trip] });
     engine.on('error', () => undefined);
@@ -60,9 +61,9 @@ describe('an enqueue refused by Redis (NOPERM) after the saga was saved', () => 
       const error = (await engine
         .start(trip, { tripId: 't-1', cardDeclined: false }, { sagaId: 'order-1' })
         .catch((e: unknown) => e)) as SagaError;
-      expect(error.code).toBe('QUEUE_FAILED');
+      expect(error.code).toBe('STORE_FAILED');
       expect(String((error.cause as Error).message)).toMatch(/NOPERM/);
-      expect((await engine.get('order-1')).state).toBe('Pending');
+      expect((await engine.get('order-1')).state).toBe('Started');
 
       // The operator fixes the ACL; the caller retries the start it saw fail.
       await admin.call('ACL', 'SETUSER', 'store-only', `~${prefix}:bull:*`);

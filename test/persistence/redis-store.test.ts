@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { SagaError } from '../../src/errors.ts';
 import { createRedisKeys } from '../../src/persistence/redis-keys.ts';
 import { createRedisStore, type RedisStoreOptions } from '../../src/persistence/redis-store.ts';
 import type { SagaRecord, TransitionEntry } from '../../src/persistence/saga-store.ts';
+import type { ScriptCall } from '../../src/vocabulary/script-call.ts';
 import type { SagaState } from '../../src/vocabulary/states.ts';
 import { describeSagaStoreContract } from '../contracts/saga-store.contract.ts';
 
@@ -129,6 +131,73 @@ describe('RedisStore', () => {
     expect(await admin.type(keys.saga(sagaId))).toBe('hash');
     expect(await admin.type(keys.snapshot(sagaId))).toBe('string');
     expect(await admin.type(keys.log(sagaId))).toBe('list');
+  });
+
+  describe('script calls made with a save (`scriptCalls`)', () => {
+    const push = (key: string, value: string): ScriptCall => ({
+      name: 'push',
+      lua: "return redis.call('RPUSH', KEYS[1], ARGV[1])",
+      keys: [key],
+      args: [value],
+    });
+
+    it('makes them in the save script when it saves, and not at all when it is refused', async () => {
+      const { store, prefix } = makeStore();
+      await store.create(sagaRecord('s-1'), entry('s-1'));
+      const saved = await store.save(
+        {
+          sagaId: 's-1',
+          expectedRevision: 1,
+          state: 'Pending',
+          snapshot: {},
+          updatedAt: T0,
+          scriptCalls: [push(`${prefix}:jobs`, 'a'), push(`${prefix}:jobs`, 'b')],
+        },
+        entry('s-1', 'Pending'),
+      );
+      const refused = await store
+        .save(
+          {
+            sagaId: 's-1',
+            expectedRevision: 1,
+            state: 'Pending',
+            snapshot: {},
+            updatedAt: T0,
+            scriptCalls: [push(`${prefix}:jobs`, 'c')],
+          },
+          entry('s-1', 'Pending'),
+        )
+        .catch((error: SagaError) => error.code);
+
+      expect(saved).toBe(2);
+      expect(refused).toBe('CONFLICT');
+      expect(await admin.lrange(`${prefix}:jobs`, 0, -1)).toEqual(['a', 'b']);
+    });
+
+    it('throws QUEUE_FAILED when a call fails after the save, which stands', async () => {
+      const { store, prefix } = makeStore();
+      await store.create(sagaRecord('s-1'), entry('s-1'));
+      await admin.set(`${prefix}:jobs`, 'not a list');
+      const error = (await store
+        .save(
+          {
+            sagaId: 's-1',
+            expectedRevision: 1,
+            state: 'Pending',
+            snapshot: {},
+            updatedAt: T0,
+            scriptCalls: [push(`${prefix}:jobs`, 'a')],
+          },
+          entry('s-1', 'Pending'),
+        )
+        .catch((thrown: unknown) => thrown)) as SagaError;
+
+      expect(error.code).toBe('QUEUE_FAILED');
+      expect(error.message).toMatch(
+        /saga "s-1" was saved \(revision 2\), but push in its save script failed: WRONGTYPE/,
+      );
+      expect((await store.load('s-1'))?.revision).toBe(2);
+    });
   });
 
   it('keeps each saga in exactly one state index, scored by createdAt', async () => {

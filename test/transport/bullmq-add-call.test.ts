@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FollowUpScripts, type MainScript } from '../../src/persistence/redis-follow-up.ts';
+import { FollowUpScripts, failedCall, type MainScript } from '../../src/persistence/redis-follow-up.ts';
 import { createAddCall } from '../../src/transport/bullmq-add-call.ts';
 import { BullMqQueue } from '../../src/transport/bullmq-queue.ts';
 import type { StepJob } from '../../src/transport/step-queue.ts';
@@ -77,6 +77,26 @@ describe('a BullMQ add made by a store script (createAddCall + FollowUpScripts)'
     expect(await scripts.run(main, ['unused'], [1], calls)).toEqual([1, 'one', 'one', 'two']);
     expect((await queue.getJob('one'))?.data).toEqual({ n: 1 });
     expect((await queue.getJob('two'))?.data).toEqual({ n: 3 });
+  });
+
+  it("answers a call that raises as failed, and keeps main's writes (Redis undoes nothing)", async () => {
+    const { prefix, redis, scripts, addCall } = fixture();
+    const writes: MainScript = {
+      name: 'Writes',
+      lua: "redis.call('SET', KEYS[1], ARGV[1]) return 1",
+      keys: 1,
+      args: 1,
+    };
+    // BullMQ's wait list is not a list: its add raises WRONGTYPE half way.
+    await redis.set(`${prefix}:steps:wait`, 'not a list');
+    const call = addCall('a.one.run', { n: 1 }, { ...options, jobId: 'broken' });
+    const [main, answer] = await scripts.run(writes, [`${prefix}:main`], ['written'], call ? [call] : []);
+
+    expect(main).toBe(1);
+    expect(failedCall(answer)).toMatch(/WRONGTYPE/);
+    expect(failedCall('broken')).toBeUndefined();
+    expect(await redis.get(`${prefix}:main`)).toBe('written');
+    expect(await redis.get(`${prefix}:steps:wait`)).toBe('not a list');
   });
 
   it('is taken and run by a BullMQ worker like any job', async () => {
