@@ -12,6 +12,7 @@ interface Footprint {
   total: number;
   store: number;
   storeHash: number;
+  storeSnapshot: number;
   storeLog: number;
   storeIndexes: number;
   bull: number;
@@ -29,8 +30,13 @@ const bullGroup = (key: string) => (key.endsWith(':events') ? 'events' : 'other'
 async function sizes(redis: Redis, prefix: string): Promise<Sizes> {
   // BullMQ's keys are `<prefix>:bull:*`, inside the store's `<prefix>:*`: counted apart.
   const bull = `${prefix}:bull:`;
-  const storeGroup = (key: string) =>
-    key.startsWith(bull) ? undefined : key.includes(':saga:{') ? 'hash' : key.includes(':log:{') ? 'log' : 'indexes';
+  const storeGroup = (key: string) => {
+    if (key.startsWith(bull)) return undefined;
+    if (key.includes(':saga:{')) return 'hash';
+    if (key.includes(':snap:{')) return 'snapshot';
+    // The log, and what else is per saga and not an index: its idempotency key, when it has one.
+    return key.includes(':log:{') ? 'log' : 'indexes';
+  };
   return {
     used: await usedMemory(redis),
     store: await memoryOfKeys(redis, `${prefix}:*`, storeGroup),
@@ -80,6 +86,7 @@ async function footprintTrial(
     total: per(a.used, b.used),
     store: per(a.store.bytes, b.store.bytes),
     storeHash: per(group(a.store, 'hash'), group(b.store, 'hash')),
+    storeSnapshot: per(group(a.store, 'snapshot'), group(b.store, 'snapshot')),
     storeLog: per(group(a.store, 'log'), group(b.store, 'log')),
     storeIndexes: per(group(a.store, 'indexes'), group(b.store, 'indexes')),
     bull: per(a.bull.bytes, b.bull.bytes),
@@ -127,7 +134,8 @@ export const redisFootprint: Scenario = {
           ...(label === 'log on' ? { target: twoKb } : {}),
         },
         { metric: `${label}:   saga hash`, unit: 'bytes', values: runs.map((r) => r.storeHash) },
-        { metric: `${label}:   saga log stream`, unit: 'bytes', values: runs.map((r) => r.storeLog) },
+        { metric: `${label}:   saga snapshot key`, unit: 'bytes', values: runs.map((r) => r.storeSnapshot) },
+        { metric: `${label}:   saga log list`, unit: 'bytes', values: runs.map((r) => r.storeLog) },
         { metric: `${label}:   index zsets`, unit: 'bytes', values: runs.map((r) => r.storeIndexes) },
         { metric: `${label}: BullMQ keys`, unit: 'bytes', values: runs.map((r) => r.bull) },
         { metric: `${label}:   BullMQ events streams`, unit: 'bytes', values: runs.map((r) => r.bullEvents) },
@@ -152,10 +160,10 @@ export const redisFootprint: Scenario = {
         },
       ],
       notes: [
-        'BullMQ events streams are capped (~10,000 entries per queue): a fixed cost that N amortises, not per saga.',
-        'Step jobs are removed when their outcome is acked and outcome jobs on completion, so finished sagas leave no job hashes.',
-        'With retention the saga hash and log expire; the index zsets keep the sagaId until list() prunes it lazily.',
-        'Log off and retention: the worker runs without `sagas` (the engine applies the outcomes with its store options), as createWorker takes no log/retention yet (TODO in scenarios/durable.ts).',
+        'BullMQ events streams are capped (eventsMaxLen, default 1,000 entries per queue): a fixed cost that N amortises, not per saga.',
+        'The worker that applies a step outcome removes its step job as it completes it, so finished sagas leave no job hashes.',
+        'With retention the saga hash, snapshot key and log expire together; the index zsets keep the sagaId until list() prunes it lazily.',
+        'The worker gets the same log and retention settings as the engine (createWorker({ log, retention })): it saves the sagas it advances.',
       ],
     };
   },
