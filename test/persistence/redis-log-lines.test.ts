@@ -3,31 +3,18 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createRedisKeys } from '../../src/persistence/redis-keys.ts';
 import { createRedisStore, type RedisStore } from '../../src/persistence/redis-store.ts';
-import type { SagaRecord, TransitionEntry } from '../../src/persistence/saga-store.ts';
+import type { TransitionEntry } from '../../src/persistence/saga-store.ts';
 import { dropPrefix, REDIS_URL } from '../durable/redis-helpers.ts';
+import { startedRecord, T0 } from '../support/records.ts';
 
 // That `history` returns every entry exactly as saved is the SagaStore contract; here is how a
 // RedisStore's log lines leave out `f` (the state an entry comes from) when the line before says
 // it, which the save script decides from the log itself.
 
-const T0 = 1_700_000_000_000;
 const admin = new Redis(REDIS_URL);
 afterAll(async () => {
   await admin.quit();
 });
-
-function record(sagaId: string): SagaRecord {
-  return {
-    sagaId,
-    name: 'trip',
-    version: 1,
-    state: 'Started',
-    snapshot: {},
-    revision: 1,
-    createdAt: T0,
-    updatedAt: T0,
-  };
-}
 
 const move = (sagaId: string, at: number, from: string, to: string, event = 'saga.start'): TransitionEntry => ({
   sagaId,
@@ -53,7 +40,7 @@ describe('the log lines of a RedisStore', () => {
   }
   /** Creates saga s1 with `first`, then saves each of `rest` in turn. */
   async function write(store: RedisStore, first: TransitionEntry, ...rest: TransitionEntry[]) {
-    await store.create(record('s1'), first);
+    await store.create(startedRecord('s1'), first);
     for (const [i, entry] of rest.entries()) {
       await store.save(
         { sagaId: 's1', expectedRevision: i + 1, state: 'Pending', snapshot: {}, updatedAt: entry.at },
@@ -98,7 +85,7 @@ describe('the log lines of a RedisStore', () => {
 
   it('chains on from a log line written in full, and from one written before f was left out', async () => {
     const { store, keys } = makeStore();
-    await store.create(record('s1'), move('s1', T0, '', 'Started', 'saga.created'));
+    await store.create(startedRecord('s1'), move('s1', T0, '', 'Started', 'saga.created'));
     await admin.rpush(
       keys.log('s1'),
       `{"at":${T0 + 1},"from":"Started","to":"Pending.a","event":"saga.start"}`,
@@ -120,7 +107,7 @@ describe('the log lines of a RedisStore', () => {
 
   it('keeps f after a line that does not say where it ended, and shows that line as unreadable', async () => {
     const { store, keys } = makeStore();
-    await store.create(record('s1'), move('s1', T0, '', 'Started', 'saga.created'));
+    await store.create(startedRecord('s1'), move('s1', T0, '', 'Started', 'saga.created'));
     await admin.rpush(keys.log('s1'), '{not json');
     await store.save(
       { sagaId: 's1', expectedRevision: 1, state: 'Pending', snapshot: {}, updatedAt: T0 },

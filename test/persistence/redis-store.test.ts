@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { SagaError } from '../../src/errors.ts';
 import { createRedisKeys } from '../../src/persistence/redis-keys.ts';
-import { createRedisStore, type RedisStoreOptions } from '../../src/persistence/redis-store.ts';
+import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../../src/persistence/redis-store.ts';
 import type { SagaRecord, TransitionEntry } from '../../src/persistence/saga-store.ts';
 import type { ScriptCall } from '../../src/vocabulary/script-call.ts';
 import type { SagaState } from '../../src/vocabulary/states.ts';
@@ -140,37 +140,23 @@ describe('RedisStore', () => {
       keys: [key],
       args: [value],
     });
+    /** Saves saga s-1 from revision 1 to Pending, with `calls`: its revision, or the error's code. */
+    const toPending = (store: RedisStore, calls: ScriptCall[]) =>
+      store
+        .save(
+          { sagaId: 's-1', expectedRevision: 1, state: 'Pending', snapshot: {}, updatedAt: T0, scriptCalls: calls },
+          entry('s-1', 'Pending'),
+        )
+        .catch((error: SagaError) => error);
 
     it('makes them in the save script when it saves, and not at all when it is refused', async () => {
       const { store, prefix } = makeStore();
       await store.create(sagaRecord('s-1'), entry('s-1'));
-      const saved = await store.save(
-        {
-          sagaId: 's-1',
-          expectedRevision: 1,
-          state: 'Pending',
-          snapshot: {},
-          updatedAt: T0,
-          scriptCalls: [push(`${prefix}:jobs`, 'a'), push(`${prefix}:jobs`, 'b')],
-        },
-        entry('s-1', 'Pending'),
-      );
-      const refused = await store
-        .save(
-          {
-            sagaId: 's-1',
-            expectedRevision: 1,
-            state: 'Pending',
-            snapshot: {},
-            updatedAt: T0,
-            scriptCalls: [push(`${prefix}:jobs`, 'c')],
-          },
-          entry('s-1', 'Pending'),
-        )
-        .catch((error: SagaError) => error.code);
+      const saved = await toPending(store, [push(`${prefix}:jobs`, 'a'), push(`${prefix}:jobs`, 'b')]);
+      const refused = await toPending(store, [push(`${prefix}:jobs`, 'c')]);
 
       expect(saved).toBe(2);
-      expect(refused).toBe('CONFLICT');
+      expect((refused as SagaError).code).toBe('CONFLICT');
       expect(await admin.lrange(`${prefix}:jobs`, 0, -1)).toEqual(['a', 'b']);
     });
 
@@ -178,19 +164,7 @@ describe('RedisStore', () => {
       const { store, prefix } = makeStore();
       await store.create(sagaRecord('s-1'), entry('s-1'));
       await admin.set(`${prefix}:jobs`, 'not a list');
-      const error = (await store
-        .save(
-          {
-            sagaId: 's-1',
-            expectedRevision: 1,
-            state: 'Pending',
-            snapshot: {},
-            updatedAt: T0,
-            scriptCalls: [push(`${prefix}:jobs`, 'a')],
-          },
-          entry('s-1', 'Pending'),
-        )
-        .catch((thrown: unknown) => thrown)) as SagaError;
+      const error = (await toPending(store, [push(`${prefix}:jobs`, 'a')])) as SagaError;
 
       expect(error.code).toBe('QUEUE_FAILED');
       expect(error.message).toMatch(

@@ -4,32 +4,20 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/errors.ts';
 import { createRedisKeys } from '../../src/persistence/redis-keys.ts';
 import { createRedisStore, type RedisStore } from '../../src/persistence/redis-store.ts';
-import type { SagaRecord, SagaTimer, TransitionEntry } from '../../src/persistence/saga-store.ts';
+import type { SagaTimer } from '../../src/persistence/saga-store.ts';
 import { dropPrefix, REDIS_URL } from '../durable/redis-helpers.ts';
+import { createdEntry, startedRecord, T0 } from '../support/records.ts';
 
 // How timers behave is the SagaStore contract (test/contracts/saga-store.contract.ts, "timers"),
 // which RedisStore passes; here is only how RedisStore lays them out, and what it does with keys
 // changed outside xsaga.
 
-const T0 = 1_700_000_000_000;
 const admin = new Redis(REDIS_URL);
 afterAll(async () => {
   await admin.quit();
 });
 
-function record(sagaId: string): SagaRecord {
-  return {
-    sagaId,
-    name: 'trip',
-    version: 1,
-    state: 'Started',
-    snapshot: {},
-    revision: 1,
-    createdAt: T0,
-    updatedAt: T0,
-  };
-}
-const entry = (sagaId: string): TransitionEntry => ({ sagaId, at: T0, from: '', to: 'Started', event: 'saga.created' });
+const entry = createdEntry;
 
 describe('the timer set of a RedisStore', () => {
   const stores: RedisStore[] = [];
@@ -60,7 +48,7 @@ describe('the timer set of a RedisStore', () => {
 
   it('is one sorted set of timer ids by due time, each saga’s member named by its hash field `timer`', async () => {
     const { store, keys } = makeStore();
-    await store.create(record('s1'), entry('s1'));
+    await store.create(startedRecord('s1'), entry('s1'));
     await save(store, 1, { id: 's1~a~run', dueAt: T0 + 100 });
     expect(await admin.zrange(keys.timers, 0, -1, 'WITHSCORES')).toEqual(['s1~a~run', String(T0 + 100)]);
     expect(await admin.hget(keys.saga('s1'), 'timer')).toBe('s1~a~run');
@@ -72,7 +60,7 @@ describe('the timer set of a RedisStore', () => {
 
   it('removes the timer of a quarantined saga from the set, and keeps its hash as it was for a person', async () => {
     const { store, keys } = makeStore();
-    await store.create(record('s1'), entry('s1'));
+    await store.create(startedRecord('s1'), entry('s1'));
     await save(store, 1, { id: 's1~a~run', dueAt: T0 + 100 });
 
     expect(await store.quarantine('s1', { ...entry('s1'), to: 'Quarantined' })).toBe(true);
@@ -93,7 +81,7 @@ describe('the timer set of a RedisStore', () => {
 
   it('refuses a save that sets or clears a timer while the timer key is not a sorted set, and writes nothing', async () => {
     const { store, keys } = makeStore();
-    await store.create(record('s1'), entry('s1'));
+    await store.create(startedRecord('s1'), entry('s1'));
     await admin.set(keys.timers, 'not a sorted set');
 
     for (const timer of [{ id: 's1~a~run', dueAt: T0 }, null]) {
