@@ -1,11 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createRedisKeys } from '../../src/persistence/redis-keys.ts';
-import { createRedisStore, type RedisStore } from '../../src/persistence/redis-store.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { createRedisKeys } from '../../src/persistence/redis-keys.ts';
+import type { RedisStore } from '../../src/persistence/redis-store.ts';
 import type { TransitionEntry } from '../../src/persistence/saga-store.ts';
-import { dropPrefix, REDIS_URL } from '../durable/redis-helpers.ts';
+import { REDIS_URL } from '../durable/redis-helpers.ts';
 import { startedRecord, T0 } from '../support/records.ts';
+import { useRedisStores } from '../support/redis-stores.ts';
 
 // That `history` returns every entry exactly as saved is the SagaStore contract; here is how a
 // RedisStore's log lines leave out `f` (the state an entry comes from) when the line before says
@@ -25,19 +25,7 @@ const move = (sagaId: string, at: number, from: string, to: string, event = 'sag
 });
 
 describe('the log lines of a RedisStore', () => {
-  const stores: RedisStore[] = [];
-  const prefixes: string[] = [];
-  afterEach(async () => {
-    for (const store of stores.splice(0)) await store.close();
-    for (const prefix of prefixes.splice(0)) await dropPrefix(prefix);
-  });
-  function makeStore() {
-    const prefix = `xsaga-log-${randomUUID()}`;
-    prefixes.push(prefix);
-    const store = createRedisStore({ connection: REDIS_URL, prefix });
-    stores.push(store);
-    return { store, keys: createRedisKeys(prefix) };
-  }
+  const makeStore = useRedisStores('log');
   /** Creates saga s1 with `first`, then saves each of `rest` in turn. */
   async function write(store: RedisStore, first: TransitionEntry, ...rest: TransitionEntry[]) {
     await store.create(startedRecord('s1'), first);

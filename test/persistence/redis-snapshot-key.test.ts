@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createRedisKeys, type RedisKeys } from '../../src/persistence/redis-keys.ts';
-import { createRedisStore, type RedisStore } from '../../src/persistence/redis-store.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { RedisKeys } from '../../src/persistence/redis-keys.ts';
 import type { SagaRecord, SagaUpdate, TransitionEntry } from '../../src/persistence/saga-store.ts';
 import type { SagaState } from '../../src/vocabulary/states.ts';
-import { dropPrefix, REDIS_URL } from '../durable/redis-helpers.ts';
+import { REDIS_URL } from '../durable/redis-helpers.ts';
+import { useRedisStores } from '../support/redis-stores.ts';
 
 // How a RedisStore keeps a saga's snapshot in a key of its own beside the saga hash, reads the
 // records of the layout before it (snapshot as the hash field `snapshot`), and moves them on.
@@ -81,19 +80,7 @@ const OLD_HISTORY: TransitionEntry[] = [
 ];
 
 describe('the snapshot key of a RedisStore', () => {
-  const stores: RedisStore[] = [];
-  const prefixes: string[] = [];
-  afterEach(async () => {
-    for (const store of stores.splice(0)) await store.close();
-    for (const prefix of prefixes.splice(0)) await dropPrefix(prefix);
-  });
-  function makeStore(options: { retention?: { finalTtlSeconds: number } } = {}) {
-    const prefix = `xsaga-snap-${randomUUID()}`;
-    prefixes.push(prefix);
-    const store = createRedisStore({ connection: REDIS_URL, prefix, ...options });
-    stores.push(store);
-    return { store, keys: createRedisKeys(prefix) };
-  }
+  const makeStore = useRedisStores('snap');
 
   it('holds the snapshot, so that the saga hash stays a listpack', async () => {
     const { store, keys } = makeStore();

@@ -1,12 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { StoreError } from '../../src/errors.ts';
-import { createRedisKeys } from '../../src/persistence/redis-keys.ts';
-import { createRedisStore, type RedisStore } from '../../src/persistence/redis-store.ts';
+import type { RedisStore } from '../../src/persistence/redis-store.ts';
 import type { SagaTimer } from '../../src/persistence/saga-store.ts';
-import { dropPrefix, REDIS_URL } from '../durable/redis-helpers.ts';
+import { REDIS_URL } from '../durable/redis-helpers.ts';
 import { createdEntry, startedRecord, T0 } from '../support/records.ts';
+import { useRedisStores } from '../support/redis-stores.ts';
 
 // How timers behave is the SagaStore contract (test/contracts/saga-store.contract.ts, "timers"),
 // which RedisStore passes; here is only how RedisStore lays them out, and what it does with keys
@@ -20,19 +19,7 @@ afterAll(async () => {
 const entry = createdEntry;
 
 describe('the timer set of a RedisStore', () => {
-  const stores: RedisStore[] = [];
-  const prefixes: string[] = [];
-  afterEach(async () => {
-    for (const store of stores.splice(0)) await store.close();
-    for (const prefix of prefixes.splice(0)) await dropPrefix(prefix);
-  });
-  function makeStore() {
-    const prefix = `xsaga-timers-${randomUUID()}`;
-    prefixes.push(prefix);
-    const store = createRedisStore({ connection: REDIS_URL, prefix });
-    stores.push(store);
-    return { store, keys: createRedisKeys(prefix) };
-  }
+  const makeStore = useRedisStores('timers');
   const save = (store: RedisStore, revision: number, timer?: SagaTimer | null) =>
     store.save(
       {
