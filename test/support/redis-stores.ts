@@ -8,9 +8,7 @@ import { dropPrefix, REDIS_URL } from '../durable/redis-helpers.ts';
  * Call inside a `describe`: returns a maker of RedisStores, each on a prefix of its own
  * (`xsaga-<label>-<uuid>`), closed and their keys deleted after each test.
  */
-export function useRedisStores(
-  label: string,
-): (options?: Omit<RedisStoreOptions, 'connection' | 'prefix'>) => {
+export function useRedisStores(label: string): (options?: Omit<RedisStoreOptions, 'connection' | 'prefix'>) => {
   store: RedisStore;
   prefix: string;
   keys: RedisKeys;
