@@ -90,8 +90,7 @@ function captureAdd(queue: Queue, script: BullMqScript, name: string, data: unkn
   // Runs synchronously up to the client call; the promise only carries the recorded reply.
   void backend.addJobToTransaction(recorder, json, job.id).catch(() => undefined);
   if (
-    !captured ||
-    !captured.command.startsWith(`${script.name}:`) ||
+    !captured?.command.startsWith(`${script.name}:`) ||
     captured.args.length !== ADD_KEYS + ADD_ARGS ||
     !captured.args.every(isScriptArg)
   ) {
