@@ -115,6 +115,16 @@ describe('a BullMQ add made by a store script (createAddCall + FollowUpScripts)'
     expect(await queue.getJobState('run-me')).toBe('completed');
   });
 
+  it('declines every job once BullMQ turns out laid out otherwise (a release that moved its internals)', () => {
+    const { queue } = fixture();
+    // The backend method Queue.add uses is gone: nothing to describe the add with.
+    const moved = Object.create(queue, { backend: { value: {} } }) as Queue;
+    const addCall = createAddCall(moved);
+
+    expect(addCall('a.b.run', {}, { ...options, jobId: 'x' })).toBeUndefined();
+    expect(addCall('a.b.run', {}, { ...options, jobId: 'y' })).toBeUndefined();
+  });
+
   it('declines a job with a delay or a priority: such jobs are added by Queue.add', () => {
     const { addCall } = fixture();
     expect(addCall('a.b.run', {}, { ...options, jobId: 'd', delay: 1_000 })).toBeUndefined();
