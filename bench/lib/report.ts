@@ -1,3 +1,5 @@
+import { median } from './stats.ts';
+
 /** One measured figure of a scenario: one value per round. */
 export interface Row {
   metric: string;
@@ -42,7 +44,13 @@ export function meets(value: number, target: Ratio['target']): boolean | undefin
   return target.op === '>=' ? value >= target.value : value <= target.value;
 }
 
-/** Whether a ratio meets its target (undefined when it has none). */
+/**
+ * Whether a ratio meets its target (undefined when it has none): the ratio of the medians AND the
+ * median of the per-round ratios. Either alone can be flattered by noise: one slow round on one
+ * side moves a median without its pair, and the per-round pairs ran back to back.
+ */
 export function meetsTarget(ratio: Ratio): boolean | undefined {
-  return meets(ratio.value, ratio.target);
+  const overall = meets(ratio.value, ratio.target);
+  if (overall === undefined || ratio.perRound.length === 0) return overall;
+  return overall && meets(median(ratio.perRound), ratio.target) === true;
 }

@@ -41,7 +41,7 @@ export function renderScenario(report: ScenarioReport): string {
     const target =
       ratio.target === undefined
         ? ''
-        : `   (target ${ratio.target.op} ${ratio.target.value}: ${verdict ? 'met' : 'MISSED'})`;
+        : `   (target ${ratio.target.op} ${ratio.target.value}: ${verdict ? 'met' : 'MISSED'}${verdictNote(ratio, verdict)})`;
     out.push(`ratio ${ratio.name}: ${fmtRatio(ratio.value)}${target}`);
   }
   for (const row of report.rows) {
@@ -54,4 +54,10 @@ export function renderScenario(report: ScenarioReport): string {
   }
   for (const note of report.notes) out.push(`  note: ${note}`);
   return out.join('\n');
+}
+
+/** When the ratio of the medians meets the target and the per-round median does not, say so. */
+function verdictNote(ratio: ScenarioReport['ratios'][number], verdict: boolean | undefined): string {
+  if (verdict || ratio.perRound.length === 0 || !meets(ratio.value, ratio.target)) return '';
+  return `: the median of the per-round ratios is ${fmtRatio(spread(ratio.perRound).median)}`;
 }

@@ -181,7 +181,8 @@ export class SagaHosts {
 
   /** Stops sweeping, lets in-flight events finish, and stops every hosted actor. */
   async close(): Promise<void> {
-    this.#sweeper.stop();
+    // Timers being delivered finish first: their deadlines read the queue and the store.
+    await this.#sweeper.stop();
     await this.#lock.drain();
     for (const host of this.#hosts.values()) host.actor.stop();
     this.#hosts.clear();

@@ -143,7 +143,6 @@ export class SettleWaiters {
     });
   }
 
-  /** Ends the subscription (or the polling); whoever still waits is rejected with ENGINE_CLOSED. */
   /**
    * This process is about to create saga `sagaId` (call before the store's create, then
    * {@link SettleWaiters.created} after it): if the subscription is up, the saga's settling save will
@@ -170,6 +169,7 @@ export class SettleWaiters {
     else this.#fresh.delete(sagaId);
   }
 
+  /** Ends the subscription (or the polling); whoever still waits is rejected with ENGINE_CLOSED. */
   async close(): Promise<void> {
     this.#closed = true;
     this.#live = false;

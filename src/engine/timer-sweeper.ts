@@ -32,6 +32,8 @@ export class TimerSweeper {
   /** A wake-up came while a sweep ran: look for the next due time once it ends. */
   #rearmAfterSweep = false;
   #stopped = false;
+  /** The sweep under way, if any: what `stop` waits for. */
+  #current: Promise<void> | undefined;
 
   constructor(store: SagaStore, clock: Clock, onDue: TimerHandler, onError: (error: unknown) => void) {
     this.#store = store;
@@ -68,11 +70,17 @@ export class TimerSweeper {
     this.#wake = { at: dueAt, handle };
   }
 
-  stop(): void {
+  /**
+   * Sweeps no more, and resolves once a sweep under way has handed on what it claimed: a closing
+   * engine closes its store and queue after this, never under a timer being delivered. (The batch
+   * in hand finishes; a claimed timer not delivered would wait out its lease in another process.)
+   */
+  async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#interval);
     if (this.#wake) this.#clock.clearTimeout(this.#wake.handle);
     this.#wake = undefined;
+    await this.#current;
   }
 
   /** Wakes at the store's next due time (a claimed timer counts at its lease end). */
@@ -91,10 +99,15 @@ export class TimerSweeper {
   }
 
   /** One sweep: claim what is due now and hand each timer on. */
-  async sweep(): Promise<void> {
+  sweep(): Promise<void> {
     const { claimDueTimers } = this.#store;
-    if (this.#sweeping || this.#stopped || !claimDueTimers) return;
+    if (this.#sweeping || this.#stopped || !claimDueTimers) return this.#current ?? Promise.resolve();
     this.#sweeping = true;
+    this.#current = this.#sweepWith(claimDueTimers);
+    return this.#current;
+  }
+
+  async #sweepWith(claimDueTimers: NonNullable<SagaStore['claimDueTimers']>): Promise<void> {
     try {
       // Batch after batch while they come full: a burst of deadlines drains now, not a batch a sweep.
       // A claimed timer is not due again within its lease, so this cannot spin on the same ones.
@@ -110,6 +123,7 @@ export class TimerSweeper {
       this.#onError(error);
     } finally {
       this.#sweeping = false;
+      this.#current = undefined;
       if (this.#rearmAfterSweep) {
         this.#rearmAfterSweep = false;
         void this.#rearm();

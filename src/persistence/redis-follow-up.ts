@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { ScriptCall } from '../vocabulary/script-call.ts';
 
@@ -79,9 +80,12 @@ export class FollowUpScripts {
     const signature = [main.name, ...calls.map((call) => call.name)].join('\n');
     const known = this.#registered.get(signature);
     if (known) return known;
-    const command = `xsaga${main.name}Then${this.#registered.size}`;
+    const lua = followedLua(main, calls);
+    // Named by its content: stores sharing one connection (a Redis instance given to several) define
+    // the same name for the same script, never one name for two scripts.
+    const command = `xsaga${main.name}Then${createHash('sha1').update(lua).digest('hex').slice(0, 16)}`;
     // numberOfKeys left out: the key count is the command's first argument (it varies with the calls).
-    this.#redis.defineCommand(command, { lua: followedLua(main, calls) });
+    this.#redis.defineCommand(command, { lua });
     this.#registered.set(signature, command);
     return command;
   }

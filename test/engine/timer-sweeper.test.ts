@@ -81,6 +81,36 @@ describe('timer sweeper', () => {
     await sweep;
   });
 
+  it('stops only once the timers in hand are delivered, and claims no more', async () => {
+    const clock = createTestClock(1_000);
+    const store = await storeWithTimers(150, 1_000);
+    const release = deferred();
+    const handed: string[] = [];
+    const sweeper = new TimerSweeper(
+      store,
+      clock,
+      async (id) => {
+        await release.promise;
+        handed.push(id);
+      },
+      () => undefined,
+    );
+    void sweeper.sweep();
+    await new Promise((resolve) => setImmediate(resolve));
+    let stopped = false;
+    const stopping = sweeper.stop().then(() => {
+      stopped = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(stopped).toBe(false);
+
+    release.resolve();
+    await stopping;
+    // The first batch (100) was delivered; the next 50 were never claimed.
+    expect(handed).toHaveLength(100);
+    expect(await store.claimDueTimers(1_000, 2_000, 200)).toHaveLength(50);
+  });
+
   it('wakes on the engine clock at the earliest due time, then at the next one the store holds', async () => {
     const clock = createTestClock(0);
     const store = await storeWithTimers(1, 100);

@@ -99,6 +99,21 @@ describe('a BullMQ add made by a store script (createAddCall + FollowUpScripts)'
     expect(await redis.get(`${prefix}:steps:wait`)).toBe('not a list');
   });
 
+  it('keeps the scripts of stores that share one connection apart', async () => {
+    const { queue, redis, addCall } = fixture();
+    const one = addCall('a.one.run', { n: 1 }, { ...options, jobId: 'one' });
+    const two = addCall('a.two.run', { n: 2 }, { ...options, jobId: 'two' });
+    if (!one || !two) throw new Error('no add call');
+    const first = new FollowUpScripts(redis);
+    const second = new FollowUpScripts(redis);
+
+    expect(await first.run(main, ['unused'], [1], [one])).toEqual([1, 'one']);
+    // Registered second on the same connection, with another sequence of calls.
+    expect(await second.run(main, ['unused'], [1], [one, two])).toEqual([1, 'one', 'two']);
+    expect(await first.run(main, ['unused'], [3], [two])).toEqual([3, 'two']);
+    expect(await queue.getJobCounts('waiting')).toEqual({ waiting: 2 });
+  });
+
   it('is taken and run by a BullMQ worker like any job', async () => {
     const { prefix, queue, scripts, addCall } = fixture();
     const seen: unknown[] = [];
