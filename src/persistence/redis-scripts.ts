@@ -82,6 +82,18 @@ export function isScriptCode(reply: unknown): reply is ScriptCode {
  */
 export const LUA_HELPERS = `
 local function typeOf(key) return redis.call('TYPE', key).ok end
+-- A saga's hash field 'timer' keeps its timer's member without the leading sagaId ('~step~run'): the
+-- member can pass Redis's 64-byte listpack limit with a long step name, and one long field turns
+-- the whole hash into a hashtable (about 900 bytes more). Fields written before hold the whole member.
+local function timerField(sagaId, member)
+  local head = sagaId .. '~'
+  if string.sub(member, 1, #head) == head then return string.sub(member, #sagaId + 1) end
+  return member
+end
+local function timerMember(sagaId, field)
+  if field and string.sub(field, 1, 1) == '~' then return sagaId .. field end
+  return field
+end
 local function indexable(key) local t = typeOf(key) return t == 'zset' or t == 'none' end
 local function readRecord(sagaKey, snapshotKey)
   local sagaType = typeOf(sagaKey)
@@ -197,7 +209,8 @@ const SAVE_SAGA = `--[[
 
   The saga's timer (the deadline of its step job, of the wait it parks at, or of a dynamic saga's
   idle spell) is kept in the timer set, its member named by the
-  hash field 'timer': ARGV[12] 'set' replaces it with member ARGV[13] due at ARGV[14], 'clear'
+  hash field 'timer' (without its leading sagaId: see timerField): ARGV[12] 'set' replaces it with
+  member ARGV[13] due at ARGV[14], 'clear'
   removes it, 'keep' leaves it (a transition that stays in its step keeps that step's deadline).
 
   The log line is ARGV[15], the entry without 'f' (from), when the log's last line ends where this
@@ -306,10 +319,11 @@ if moves then
   redis.call('ZADD', ARGV[9] .. ARGV[3], current[3], ARGV[1])
 end
 if timer ~= 'keep' then
-  if current[6] and current[6] ~= ARGV[13] then redis.call('ZREM', KEYS[3], current[6]) end
+  local held = timerMember(ARGV[1], current[6])
+  if held and held ~= ARGV[13] then redis.call('ZREM', KEYS[3], held) end
   if timer == 'set' then
     redis.call('ZADD', KEYS[3], ARGV[14], ARGV[13])
-    redis.call('HSET', KEYS[1], 'timer', ARGV[13])
+    redis.call('HSET', KEYS[1], 'timer', timerField(ARGV[1], ARGV[13]))
   elseif current[6] then
     redis.call('HDEL', KEYS[1], 'timer')
   end
@@ -421,6 +435,7 @@ local sagaType = typeOf(KEYS[1])
 if sagaType == 'none' then return 0 end
 local name, timer = false, false
 if sagaType == 'hash' then name, timer = unpack(redis.call('HMGET', KEYS[1], 'name', 'timer')) end
+timer = timerMember(ARGV[1], timer)
 redis.call('RENAME', KEYS[1], KEYS[2])
 local snapshotType = typeOf(KEYS[7])
 if snapshotType == 'string' and sagaType == 'hash' then

@@ -38,7 +38,8 @@ describe('the timer set of a RedisStore', () => {
     await store.create(startedRecord('s1'), entry('s1'));
     await save(store, 1, { id: 's1~a~run', dueAt: T0 + 100 });
     expect(await admin.zrange(keys.timers, 0, -1, 'WITHSCORES')).toEqual(['s1~a~run', String(T0 + 100)]);
-    expect(await admin.hget(keys.saga('s1'), 'timer')).toBe('s1~a~run');
+    // Without the sagaId: the hash's own key names the saga.
+    expect(await admin.hget(keys.saga('s1'), 'timer')).toBe('~a~run');
 
     await save(store, 2, null);
     expect(await admin.exists(keys.timers)).toBe(0);
@@ -53,7 +54,36 @@ describe('the timer set of a RedisStore', () => {
     expect(await store.quarantine('s1', { ...entry('s1'), to: 'Quarantined' })).toBe(true);
 
     expect(await admin.zcard(keys.timers)).toBe(0);
-    expect(await admin.hget(keys.quarantine('s1'), 'timer')).toBe('s1~a~run');
+    expect(await admin.hget(keys.quarantine('s1'), 'timer')).toBe('~a~run');
+  });
+
+  it('keeps the saga hash a listpack when a step name is long: its timer field leaves the sagaId out', async () => {
+    const { store, keys } = makeStore();
+    const sagaId = '0d6c1f2e-8a4b-4c2d-9e7f-3a5b6c7d8e9f';
+    const member = `${sagaId}~chargePaymentWithRetries~run`;
+    expect(member.length).toBeGreaterThan(64);
+    await store.create(startedRecord(sagaId), entry(sagaId));
+    await store.save(
+      { sagaId, expectedRevision: 1, state: 'Pending', snapshot: {}, updatedAt: T0, timer: { id: member, dueAt: T0 } },
+      { ...entry(sagaId), from: 'Started', to: 'Pending' },
+    );
+
+    expect(await admin.object('ENCODING', keys.saga(sagaId))).toBe('listpack');
+    expect(await admin.zrange(keys.timers, 0, -1)).toEqual([member]);
+  });
+
+  it('replaces and removes a timer whose field a previous version wrote with the whole member', async () => {
+    const { store, keys } = makeStore();
+    await store.create(startedRecord('s1'), entry('s1'));
+    await save(store, 1, { id: 's1~a~run', dueAt: T0 });
+    // As a previous version left it.
+    await admin.hset(keys.saga('s1'), 'timer', 's1~a~run');
+
+    await save(store, 2, { id: 's1~b~run', dueAt: T0 + 1 });
+    expect(await admin.zrange(keys.timers, 0, -1)).toEqual(['s1~b~run']);
+    await admin.hset(keys.saga('s1'), 'timer', 's1~b~run');
+    expect(await store.quarantine('s1', { ...entry('s1'), to: 'Quarantined' })).toBe(true);
+    expect(await admin.zcard(keys.timers)).toBe(0);
   });
 
   it('quarantines a saga whose key is not a hash, leaving the timer set alone', async () => {
