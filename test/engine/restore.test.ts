@@ -318,6 +318,27 @@ describe('stored snapshots: value and context only, older records still load', (
 });
 
 describe('evicting idle sagas from memory', () => {
+  it('keeps the most recently used maxActiveSagas hydrated, and restores the others from the store', async () => {
+    const p = processHandlers();
+    p.hangOn.add('a.run');
+    const loads: string[] = [];
+    const store = new (class extends JsonStore {
+      override async load(sagaId: string): Promise<SagaRecord | undefined> {
+        loads.push(sagaId);
+        return super.load(sagaId);
+      }
+    })();
+    const engine = engineOn(store, p.handlers, { maxActiveSagas: 2 });
+    for (const id of ['e1', 'e2', 'e3']) await engine.start(saga, { orderId: id }, { sagaId: id });
+    const hydrating = (id: string) => engine.cancel(id).then(() => loads.filter((loaded) => loaded === id).length);
+
+    // e1 was the least recently used when e3 came: it alone was evicted.
+    expect(await hydrating('e3')).toBe(0);
+    expect(await hydrating('e1')).toBe(1);
+    // Restoring e1 made e2 the least recently used.
+    expect(await hydrating('e2')).toBe(1);
+  });
+
   it('rehydrates an evicted saga from the store on its next outcome, running every step once', async () => {
     const p = processHandlers();
     const clock = new TestClock();
