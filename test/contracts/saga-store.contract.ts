@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConflictError, SagaNotFoundError } from '../../src/errors.ts';
 import type { SagaQuery, SagaRecord, SagaStore, SagaTimer, TransitionEntry } from '../../src/persistence/saga-store.ts';
 import type { SagaState } from '../../src/vocabulary/states.ts';
+import { flightBookedEntry } from '../support/records.ts';
 
 /** What a contract run needs: a fresh, empty store, and how to dispose of it. */
 export type MakeSagaStore = () => Promise<{ store: SagaStore; cleanup: () => Promise<void> }>;
@@ -25,6 +26,18 @@ function sagaRecord(i: number, overrides: Partial<SagaRecord> = {}): SagaRecord 
 
 function createdEntry(sagaId: string, at = T0): TransitionEntry {
   return { sagaId, at, from: '', to: 'Started', event: 'saga.created' };
+}
+
+/** Creates `record` with the first of `entries`, then saves one transition per entry after it. */
+async function storeWithLog(store: SagaStore, record: SagaRecord, entries: TransitionEntry[]): Promise<void> {
+  const [first, ...rest] = entries as [TransitionEntry, ...TransitionEntry[]];
+  await store.create(record, first);
+  for (const [i, entry] of rest.entries()) {
+    await store.save(
+      { sagaId: record.sagaId, expectedRevision: i + 1, state: 'Pending', snapshot: { i }, updatedAt: entry.at },
+      entry,
+    );
+  }
 }
 
 function moveEntry(sagaId: string, to: SagaState, at = T0 + 1_000): TransitionEntry {
@@ -326,16 +339,7 @@ export function describeSagaStoreContract(name: string, makeStore: MakeSagaStore
         const entries: TransitionEntry[] = [
           createdEntry(record.sagaId),
           { sagaId: record.sagaId, at: T0 + 1, from: 'Started', to: 'Pending.reserveFlight', event: 'saga.start' },
-          {
-            sagaId: record.sagaId,
-            at: T0 + 2,
-            from: 'Pending.reserveFlight',
-            to: 'Pending.reserveHotel',
-            event: 'step.done',
-            step: 'reserveFlight',
-            direction: 'run',
-            attempt: 1,
-          },
+          flightBookedEntry(record.sagaId, T0 + 2),
           {
             sagaId: record.sagaId,
             at: T0 + 3,
@@ -359,14 +363,7 @@ export function describeSagaStoreContract(name: string, makeStore: MakeSagaStore
             error: { name: 'Error', message: 'first attempt timed out' },
           },
         ];
-        const [first, ...rest] = entries as [TransitionEntry, ...TransitionEntry[]];
-        await store.create(record, first);
-        for (const [i, entry] of rest.entries()) {
-          await store.save(
-            { sagaId: record.sagaId, expectedRevision: i + 1, state: 'Pending', snapshot: { i }, updatedAt: entry.at },
-            entry,
-          );
-        }
+        await storeWithLog(store, record, entries);
 
         const history = await store.history(record.sagaId);
 
@@ -386,14 +383,7 @@ export function describeSagaStoreContract(name: string, makeStore: MakeSagaStore
           { sagaId: record.sagaId, at: at(4), from: 'Pending.b', to: '', event: 'step.done', step: 'b', attempt: 1 },
           { sagaId: record.sagaId, at: at(5), from: '', to: 'Completed', event: 'step.done', step: 'c' },
         ];
-        const [first, ...rest] = entries as [TransitionEntry, ...TransitionEntry[]];
-        await store.create(record, first);
-        for (const [i, entry] of rest.entries()) {
-          await store.save(
-            { sagaId: record.sagaId, expectedRevision: i + 1, state: 'Pending', snapshot: { i }, updatedAt: entry.at },
-            entry,
-          );
-        }
+        await storeWithLog(store, record, entries);
 
         expect(await store.history(record.sagaId)).toStrictEqual(entries);
       });

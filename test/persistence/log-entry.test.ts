@@ -7,6 +7,7 @@ import {
   UNREADABLE_LOG_ENTRY,
 } from '../../src/persistence/record-schema.ts';
 import type { TransitionEntry } from '../../src/persistence/saga-store.ts';
+import { flightBookedEntry } from '../support/records.ts';
 
 const AT = 1_796_135_471_886;
 
@@ -48,16 +49,7 @@ describe('stored log entries', () => {
   });
 
   it('leave out the sagaId, and the step and direction a step outcome leaves from', () => {
-    const done: TransitionEntry = {
-      sagaId: 'saga-1',
-      at: AT,
-      from: 'Pending.reserveFlight',
-      to: 'Pending.reserveHotel',
-      event: 'step.done',
-      step: 'reserveFlight',
-      direction: 'run',
-      attempt: 1,
-    };
+    const done: TransitionEntry = flightBookedEntry('saga-1', AT);
     expect(encodeLogEntry(done)).toBe(
       `{"at":${AT},"f":"Pending.reserveFlight","t":"Pending.reserveHotel","e":"step.done","a":1}`,
     );
@@ -141,16 +133,7 @@ describe('stored log entries', () => {
     }
 
     it('leaves f out when told that the entry starts where the log ends, as a step outcome does', () => {
-      const done: TransitionEntry = {
-        sagaId: 'saga-1',
-        at: AT,
-        from: 'Pending.reserveFlight',
-        to: 'Pending.reserveHotel',
-        event: 'step.done',
-        step: 'reserveFlight',
-        direction: 'run',
-        attempt: 1,
-      };
+      const done: TransitionEntry = flightBookedEntry('saga-1', AT);
       const line = encodeLogEntry(done, true);
 
       expect(line).toBe(`{"at":${AT},"t":"Pending.reserveHotel","e":"step.done","a":1}`);

@@ -4,6 +4,7 @@ import type { RedisKeys } from '../../src/persistence/redis-keys.ts';
 import type { SagaRecord, SagaUpdate, TransitionEntry } from '../../src/persistence/saga-store.ts';
 import type { SagaState } from '../../src/vocabulary/states.ts';
 import { REDIS_URL } from '../durable/redis-helpers.ts';
+import { flightBookedEntry } from '../support/records.ts';
 import { useRedisStores } from '../support/redis-stores.ts';
 
 // How a RedisStore keeps a saga's snapshot in a key of its own beside the saga hash, reads the
@@ -67,16 +68,7 @@ const OLD_LOG = [
 const OLD_HISTORY: TransitionEntry[] = [
   { sagaId: 's1', at: T0, from: '', to: 'Started', event: 'saga.created' },
   { sagaId: 's1', at: T0 + 1, from: 'Started', to: 'Pending.reserveFlight', event: 'saga.start' },
-  {
-    sagaId: 's1',
-    at: T0 + 2,
-    from: 'Pending.reserveFlight',
-    to: 'Pending.reserveHotel',
-    event: 'step.done',
-    step: 'reserveFlight',
-    direction: 'run',
-    attempt: 1,
-  },
+  flightBookedEntry('s1', T0 + 2),
 ];
 
 describe('the snapshot key of a RedisStore', () => {

@@ -21,3 +21,17 @@ export function startedRecord(sagaId: string): SagaRecord {
 export function createdEntry(sagaId: string, at = T0): TransitionEntry {
   return { sagaId, at, from: '', to: 'Started', event: 'saga.created' };
 }
+
+/** The log entry of a typical step outcome: `reserveFlight` ran, first attempt, the saga moves to `reserveHotel`. */
+export function flightBookedEntry(sagaId: string, at: number): TransitionEntry {
+  return {
+    sagaId,
+    at,
+    from: 'Pending.reserveFlight',
+    to: 'Pending.reserveHotel',
+    event: 'step.done',
+    step: 'reserveFlight',
+    direction: 'run',
+    attempt: 1,
+  };
+}
