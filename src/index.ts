@@ -105,6 +105,7 @@ export { SagaEvents } from './vocabulary/events.ts';
 export type { DeadlineEvent, Direction, ErrorInfo, SagaEvent, SignalEvent } from './vocabulary/events.ts';
 export { SagaStates } from './vocabulary/states.ts';
 export type { SagaState } from './vocabulary/states.ts';
+export type { ScriptCall } from './vocabulary/script-call.ts';
 export type { SagaContext, SagaEscalation, SagaFailure, StepStatus } from './machines/context.ts';
 
 // Persistence and transport: the interfaces, and the embedded defaults
@@ -117,6 +118,7 @@ export type {
   SagaStats,
   SagaStore,
   SagaUpdate,
+  SettledRead,
   TransitionEntry,
 } from './persistence/saga-store.ts';
 export { MemoryStore } from './persistence/memory-store.ts';
