@@ -31,6 +31,7 @@ import type {
   SettledRead,
   TransitionEntry,
 } from '../persistence/saga-store.ts';
+import { loadThenHistory } from '../persistence/settled-read.ts';
 import { stepJobId } from '../transport/job-id.ts';
 import type { StepOutcome, StepQueue } from '../transport/step-queue.ts';
 import { type AppendEvent, type ErrorInfo, type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
@@ -375,11 +376,8 @@ export class SagaEngine {
   }
 
   /** The record, with its log when it is settled: one read on stores that can (`loadSettled`). */
-  async #loadSettled(sagaId: string): Promise<SettledRead | undefined> {
-    if (this.#store.loadSettled) return this.#store.loadSettled(sagaId);
-    const record = await this.#store.load(sagaId);
-    if (!record || !SETTLED_STATES.includes(record.state)) return record && { record };
-    return { record, history: await this.#store.history(sagaId) };
+  #loadSettled(sagaId: string): Promise<SettledRead | undefined> {
+    return this.#store.loadSettled ? this.#store.loadSettled(sagaId) : loadThenHistory(this.#store, sagaId);
   }
 
   /**

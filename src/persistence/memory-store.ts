@@ -16,6 +16,7 @@ import type {
   SettleListener,
   TransitionEntry,
 } from './saga-store.ts';
+import { loadThenHistory } from './settled-read.ts';
 
 /** A record as kept: its snapshot a private JSON copy (see {@link MemoryStore}). */
 type Stored = SagaRecord;
@@ -89,10 +90,8 @@ export class MemoryStore implements SagaStore {
     return record && revive(record);
   }
 
-  async loadSettled(sagaId: string): Promise<SettledRead | undefined> {
-    const record = await this.load(sagaId);
-    if (!record) return undefined;
-    return SETTLED_STATES.includes(record.state) ? { record, history: await this.history(sagaId) } : { record };
+  loadSettled(sagaId: string): Promise<SettledRead | undefined> {
+    return loadThenHistory(this, sagaId);
   }
 
   async list(query: SagaQuery = {}): Promise<SagaPage> {

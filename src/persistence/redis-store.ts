@@ -200,8 +200,9 @@ export class RedisStore implements SagaStore {
       throw scriptError(reply, sagaId, expectedRevision, detail);
     }
     // The calls add the jobs this save dispatches: one that raised (a command the Redis user may
-    // not run, a key of the wrong type; keys it may not touch refuse the whole script first) or refused (BullMQ answers a negative code only for parents and deduplication, which a step
-    // job has none of) leaves the saga saved and its job not added, which is a queue failure.
+    // not run, a key of the wrong type; keys it may not touch refuse the whole script first) or
+    // refused (BullMQ answers a negative code only for parents and deduplication, which a step job
+    // has none of) leaves the saga saved and its job not added, which is a queue failure.
     for (const [index, answer] of followed.entries()) {
       const failed = failedCall(answer) ?? (typeof answer === 'number' && answer < 0 ? `code ${answer}` : undefined);
       if (failed === undefined) continue;
