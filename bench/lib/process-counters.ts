@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { type ChildMessage, nextMessage, tell } from './child.ts';
 import { PROBES } from './redis-info.ts';
@@ -28,6 +29,8 @@ export interface ProcessCounters {
   clientCommands: number;
   /** CPU time of this process (user + system), microseconds. */
   cpuUs: number;
+  /** Write system calls of this process (`syscw` of /proc/self/io; NaN where there is none). */
+  writeCalls: number;
 }
 
 const COUNTED = Symbol('bench.counted');
@@ -61,9 +64,23 @@ export function countClientCommands(): void {
 }
 
 /** This process's counters now. */
+/**
+ * Write system calls this process made so far. Each Redis command or pipeline an ioredis client
+ * flushes is one `write` on its socket, and on loopback TCP that call also runs the kernel's receive
+ * path: a large share of a worker's CPU (see bench/README.md).
+ */
+function writeSyscalls(): number {
+  try {
+    const match = /^syscw:\s*(\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'));
+    return match ? Number(match[1]) : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 export function ownCounters(): ProcessCounters {
   const cpu = process.cpuUsage();
-  return { clientCommands, cpuUs: cpu.user + cpu.system };
+  return { clientCommands, cpuUs: cpu.user + cpu.system, writeCalls: writeSyscalls() };
 }
 
 /** For children: counts client commands and answers `read-counters` with `counters`. */
@@ -78,8 +95,8 @@ export function answerCounterRequests(): void {
 export async function childCounters(child: ChildProcess): Promise<ProcessCounters> {
   const reply = nextMessage<ChildMessage & ProcessCounters>(child, 'counters', 10_000);
   child.send({ type: 'read-counters' });
-  const { clientCommands: commands, cpuUs } = await reply;
-  return { clientCommands: commands, cpuUs };
+  const { clientCommands: commands, cpuUs, writeCalls } = await reply;
+  return { clientCommands: commands, cpuUs, writeCalls };
 }
 
 /** Counters of this process and of `children`, read at about the same moment. */
@@ -107,6 +124,10 @@ export interface RunDelta {
   ownCpuMsPerUnit: number;
   /** CPU time of the children together per unit, ms. */
   childrenCpuMsPerUnit: number;
+  /** Write system calls of this process per unit. */
+  ownWritesPerUnit: number;
+  /** Write system calls of the children together per unit. */
+  childrenWritesPerUnit: number;
 }
 
 /** The delta of two {@link RunCounters} over `units` of work done in `elapsedMs`. */
@@ -127,5 +148,7 @@ export function runDelta(before: RunCounters, after: RunCounters, units: number,
     childrenCpuPercent: percentOfCore(childrenUs),
     ownCpuMsPerUnit: ownUs / 1000 / units,
     childrenCpuMsPerUnit: childrenUs / 1000 / units,
+    ownWritesPerUnit: (after.own.writeCalls - before.own.writeCalls) / units,
+    childrenWritesPerUnit: (sum(after, (c) => c.writeCalls) - sum(before, (c) => c.writeCalls)) / units,
   };
 }

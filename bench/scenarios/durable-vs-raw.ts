@@ -75,6 +75,23 @@ export const durableVsRaw: Scenario = {
         values: durable.map((r) => r.processes.childrenCpuMsPerUnit / STEPS),
       },
       { metric: 'durable engine CPU/saga', unit: 'ms', values: durable.map((r) => r.processes.ownCpuMsPerUnit) },
+      // Write system calls: one per command or pipeline a client flushes, and costly on loopback TCP.
+      {
+        metric: 'raw BullMQ worker writes/job',
+        unit: 'calls',
+        values: raw.map((r) => r.processes.childrenWritesPerUnit / STEPS),
+      },
+      {
+        metric: 'raw BullMQ producer writes/chain',
+        unit: 'calls',
+        values: raw.map((r) => r.processes.ownWritesPerUnit),
+      },
+      {
+        metric: 'durable worker writes/step',
+        unit: 'calls',
+        values: durable.map((r) => r.processes.childrenWritesPerUnit / STEPS),
+      },
+      { metric: 'durable engine writes/saga', unit: 'calls', values: durable.map((r) => r.processes.ownWritesPerUnit) },
     ];
     const sagasPerSec = durable.map((r) => r.sagasPerSec);
     const chainsPerSec = raw.map((r) => r.chainsPerSec);
