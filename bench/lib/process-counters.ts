@@ -29,6 +29,8 @@ export interface ProcessCounters {
   clientCommands: number;
   /** CPU time of this process (user + system), microseconds. */
   cpuUs: number;
+  /** The part of `cpuUs` spent in the kernel (system calls, and the loopback network stack they run). */
+  systemUs: number;
   /** Write system calls of this process (`syscw` of /proc/self/io; NaN where there is none). */
   writeCalls: number;
 }
@@ -80,7 +82,7 @@ function writeSyscalls(): number {
 
 export function ownCounters(): ProcessCounters {
   const cpu = process.cpuUsage();
-  return { clientCommands, cpuUs: cpu.user + cpu.system, writeCalls: writeSyscalls() };
+  return { clientCommands, cpuUs: cpu.user + cpu.system, systemUs: cpu.system, writeCalls: writeSyscalls() };
 }
 
 /** For children: counts client commands and answers `read-counters` with `counters`. */
@@ -95,8 +97,8 @@ export function answerCounterRequests(): void {
 export async function childCounters(child: ChildProcess): Promise<ProcessCounters> {
   const reply = nextMessage<ChildMessage & ProcessCounters>(child, 'counters', 10_000);
   child.send({ type: 'read-counters' });
-  const { clientCommands: commands, cpuUs, writeCalls } = await reply;
-  return { clientCommands: commands, cpuUs, writeCalls };
+  const { clientCommands: commands, cpuUs, systemUs, writeCalls } = await reply;
+  return { clientCommands: commands, cpuUs, systemUs, writeCalls };
 }
 
 /** Counters of this process and of `children`, read at about the same moment. */
@@ -124,6 +126,8 @@ export interface RunDelta {
   ownCpuMsPerUnit: number;
   /** CPU time of the children together per unit, ms. */
   childrenCpuMsPerUnit: number;
+  /** Kernel CPU time of the children together per unit, ms (part of childrenCpuMsPerUnit). */
+  childrenSystemMsPerUnit: number;
   /** Write system calls of this process per unit. */
   ownWritesPerUnit: number;
   /** Write system calls of the children together per unit. */
@@ -148,6 +152,7 @@ export function runDelta(before: RunCounters, after: RunCounters, units: number,
     childrenCpuPercent: percentOfCore(childrenUs),
     ownCpuMsPerUnit: ownUs / 1000 / units,
     childrenCpuMsPerUnit: childrenUs / 1000 / units,
+    childrenSystemMsPerUnit: (sum(after, (c) => c.systemUs) - sum(before, (c) => c.systemUs)) / 1000 / units,
     ownWritesPerUnit: (after.own.writeCalls - before.own.writeCalls) / units,
     childrenWritesPerUnit: (sum(after, (c) => c.writeCalls) - sum(before, (c) => c.writeCalls)) / units,
   };

@@ -74,6 +74,16 @@ export const durableVsRaw: Scenario = {
         unit: 'ms',
         values: durable.map((r) => r.processes.childrenCpuMsPerUnit / STEPS),
       },
+      {
+        metric: 'raw BullMQ worker kernel CPU/job',
+        unit: 'ms',
+        values: raw.map((r) => r.processes.childrenSystemMsPerUnit / STEPS),
+      },
+      {
+        metric: 'durable worker kernel CPU/step',
+        unit: 'ms',
+        values: durable.map((r) => r.processes.childrenSystemMsPerUnit / STEPS),
+      },
       { metric: 'durable engine CPU/saga', unit: 'ms', values: durable.map((r) => r.processes.ownCpuMsPerUnit) },
       // Write system calls: one per command or pipeline a client flushes, and costly on loopback TCP.
       {
