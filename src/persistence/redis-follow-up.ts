@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { ScriptCall } from '../vocabulary/script-call.ts';
+import { type EvalScript, evalScript, evalScriptOf } from './redis-eval.ts';
 
 /** A script of the store's that others' calls may follow: its Lua and how many keys and args it takes. */
 export interface MainScript {
-  /** Names the script in the commands registered for it (`xsaga<name>Then...`). */
+  /** Names the script in the combined scripts (see followedLua) and in errors. */
   readonly name: string;
   readonly lua: string;
   readonly keys: number;
@@ -34,9 +34,8 @@ export function failedCall(reply: unknown): string | undefined {
  * (Redis does not undo what a script wrote) is caught and answered as {@link failedCall} says,
  * so the caller learns that main's writes were made and that call's were not.
  *
- * One Lua script is compiled per main script and sequence of call names (a step dispatches one job,
- * a parallel group one per member), so a few per process; each is registered once on the
- * connection (EVALSHA from then on). The main script and each call's Lua run as functions given
+ * One Lua script is made per main script and sequence of call names (a step dispatches one job,
+ * a parallel group one per member), so a few per process, each run by EVALSHA (see evalScript). The main script and each call's Lua run as functions given
  * their own KEYS and ARGV, so none of them needs to know it is combined:
  *
  *   KEYS = main's keys, then each call's keys, in order
@@ -44,8 +43,8 @@ export function failedCall(reply: unknown): string | undefined {
  */
 export class FollowUpScripts {
   readonly #redis: Redis;
-  /** Command names already registered on the connection, by main script and sequence of call names. */
-  readonly #registered = new Map<string, string>();
+  /** Combined scripts made so far, by main script and sequence of call names. */
+  readonly #scripts = new Map<string, EvalScript>();
 
   constructor(redis: Redis) {
     this.#redis = redis;
@@ -66,28 +65,21 @@ export class FollowUpScripts {
         `script ${main.name} takes ${main.keys} keys and ${main.args} args, not ${keys.length} and ${args.length}`,
       );
     }
-    const command = this.#command(main, calls);
     const header = calls.flatMap((call) => [call.keys.length, call.args.length]);
     const allKeys = [...keys, ...calls.flatMap((call) => call.keys)];
     const allArgs = [...header, ...args, ...calls.flatMap((call) => call.args)];
-    const run = (this.#redis as unknown as Record<string, (...values: unknown[]) => Promise<unknown>>)[command];
-    const reply = (await run?.call(this.#redis, allKeys.length, ...allKeys, ...allArgs)) as unknown[];
-    return reply as FollowedReply;
+    return (await evalScript(this.#redis, this.#script(main, calls), allKeys, allArgs)) as FollowedReply;
   }
 
-  /** The registered command for `main` followed by calls of these names (registered on first use). */
-  #command(main: MainScript, calls: readonly ScriptCall[]): string {
+  /** The combined script for `main` followed by calls of these names (made on first use). */
+  #script(main: MainScript, calls: readonly ScriptCall[]): EvalScript {
     const signature = [main.name, ...calls.map((call) => call.name)].join('\n');
-    const known = this.#registered.get(signature);
-    if (known) return known;
-    const lua = followedLua(main, calls);
-    // Named by its content: stores sharing one connection (a Redis instance given to several) define
-    // the same name for the same script, never one name for two scripts.
-    const command = `xsaga${main.name}Then${createHash('sha1').update(lua).digest('hex').slice(0, 16)}`;
-    // numberOfKeys left out: the key count is the command's first argument (it varies with the calls).
-    this.#redis.defineCommand(command, { lua });
-    this.#registered.set(signature, command);
-    return command;
+    let script = this.#scripts.get(signature);
+    if (!script) {
+      script = evalScriptOf(followedLua(main, calls));
+      this.#scripts.set(signature, script);
+    }
+    return script;
   }
 }
 
