@@ -7,11 +7,13 @@ import { defaultLogger, type Logger } from '../observability/logger.ts';
 import { OutageReporter, warnOnLogger } from '../observability/outage-reporter.ts';
 import { createRedisStore, type RedisStoreOptions } from '../persistence/redis-store.ts';
 import { backoffDelay } from '../transport/backoff.ts';
+import { interceptCompletions } from '../transport/bullmq-finish-call.ts';
 import { type BullMqOptions, resolveBullMq } from '../transport/bullmq-names.ts';
 import { BullMqQueue, publishOutcome, type StepJobData } from '../transport/bullmq-queue.ts';
 import { toError, toErrorInfo } from '../transport/error-info.ts';
 import { stepOutcome } from '../transport/step-outcome.ts';
 import type { AttemptRunner, StepOutcome } from '../transport/step-queue.ts';
+import type { ScriptCall } from '../vocabulary/script-call.ts';
 import type { HandlerRegistry } from './handlers.ts';
 import { SagaEngine, type StepOutcomeApplied } from './saga-engine.ts';
 import { createStepRunner } from './step-runner.ts';
@@ -38,6 +40,14 @@ export interface WorkerOptions extends BullMqOptions {
    */
   retention?: RedisStoreOptions['retention'];
   log?: boolean;
+  /**
+   * With `sagas`: complete each step's BullMQ job inside the save that applies its outcome, in the
+   * same script as the add of the next step's job (BullMQ builds the completion; only where it is
+   * sent changes). One round trip per step instead of two, and a saga is never saved ahead of the
+   * job that moved it. `false` sends the completion after the save, as BullMQ does on its own: an
+   * escape hatch should a BullMQ release complete jobs in a way this cannot follow. Default true.
+   */
+  completeInSave?: boolean;
   /** Sagas the worker keeps hydrated between their steps (with `sagas`). Default 10 000. */
   maxActiveSagas?: number;
   /** Durable step deadlines of the jobs this worker enqueues (see BullMqQueueOptions). Default 30 000. */
@@ -133,23 +143,68 @@ export function runStepWorker(options: WorkerOptions, applierGiven: StepApplier 
   /**
    * Hands a final outcome on: applied to its saga here when this worker has the saga's definition
    * (then the job's deadline is dropped: nothing needs to watch it), else published as an outcome
-   * job for the engines. Returns what applying it here did, or undefined when it was published.
+   * job for the engines. `finish`, the job's own completion, goes into the save's script when it
+   * can (see SagaHosts.applyStepOutcome). Returns what applying it here did, or undefined when it
+   * was published.
    */
-  const handOn = async (outcome: StepOutcome): Promise<StepOutcomeApplied | undefined> => {
+  const handOn = async (outcome: StepOutcome, finish?: ScriptCall): Promise<StepOutcomeApplied | undefined> => {
     if (applier) {
+      let completed = false;
+      const call = finish && {
+        ...finish,
+        onReply: (reply: unknown) => {
+          completed = true;
+          finish.onReply?.(reply);
+        },
+      };
       try {
         // Applied, found stale (the saga moved on) or gone (deleted, quarantined): handled here.
-        const applied = await applier.engine.applyStepOutcome(outcome);
+        const applied = await applier.engine.applyStepOutcome(outcome, call);
         await applier.queue.forgetDeadline(outcome.jobId);
         return applied;
       } catch (error) {
         // Not applied here (a saga this worker was not given the definition of, the store failed...):
         // the engines apply it from the outcome queue, as they would for a worker without sagas.
         if (!(error instanceof SagaError && error.code === 'DEFINITION_UNKNOWN')) onError(error);
+        // Unless it was saved along with the job's completion: then the saga has it.
+        if (completed) return 'applied';
       }
     }
     await publishOutcome(outcomes, outcome);
     return undefined;
+  };
+
+  /**
+   * Outcomes of steps that ran, by job id, until BullMQ completes their jobs: when the worker can
+   * complete a job inside a save (see interceptCompletions), the outcome is applied as BullMQ
+   * completes the job, so the save, the add of the next step's job and this job's completion are
+   * one script, one round trip.
+   */
+  let completing: Map<string, StepOutcome> | undefined;
+
+  /**
+   * Hands on the outcome of the job BullMQ is completing, with the completion for its save. BullMQ
+   * sends the completion itself after this when the save did not take it (a job is enqueued after
+   * the save, the outcome was stale, the store failed and the outcome was published).
+   */
+  const completeWithSave = (jobId: string, finish: ScriptCall | undefined): Promise<void> | undefined => {
+    const outcome = completing?.get(jobId);
+    if (!outcome) return undefined;
+    // Forgotten only once handed on: if publishing failed, BullMQ retries the completion, and
+    // this comes again.
+    return handOn(outcome, finish).then(() => {
+      completing?.delete(jobId);
+    });
+  };
+
+  /** Outcomes whose completion never came through completeWithSave (see its callers). */
+  const handOnUncompleted = async (jobIds: Iterable<string>): Promise<void> => {
+    for (const jobId of jobIds) {
+      const outcome = completing?.get(jobId);
+      if (!outcome) continue;
+      completing?.delete(jobId);
+      await handOn(outcome).catch(onError);
+    }
   };
 
   const processor = async (job: Job<StepJobData>): Promise<StepOutcome | undefined> => {
@@ -163,6 +218,11 @@ export function runStepWorker(options: WorkerOptions, applierGiven: StepApplier 
     try {
       const result = await runAttempt(data, attempt, { rerun: job.stalledCounter > 0 });
       const outcome = stepOutcome(data, attempt, { result });
+      // Applied as BullMQ completes the job (see completeWithSave), in the same script.
+      if (completing && job.id !== undefined) {
+        completing.set(job.id, outcome);
+        return undefined;
+      }
       // Kept as the job's return value only when the engines still have to apply it (a re-attach
       // reads it there); one applied here is done with, and BullMQ need not store or stream it.
       return (await handOn(outcome)) === undefined ? outcome : undefined;
@@ -204,10 +264,21 @@ export function runStepWorker(options: WorkerOptions, applierGiven: StepApplier 
   // Errors of individual jobs are recorded on the jobs; `error` events are the Worker's own failures,
   // mostly lost connections that ioredis retries: reported once per outage.
   outage.watch(worker);
+  if (applier && options.completeInSave !== false && interceptCompletions(worker, completeWithSave)) {
+    completing = new Map();
+    // A completion that did not pass through completeWithSave (a BullMQ that completes jobs
+    // another way than the one intercepted): its outcome is applied now, late rather than never.
+    worker.on('completed', (job) => {
+      if (job.id !== undefined && completing?.has(job.id)) void handOnUncompleted([job.id]);
+    });
+  }
 
   return {
     async close(force = false) {
       await worker.close(force);
+      // Ran, but BullMQ closed before completing them (it does not while closing): applied, so
+      // that whoever takes the jobs over finds the saga moved past them and does not run them again.
+      if (completing && !force) await handOnUncompleted([...completing.keys()]);
       if (ownsApplier) await applier?.engine.close();
       await outcomes.close();
     },

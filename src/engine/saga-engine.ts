@@ -35,6 +35,7 @@ import { loadThenHistory } from '../persistence/settled-read.ts';
 import { stepJobId } from '../transport/job-id.ts';
 import type { StepOutcome, StepQueue } from '../transport/step-queue.ts';
 import { type AppendEvent, type ErrorInfo, type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
+import type { ScriptCall } from '../vocabulary/script-call.ts';
 import { type SagaState, SagaStates, SETTLED_STATES } from '../vocabulary/states.ts';
 import { guardQueue, guardStore } from './backend-guard.ts';
 import { checkHandlers } from './check-handlers.ts';
@@ -605,12 +606,13 @@ export class SagaEngine {
 
   /**
    * Applies a step job's outcome to its saga through the one event path, without acknowledging
-   * the job (see SagaHosts.applyStepOutcome).
+   * the job (see SagaHosts.applyStepOutcome); `finish`, the job's own completion, runs last in the
+   * save's script when nothing is left to do after the save.
    *
    * @internal used by createWorker; not part of the Engine API.
    */
-  applyStepOutcome(outcome: StepOutcome): Promise<StepOutcomeApplied> {
-    return this.#sagas.applyStepOutcome(outcome);
+  applyStepOutcome(outcome: StepOutcome, finish?: ScriptCall): Promise<StepOutcomeApplied> {
+    return this.#sagas.applyStepOutcome(outcome, finish);
   }
 
   /**

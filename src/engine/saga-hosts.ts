@@ -143,13 +143,16 @@ export class SagaHosts {
    * does with the outcome of the step it just ran, before it completes its own BullMQ job, so a
    * step costs one job and no outcome hop. `gone`: the saga no longer exists or was quarantined,
    * so there is nothing to apply it to; `stale`: the saga had already moved past this job.
+   * `finish` (the job's own completion, see interceptCompletions) runs in the save's script when
+   * the save leaves nothing to do after it; whoever gave it learns from its `onReply` whether it ran.
    */
-  async applyStepOutcome(outcome: StepOutcome): Promise<StepOutcomeApplied> {
+  async applyStepOutcome(outcome: StepOutcome, finish?: ScriptCall): Promise<StepOutcomeApplied> {
     try {
       const result = await this.send(
         outcome.sagaId,
         outcome.event,
         isTraceCarrier(outcome.trace) ? outcome.trace : undefined,
+        finish,
       );
       if (!result.applied) return 'stale';
       return result.state === SagaStates.Escalated ? 'escalated' : 'applied';
@@ -235,18 +238,18 @@ export class SagaHosts {
    * Applies one event to a saga: persist first, dispatch second. Serialised per saga, so whether
    * the event applies is decided against the state it acts on; a refused event changes nothing.
    */
-  send(sagaId: string, event: EventOf, trace?: TraceCarrier): Promise<Applied> {
+  send(sagaId: string, event: EventOf, trace?: TraceCarrier, finish?: ScriptCall): Promise<Applied> {
     return this.#lock.run(sagaId, async () => {
       this.#busy.add(sagaId);
       try {
-        return await this.#apply(sagaId, event, trace);
+        return await this.#apply(sagaId, event, trace, finish);
       } finally {
         this.#busy.delete(sagaId);
       }
     });
   }
 
-  async #apply(sagaId: string, eventOf: EventOf, trace?: TraceCarrier): Promise<Applied> {
+  async #apply(sagaId: string, eventOf: EventOf, trace?: TraceCarrier, finish?: ScriptCall): Promise<Applied> {
     for (let attempt = 0; ; attempt++) {
       const { host, restored } = await this.#hydrate(sagaId);
       const { definition } = host.saga;
@@ -285,6 +288,12 @@ export class SagaHosts {
       const parked = isParked(host.saga.definition, after);
       // Added by the save's own script when the queue can say how: persisted and dispatched at once.
       const addCalls = this.#addCalls(jobs);
+      // The job that brought the event completes in the same script, if nothing waits for the save
+      // (a job to enqueue or re-attach after it): its worker never holds a job the saga moved past.
+      const scriptCalls =
+        finish && this.#dispatchWithSave && (addCalls || jobs.length === 0) && !(restored && stayed)
+          ? [...(addCalls ?? []), finish]
+          : addCalls;
       try {
         host.revision = await this.#store.save(
           {
@@ -295,7 +304,7 @@ export class SagaHosts {
             updatedAt: entry.at,
             ...(timer === undefined ? {} : { timer }),
             ...(parked ? { announce: true } : {}),
-            ...(addCalls ? { scriptCalls: addCalls } : {}),
+            ...(scriptCalls ? { scriptCalls } : {}),
           },
           entry,
         );

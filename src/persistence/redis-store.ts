@@ -204,6 +204,11 @@ export class RedisStore implements SagaStore {
     // refused (BullMQ answers a negative code only for parents and deduplication, which a step job
     // has none of) leaves the saga saved and its job not added, which is a queue failure.
     for (const [index, answer] of followed.entries()) {
+      const failed = failedCall(answer);
+      calls[index]?.onReply?.(failed === undefined ? answer : new Error(failed));
+    }
+    for (const [index, answer] of followed.entries()) {
+      if (calls[index]?.onReply) continue;
       const failed = failedCall(answer) ?? (typeof answer === 'number' && answer < 0 ? `code ${answer}` : undefined);
       if (failed === undefined) continue;
       throw new QueueError(

@@ -1,13 +1,7 @@
 import { createRequire } from 'node:module';
 import { Job, type JobsOptions, type Queue } from 'bullmq';
 import type { ScriptCall } from '../vocabulary/script-call.ts';
-
-/** The Lua source of BullMQ's `addStandardJob`, as BullMQ's own build ships it. */
-interface BullMqScript {
-  name: string;
-  content: string;
-  keys: number;
-}
+import { type BullMqScript, isScriptArg, loadBullMqScript } from './bullmq-script.ts';
 
 /** Where BullMQ 6 keeps the script that `Queue.add` runs for a job with no delay, priority or parent. */
 const ADD_STANDARD_JOB = 'bullmq/dist/cjs/scripts/addStandardJob-9.js';
@@ -33,7 +27,7 @@ class UnexpectedBullMq extends Error {}
 export function createAddCall(
   queue: Queue,
 ): (name: string, data: unknown, opts: JobsOptions) => ScriptCall | undefined {
-  const script = loadAddScript();
+  const script = loadBullMqScript(createRequire(import.meta.url), ADD_STANDARD_JOB, 'addStandardJob', ADD_KEYS);
   if (!script) return () => undefined;
   let usable = true;
   return (name, data, opts) => {
@@ -49,20 +43,6 @@ export function createAddCall(
       throw error;
     }
   };
-}
-
-/** BullMQ's `addStandardJob` script, or undefined when this BullMQ does not ship it where 6.x does. */
-function loadAddScript(): BullMqScript | undefined {
-  try {
-    const loaded = createRequire(import.meta.url)(ADD_STANDARD_JOB) as { addStandardJob?: BullMqScript };
-    const script = loaded.addStandardJob;
-    if (script?.name === 'addStandardJob' && script.keys === ADD_KEYS && typeof script.content === 'string') {
-      return script;
-    }
-  } catch {
-    // Not there: another layout of BullMQ's build.
-  }
-  return undefined;
 }
 
 /** What BullMQ's backend calls on a client to run a script: `runCommand('<script>:<version>', args)`. */
@@ -103,8 +83,4 @@ function captureAdd(queue: Queue, script: BullMqScript, name: string, data: unkn
     keys: args.slice(0, ADD_KEYS) as string[],
     args: args.slice(ADD_KEYS),
   };
-}
-
-function isScriptArg(value: unknown): boolean {
-  return typeof value === 'string' || typeof value === 'number' || Buffer.isBuffer(value);
 }

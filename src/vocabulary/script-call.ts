@@ -17,4 +17,11 @@ export interface ScriptCall {
   readonly lua: string;
   readonly keys: readonly string[];
   readonly args: readonly (string | number | Buffer)[];
+  /**
+   * Takes the call's reply, whatever it is (a refusal; an Error when the call raised), once the
+   * script has run it; the store then leaves judging it to this callback. Without it, a
+   * call that raised or answered a negative number fails the save with `QUEUE_FAILED` (the save
+   * stands). A worker completes its own BullMQ job this way and hands BullMQ the reply.
+   */
+  readonly onReply?: (reply: unknown) => void;
 }

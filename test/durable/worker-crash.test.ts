@@ -21,7 +21,7 @@ function startWorker(prefix: string, env: Record<string, string>): Promise<Child
   });
 }
 
-describe('a worker that advances sagas itself, killed between its save and its job completion', () => {
+describe('a worker that advances sagas itself, killed right after a save', () => {
   const prefix = `xsaga-wcrash-${randomUUID()}`;
   const children: ChildProcess[] = [];
   const redis = new Redis(REDIS_URL);
@@ -32,20 +32,18 @@ describe('a worker that advances sagas itself, killed between its save and its j
     await dropPrefix(prefix);
   });
 
-  it('loses nothing: every saga completes, and no step runs twice', async () => {
+  async function crashThenRecover(env: Record<string, string>) {
     const engine = createEngine({ redis: { connection: REDIS_URL, prefix }, sagas: [trip], logger: silentLogger });
     try {
-      // The first worker dies right after it saved a saga into Pending.reserveCar: the hotel job
-      // it was running is still active (locked) and the car job was never enqueued.
-      const first = await startWorker(prefix, { CRASH_AT: 'Pending.reserveCar', CONCURRENCY: '1' });
+      const first = await startWorker(prefix, { CRASH_AT: 'Pending.reserveCar', CONCURRENCY: '1', ...env });
       children.push(first);
       const ids: string[] = [];
       for (let i = 0; i < 5; i++)
-        ids.push((await engine.start(trip, { tripId: `w-${i}`, cardDeclined: false })).sagaId);
+        ids.push((await engine.start(trip, { tripId: `w-${randomUUID()}`, cardDeclined: false })).sagaId);
       await exited(first);
       expect(first.signalCode).toBe('SIGKILL');
 
-      // Another worker takes the stalled job over once its lock expires.
+      // Another worker takes over: the stalled job, once its lock expires, and the car job.
       const second = await startWorker(prefix, {});
       children.push(second);
       const finals = await Promise.all(ids.map((id) => engine.waitFor(id, { timeoutMs: 30_000 })));
@@ -64,5 +62,15 @@ describe('a worker that advances sagas itself, killed between its save and its j
     } finally {
       await engine.close();
     }
+  }
+
+  it('loses nothing when the job was completed in the save: every saga completes, no step runs twice', async () => {
+    await crashThenRecover({});
+  }, 60_000);
+
+  it('loses nothing when the job was still active (completeInSave: false): the stalled job is not run again', async () => {
+    // The hotel job the first worker was running stays active (locked) after its save; the worker
+    // that takes it over finds the saga moved past it and completes it without running the step.
+    await crashThenRecover({ COMPLETE_IN_SAVE: '0' });
   }, 60_000);
 });
