@@ -1,9 +1,6 @@
-import { type ActorLogic, fromCallback } from 'xstate';
 import type { AnySagaDefinition } from '../definition/types.ts';
 import { DefinitionError } from '../errors.ts';
 import { buildSagaMachine, type SagaMachine } from '../machines/build-saga-machine.ts';
-import type { StepJobRequest } from '../machines/context.ts';
-import type { SagaEvent } from '../vocabulary/events.ts';
 
 /** A definition with its machine, wired to the engine's dispatcher. */
 export interface RegisteredSaga {
@@ -12,19 +9,12 @@ export interface RegisteredSaga {
 }
 
 /**
- * The definitions an engine can drive, by name and version. Each gets its machine built once, with
- * the step-job placeholder replaced by an actor that hands the request to the engine: the engine
- * dispatches it only after the transition that asked for it has been persisted.
+ * The definitions an engine can drive, by name and version, each with its machine built once. The
+ * machine's step jobs are read from its states (see jobsOfState), so its step-job actors do
+ * nothing: they are what the inspector and the graphs show running.
  */
 export class DefinitionRegistry {
   readonly #sagas = new Map<string, RegisteredSaga>();
-  readonly #stepJob: ActorLogic<never, SagaEvent, StepJobRequest>;
-
-  constructor(onStepJob: (request: StepJobRequest) => void) {
-    this.#stepJob = fromCallback<SagaEvent, StepJobRequest>(({ input }) => {
-      onStepJob(input);
-    }) as unknown as ActorLogic<never, SagaEvent, StepJobRequest>;
-  }
 
   /** Registers a definition (idempotent); a different definition under a taken name+version is refused. */
   register(definition: AnySagaDefinition): RegisteredSaga {
@@ -39,8 +29,7 @@ export class DefinitionRegistry {
       }
       return existing;
     }
-    const machine = buildSagaMachine(definition).provide({ actors: { stepJob: this.#stepJob as never } });
-    const registered = { definition, machine: machine as SagaMachine };
+    const registered = { definition, machine: buildSagaMachine(definition) };
     this.#sagas.set(key, registered);
     return registered;
   }

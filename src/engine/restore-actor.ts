@@ -6,10 +6,11 @@ import type { SagaRecord } from '../persistence/saga-store.ts';
 import { SagaStates, topLevelState } from '../vocabulary/states.ts';
 import { readStoredSnapshot } from './compact-snapshot.ts';
 import type { RegisteredSaga } from './definition-registry.ts';
+import { activeInvokes, invokeInput } from './state-jobs.ts';
 
 /**
- * A started actor restored from a stored snapshot (its invoked step job restarts, which is how a
- * saga re-attaches to its job), or undefined when the snapshot does not fit the machine: not a
+ * A started actor restored from a stored snapshot (its invoked step-job actors restart, as an
+ * inspector shows them; the jobs themselves are read from the state, see jobsOfState), or undefined when the snapshot does not fit the machine: not a
  * saga state, another saga's context, steps the definition does not have, or a snapshot XState
  * cannot start from. The actor's `id` is the saga id (what inspectors show); `inspect` is the
  * observer the engine made for this saga (see SagaInspection), if it inspects.
@@ -54,9 +55,9 @@ interface PersistedChild {
  * XState's persisted snapshot of a saga in state `value` with `context`, as `getPersistedSnapshot`
  * would have written it. XState restarts only the children a restored snapshot names: one built by
  * `machine.resolveState({ value, context })`, or stored without `children`, restarts no invoke, and
- * the saga would never re-attach to its step job. So each invoke of the active state nodes becomes
- * a child entry whose input is the invoke's own `input` mapper applied to the context: the machine
- * stays the one place that says which job a state runs (`{ sagaId, step, direction, round }`).
+ * the inspector would show a saga with no step running. So each invoke of the active state nodes
+ * becomes a child entry whose input is the invoke's own `input` mapper applied to the context (see
+ * jobsOfState).
  *
  * @throws when `value` is not a state of the machine.
  */
@@ -64,39 +65,15 @@ export function persistedSnapshotOf(machine: SagaMachine, value: StateValue, con
   // resolveState checks the value against the machine and says whether it is final ('done').
   const { status } = machine.resolveState({ value, context });
   const children: Record<string, PersistedChild> = {};
-  for (const node of activeNodes(machine.root, value)) {
-    for (const invoke of node.invoke) {
-      const input =
-        typeof invoke.input === 'function'
-          ? invoke.input({ context, event: { type: 'xstate.init' } as never, self: undefined as never })
-          : invoke.input;
-      children[invoke.id] = {
-        src: String(invoke.src),
-        snapshot: { status: 'active', input },
-        syncSnapshot: Boolean((invoke as { syncSnapshot?: boolean }).syncSnapshot),
-        ...(invoke.systemId === undefined ? {} : { systemId: invoke.systemId }),
-      };
-    }
+  for (const invoke of activeInvokes(machine, value)) {
+    children[invoke.id] = {
+      src: String(invoke.src),
+      snapshot: { status: 'active', input: invokeInput(invoke, context) },
+      syncSnapshot: Boolean((invoke as { syncSnapshot?: boolean }).syncSnapshot),
+      ...(invoke.systemId === undefined ? {} : { systemId: invoke.systemId }),
+    };
   }
   return { status, value, context, historyValue: {}, children };
-}
-
-type StateNodeOf = SagaMachine['root'];
-
-/** The state nodes a state value is in, outermost first (the root included). */
-function activeNodes(root: StateNodeOf, value: StateValue): StateNodeOf[] {
-  const nodes: StateNodeOf[] = [root];
-  const walk = (node: StateNodeOf, inner: StateValue) => {
-    const entries = typeof inner === 'string' ? [[inner, undefined] as const] : Object.entries(inner);
-    for (const [key, rest] of entries) {
-      const child = node.states[key];
-      if (!child) throw new Error(`"${key}" is not a state of "${node.id}"`);
-      nodes.push(child);
-      if (rest !== undefined) walk(child, rest);
-    }
-  };
-  walk(root, value);
-  return nodes;
 }
 
 /** Every step the context names is one of the definition's, and every step of it has a state. */

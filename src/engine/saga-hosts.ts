@@ -21,6 +21,7 @@ import { KeyedLock } from './keyed-lock.ts';
 import { isParked, parkedTimer, type SagaAt } from './parked-timer.ts';
 import { restoreActor } from './restore-actor.ts';
 import { checkSagaSnapshot } from './snapshot-schema.ts';
+import { jobsOfState, startedJobs } from './state-jobs.ts';
 import { TIMER_LEASE_MS, TimerSweeper } from './timer-sweeper.ts';
 import { transitionEntry } from './transition-entry.ts';
 
@@ -108,10 +109,8 @@ export class SagaHosts {
   readonly #lock = new KeyedLock();
   /** Sagas with an event being applied: never evicted mid-event. */
   readonly #busy = new Set<string>();
-  /** Step jobs requested by transitions not yet persisted, by saga. */
-  readonly #requested = new Map<string, StepJobRequest[]>();
   readonly #sweeper: TimerSweeper;
-  /** The definitions sagas are hydrated with; their machines hand step-job requests to this object. */
+  /** The definitions sagas are hydrated with. */
   readonly registry: DefinitionRegistry;
 
   constructor(parts: SagaHostsParts) {
@@ -124,11 +123,7 @@ export class SagaHosts {
     this.#instrumentation = parts.instrumentation;
     this.#onSettle = parts.onSettle;
     this.#dispatchWithSave = parts.dispatchWithSave === true;
-    this.registry = new DefinitionRegistry((request) => {
-      const list = this.#requested.get(request.sagaId);
-      if (list) list.push(request);
-      else this.#requested.set(request.sagaId, [request]);
-    });
+    this.registry = new DefinitionRegistry();
     this.#sweeper = new TimerSweeper(
       this.#store,
       this.#clock,
@@ -277,7 +272,7 @@ export class SagaHosts {
       }
       host.actor.send(event);
       const after = host.actor.getSnapshot();
-      const requests = this.#take(sagaId);
+      const requests = startedJobs(host.saga.machine, before, after);
       const state = topLevelState(after.value);
       const entry = transitionEntry(sagaId, this.#clock.now(), before.value, after.value, event);
       // Built once: the jobs' ids and deadlines go into the save, the jobs themselves to the queue after it.
@@ -433,7 +428,6 @@ export class SagaHosts {
       );
     }
     const actor = restoreActor(saga, record, this.#inspection?.observer(sagaId, 'restored'));
-    const restored = this.#take(sagaId);
     if (!actor) {
       return this.quarantine(
         sagaId,
@@ -447,7 +441,8 @@ export class SagaHosts {
     const host: Host = { actor, saga, revision: record.revision, createdAt: record.createdAt };
     this.#hosts.set(sagaId, host);
     this.#trim();
-    return { host, restored };
+    const { value, context } = actor.getSnapshot();
+    return { host, restored: jobsOfState(saga.machine, value, context) };
   }
 
   unknownDefinition(sagaId: string, record: SagaRecord): SagaError {
@@ -476,12 +471,6 @@ export class SagaHosts {
     // Announced by the one caller that moved it: a saga is quarantined once.
     if (moved) this.#events.emit('quarantined', { sagaId, error });
     throw error;
-  }
-
-  #take(sagaId: string): StepJobRequest[] {
-    const requests = this.#requested.get(sagaId) ?? [];
-    this.#requested.delete(sagaId);
-    return requests;
   }
 
   async #dispatch(host: Host, requests: StepJobRequest[], reattach = false): Promise<void> {
@@ -581,7 +570,6 @@ export class SagaHosts {
     if (!host) return;
     this.#hosts.delete(sagaId);
     host.actor.stop();
-    this.#requested.delete(sagaId);
   }
 
   #trim(): void {

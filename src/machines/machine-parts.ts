@@ -16,10 +16,11 @@ import type { SagaContext, SagaEscalation, SagaMachineInput, StepJobRequest, Ste
 // their guards and actions, and what the engine reads from a context.
 
 /**
- * The placeholder step-job actor. The machine stays pure: the engine replaces it with one that
- * dispatches the job (`machine.provide({ actors: { stepJob } })`).
+ * The step-job actor a state invokes: it does nothing. The engine reads a state's jobs from its
+ * invokes (`engine/state-jobs.ts`) and dispatches them after the save; the actor is what the
+ * Stately inspector and the graphs show running in that state.
  */
-export const stepJobPlaceholder = fromCallback<SagaEvent, StepJobRequest>(() => undefined);
+export const stepJobActor = fromCallback<SagaEvent, StepJobRequest>(() => undefined);
 
 /** The typed setup both saga machines are created from: their context, events, input and step-job actor. */
 export const sagaMachineSetup = setup({
@@ -28,7 +29,7 @@ export const sagaMachineSetup = setup({
     events: {} as SagaEvent,
     input: {} as SagaMachineInput,
   },
-  actors: { stepJob: stepJobPlaceholder },
+  actors: { stepJob: stepJobActor },
 });
 
 /** A saga's first context: its steps' records (a dynamic saga's: none yet), every list empty. */

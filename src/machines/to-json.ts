@@ -23,7 +23,7 @@ export interface StatelyTransitionJson {
   description?: string;
 }
 
-/** One invoked actor: `src` is the name the engine provides (`stepJob`). */
+/** One invoked actor: `src` is `stepJob`, the step-job actor of the state (see machine-parts.ts). */
 export interface StatelyInvokeJson {
   type: 'xstate.invoke';
   src: string;
