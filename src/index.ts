@@ -68,7 +68,7 @@ export type {
   SignalResult,
   StartOptions,
   StartResult,
-} from './engine/saga-engine.ts';
+} from './engine/engine-api.ts';
 export type { SagaView, StepView } from './engine/saga-view.ts';
 export type { EngineEventMap, RecoveryProgress } from './observability/engine-events.ts';
 

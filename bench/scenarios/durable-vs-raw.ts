@@ -5,6 +5,24 @@ import { type DurableResult, durableTrial } from './durable.ts';
 import { type RawChainResult, rawBullmqTrial } from './raw-bullmq.ts';
 
 const STEPS = 4;
+
+/** A counter of the worker processes (`children...`: per job or step) or of this one (per chain or saga). */
+type ProcessField =
+  | 'childrenCpuMsPerUnit'
+  | 'childrenSystemMsPerUnit'
+  | 'childrenWritesPerUnit'
+  | 'ownCpuMsPerUnit'
+  | 'ownWritesPerUnit';
+
+function processRow(
+  metric: string,
+  unit: string,
+  runs: ReadonlyArray<RawChainResult | DurableResult>,
+  field: ProcessField,
+): Row {
+  const per = field.startsWith('children') ? STEPS : 1;
+  return { metric, unit, values: runs.map((r) => r.processes[field] / per) };
+}
 const IN_FLIGHT = 50;
 /** Worker concurrency in both: enough for every in-flight chain or saga to have its job running. */
 const CONCURRENCY = 50;
@@ -59,49 +77,17 @@ export const durableVsRaw: Scenario = {
       { metric: 'raw BullMQ client commands/job', unit: 'cmds', values: perStep(raw) },
       { metric: 'durable client commands/step', unit: 'cmds', values: perStep(durable) },
       // CPU time per unit of work: what bounds the rates on 2 shared cores, and steadier than they are.
-      {
-        metric: 'raw BullMQ worker CPU/job',
-        unit: 'ms',
-        values: raw.map((r) => r.processes.childrenCpuMsPerUnit / STEPS),
-      },
-      {
-        metric: 'raw BullMQ producer CPU/chain',
-        unit: 'ms',
-        values: raw.map((r) => r.processes.ownCpuMsPerUnit),
-      },
-      {
-        metric: 'durable worker CPU/step',
-        unit: 'ms',
-        values: durable.map((r) => r.processes.childrenCpuMsPerUnit / STEPS),
-      },
-      {
-        metric: 'raw BullMQ worker kernel CPU/job',
-        unit: 'ms',
-        values: raw.map((r) => r.processes.childrenSystemMsPerUnit / STEPS),
-      },
-      {
-        metric: 'durable worker kernel CPU/step',
-        unit: 'ms',
-        values: durable.map((r) => r.processes.childrenSystemMsPerUnit / STEPS),
-      },
-      { metric: 'durable engine CPU/saga', unit: 'ms', values: durable.map((r) => r.processes.ownCpuMsPerUnit) },
-      // Write system calls: one per command or pipeline a client flushes, and costly on loopback TCP.
-      {
-        metric: 'raw BullMQ worker writes/job',
-        unit: 'calls',
-        values: raw.map((r) => r.processes.childrenWritesPerUnit / STEPS),
-      },
-      {
-        metric: 'raw BullMQ producer writes/chain',
-        unit: 'calls',
-        values: raw.map((r) => r.processes.ownWritesPerUnit),
-      },
-      {
-        metric: 'durable worker writes/step',
-        unit: 'calls',
-        values: durable.map((r) => r.processes.childrenWritesPerUnit / STEPS),
-      },
-      { metric: 'durable engine writes/saga', unit: 'calls', values: durable.map((r) => r.processes.ownWritesPerUnit) },
+      processRow('raw BullMQ worker CPU/job', 'ms', raw, 'childrenCpuMsPerUnit'),
+      processRow('raw BullMQ producer CPU/chain', 'ms', raw, 'ownCpuMsPerUnit'),
+      processRow('durable worker CPU/step', 'ms', durable, 'childrenCpuMsPerUnit'),
+      processRow('raw BullMQ worker kernel CPU/job', 'ms', raw, 'childrenSystemMsPerUnit'),
+      processRow('durable worker kernel CPU/step', 'ms', durable, 'childrenSystemMsPerUnit'),
+      processRow('durable engine CPU/saga', 'ms', durable, 'ownCpuMsPerUnit'),
+      // Write system calls: one per command (or pipeline) a client flushes.
+      processRow('raw BullMQ worker writes/job', 'calls', raw, 'childrenWritesPerUnit'),
+      processRow('raw BullMQ producer writes/chain', 'calls', raw, 'ownWritesPerUnit'),
+      processRow('durable worker writes/step', 'calls', durable, 'childrenWritesPerUnit'),
+      processRow('durable engine writes/saga', 'calls', durable, 'ownWritesPerUnit'),
     ];
     const sagasPerSec = durable.map((r) => r.sagasPerSec);
     const chainsPerSec = raw.map((r) => r.chainsPerSec);

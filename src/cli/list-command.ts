@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { SagaViewPage } from '../engine/saga-engine.ts';
+import type { SagaViewPage } from '../engine/engine-api.ts';
 import type { SagaView } from '../engine/saga-view.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../persistence/list-query.ts';
 import type { SagaQuery } from '../persistence/saga-store.ts';

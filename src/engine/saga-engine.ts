@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { createActor } from 'xstate';
 import type { Clock } from '../clock.ts';
 import { isSagaDefinition } from '../definition/define-saga.ts';
@@ -15,9 +14,8 @@ import {
   SignalNotAwaitedError,
 } from '../errors.ts';
 import { jobRound } from '../machines/build-saga-machine.ts';
-import type { StepStatus } from '../machines/context.ts';
 import { dynamicStepName, waitStepOf } from '../machines/step-of.ts';
-import { EngineEventEmitter, type EngineEventMap, RECOVERY_REPORT_EVERY } from '../observability/engine-events.ts';
+import { EngineEventEmitter, type EngineEventMap } from '../observability/engine-events.ts';
 import type { Instrumentation, TraceCarrier } from '../observability/instrumentation.ts';
 import { defaultLogger, type Logger } from '../observability/logger.ts';
 import { type InspectOption, SagaInspection } from '../observability/saga-inspection.ts';
@@ -34,16 +32,27 @@ import type {
 import { loadThenHistory } from '../persistence/settled-read.ts';
 import { stepJobId } from '../transport/job-id.ts';
 import type { StepOutcome, StepQueue } from '../transport/step-queue.ts';
-import { type AppendEvent, type ErrorInfo, type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
+import { type AppendEvent, type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
 import type { ScriptCall } from '../vocabulary/script-call.ts';
-import { type SagaState, SagaStates, SETTLED_STATES } from '../vocabulary/states.ts';
+import { SagaStates, SETTLED_STATES } from '../vocabulary/states.ts';
 import { guardQueue, guardStore } from './backend-guard.ts';
 import { checkHandlers } from './check-handlers.ts';
 import { appendEvent, requireDynamic, signalEvent } from './command-events.ts';
 import { toStoredSnapshot } from './compact-snapshot.ts';
 import type { RegisteredSaga } from './definition-registry.ts';
+import type {
+  AppendedStep,
+  AppendStep,
+  SagaViewPage,
+  SignalOptions,
+  SignalResult,
+  StartOptions,
+  StartResult,
+} from './engine-api.ts';
 import type { HandlerRegistry } from './handlers.ts';
+import { newSaga, sagaIdOf } from './new-saga.ts';
 import { parseStorable } from './parse-storable.ts';
+import { recoverSagas } from './recovery.ts';
 import { whyNoAppend, whyNotWaiting } from './refusals.ts';
 import { SagaHosts, type StepOutcomeApplied } from './saga-hosts.ts';
 import { type SagaView, toSagaView } from './saga-view.ts';
@@ -93,72 +102,6 @@ export interface SagaEngineParts {
    */
   dispatchWithSave?: boolean;
 }
-
-/** Options of `engine.start`. */
-export interface StartOptions {
-  /** Choose the saga id (letters, digits, `_`, `-`, `.`); default a random UUID. */
-  sagaId?: string;
-  /** Starting twice with the same key (per saga name) returns the first saga. */
-  idempotencyKey?: string;
-}
-
-/** Options of `engine.signal`. */
-export interface SignalOptions {
-  /**
-   * The sender's id of this signal (at most 256 characters): sending it again, after it took
-   * effect, succeeds with `duplicate: true` and changes nothing. Without it, a repeat is refused
-   * like any signal the saga no longer waits for.
-   */
-  signalId?: string;
-}
-
-/** Result of `engine.signal`. */
-export interface SignalResult {
-  /** True when this signal had already been applied (same `signalId`): nothing changed now. */
-  duplicate: boolean;
-  /** The saga's top-level state after the signal. */
-  state: SagaState;
-}
-
-/**
- * What an agent appends to a dynamic saga: a call of one of its tools, with arguments its schema
- * accepts, or one of its waits (resolved when the signal, or the deadline, ends it).
- */
-export type AppendStep = { tool: string; args?: unknown } | { wait: string };
-
-/** What `engine.appendStep` resolves with: how the appended step ended. */
-export interface AppendedStep {
-  /** The step's name: `<tool>-<n>`, n counting the saga's steps from 1. */
-  step: string;
-  /**
-   * `completed`; or, when the step did not complete, what the rollback or escalation that followed
-   * left of it (`failed`; `compensated` for a compensable step whose run ended in doubt and was
-   * undone; for a wait, `failed` when rejected or at its deadline): see `state`.
-   */
-  status: StepStatus;
-  result?: unknown;
-  error?: ErrorInfo;
-  /** The saga's state once the step ended: `Pending` (waiting for the next step), or settled. */
-  state: SagaState;
-}
-
-/** Result of `engine.start`. */
-export interface StartResult {
-  sagaId: string;
-  /** False when an existing saga was returned (same id or idempotency key). */
-  created: boolean;
-}
-
-/** One page of `engine.list`. */
-export interface SagaViewPage {
-  items: SagaView[];
-  /** Absent on the last page. */
-  cursor?: string;
-  /** Sagas left out of this page because their stored record was unusable: now quarantined. */
-  quarantined?: string[];
-}
-
-const SAGA_ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
 
 /**
  * Hosts saga actors: hydrates them from the store when an event arrives, applies the event,
@@ -238,19 +181,7 @@ export class SagaEngine {
       'input',
       (message, path, cause) => new InputError(message, path, { cause }),
     );
-    const sagaId = options.sagaId ?? randomUUID();
-    if (!SAGA_ID_PATTERN.test(sagaId)) {
-      throw new InputError(
-        `sagaId "${sagaId}" is invalid: use 1-128 letters, digits, "_", "-" or "." (it becomes part of job ids and keys)`,
-        'sagaId',
-      );
-    }
-    if (
-      options.idempotencyKey !== undefined &&
-      (options.idempotencyKey === '' || options.idempotencyKey.length > 256)
-    ) {
-      throw new InputError('idempotencyKey must be a non-empty string of at most 256 characters', 'idempotencyKey');
-    }
+    const sagaId = sagaIdOf(options);
     // Not started yet: its first snapshot is what gets stored; it is started only if hosted below.
     const actor = createActor(saga.machine, {
       // A copy (see parseStorable), as a trip through the store would make: the hosted saga sees
@@ -263,28 +194,12 @@ export class SagaEngine {
     // Value and context only (see compact-snapshot.ts): restoring rebuilds the rest from the machine.
     const snapshot = toStoredSnapshot(actor.getSnapshot());
     const now = this.#clock.now();
-    const record: SagaRecord = {
-      sagaId,
-      name: definition.name,
-      version: definition.version,
-      state: SagaStates.Started,
-      snapshot,
-      revision: 1,
-      ...(options.idempotencyKey !== undefined ? { idempotencyKey: options.idempotencyKey } : {}),
-      createdAt: now,
-      updatedAt: now,
-    };
+    const { record, entry } = newSaga(definition, sagaId, snapshot, now, options.idempotencyKey);
     // Marked before the create: a saga stored now settles after it, and is announced to waiters.
     this.#waiters.expect(sagaId);
     let created: CreateResult;
     try {
-      created = await this.#store.create(record, {
-        sagaId,
-        at: now,
-        from: '',
-        to: SagaStates.Started,
-        event: 'saga.created',
-      });
+      created = await this.#store.create(record, entry);
     } catch (error) {
       this.#waiters.created(sagaId, false);
       throw error;
@@ -424,7 +339,8 @@ export class SagaEngine {
     const result = await this.#sagas.send(sagaId, ({ definition }) => appendEvent(definition, sagaId, step));
     const toolName = (result.event as AppendEvent).tool;
     // appendEvent found the tool among the saga's own.
-    const { kind } = (result.definition.dynamic?.tools ?? {})[toolName] as ToolDefinition;
+    const tools: Record<string, ToolDefinition> = result.definition.dynamic?.tools ?? {};
+    const { kind } = tools[toolName] as ToolDefinition;
     if (!result.applied) {
       throw new InvalidStateError(
         `saga "${sagaId}" cannot take tool "${toolName}" now: ${whyNoAppend(result.definition, result.before, result.state, kind)}; nothing was stored`,
@@ -524,40 +440,17 @@ export class SagaEngine {
    * `Pending`/`Compensating` ones are hydrated, which re-dispatches their current step job (the
    * queue dedupes it, or redelivers an outcome that was never applied). Finished steps never run
    * again. Returns how many sagas were re-attached. Reports its progress on `recovering` every
-   * {@link RECOVERY_REPORT_EVERY} sagas and once at the end (`done: true`).
+   * `RECOVERY_REPORT_EVERY` sagas and once at the end (`done: true`): see recoverSagas.
    */
   async recover(): Promise<number> {
     this.#assertOpen();
-    const seen = new Set<string>();
-    const states = [SagaStates.Started, SagaStates.Pending, SagaStates.Compensating] as const;
-    let failed = 0;
-    let handled = 0;
-    const report = (state: SagaState, done: boolean) =>
-      this.#events.emit('recovering', { state, recovered: seen.size, failed, done });
-    for (const state of states) {
-      let cursor: string | undefined;
-      do {
-        const page = await this.list({ state, limit: 500, ...(cursor ? { cursor } : {}) });
-        for (const record of page.items) {
-          // A saga started above shows up again among the Pending ones: re-attach it once.
-          if (seen.has(record.sagaId) || !this.#sagas.registry.get(record.name, record.version)) continue;
-          seen.add(record.sagaId);
-          try {
-            if (state === SagaStates.Started) await this.#sagas.send(record.sagaId, { type: SagaEvents.start });
-            else await this.#sagas.reattach(record.sagaId);
-          } catch (error) {
-            // One bad saga (quarantined, or a store hiccup) must not stop the others' recovery.
-            seen.delete(record.sagaId);
-            failed++;
-            this.#events.emit('error', error);
-          }
-          if (++handled % RECOVERY_REPORT_EVERY === 0) report(state, false);
-        }
-        cursor = page.cursor;
-      } while (cursor);
-    }
-    report(SagaStates.Compensating, true);
-    return seen.size;
+    return recoverSagas({
+      list: (query) => this.list(query),
+      knows: (record) => this.#sagas.registry.get(record.name, record.version) !== undefined,
+      start: (sagaId) => this.#sagas.send(sagaId, { type: SagaEvents.start }).then(() => undefined),
+      reattach: (sagaId) => this.#sagas.reattach(sagaId),
+      events: this.#events,
+    });
   }
 
   /** Subscribes to transitions, escalations and background errors; returns the unsubscribe function. */

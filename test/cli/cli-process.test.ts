@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { SagaViewPage } from '../../src/engine/saga-engine.ts';
+import type { SagaViewPage } from '../../src/engine/engine-api.ts';
 import type { SagaView } from '../../src/engine/saga-view.ts';
 import { SAGAS_MODULE, SagaLab } from './saga-lab.ts';
 import { spawnCli } from './spawn-cli.ts';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { SagaViewPage } from '../../src/engine/saga-engine.ts';
+import type { SagaViewPage } from '../../src/engine/engine-api.ts';
 import { type CliRun, runInProcess } from './run-in-process.ts';
 import { SagaLab } from './saga-lab.ts';
 

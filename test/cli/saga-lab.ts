@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createEngine, type Engine } from '../../src/engine/create-engine.ts';
+import type { AppendedStep } from '../../src/engine/engine-api.ts';
 import { defineHandlers } from '../../src/engine/handlers.ts';
-import type { AppendedStep } from '../../src/engine/saga-engine.ts';
 import type { SagaView } from '../../src/engine/saga-view.ts';
 import { TerminalError } from '../../src/errors.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
