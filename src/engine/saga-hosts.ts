@@ -7,22 +7,21 @@ import type { SagaContext, StepJobRequest } from '../machines/context.ts';
 import type { EngineEventEmitter } from '../observability/engine-events.ts';
 import { type Instrumentation, isTraceCarrier, type TraceCarrier } from '../observability/instrumentation.ts';
 import type { SagaInspection } from '../observability/saga-inspection.ts';
-import type { SagaRecord, SagaStore, SagaTimer, TransitionEntry } from '../persistence/saga-store.ts';
+import type { SagaRecord, SagaStore, TransitionEntry } from '../persistence/saga-store.ts';
 import { toErrorInfo } from '../transport/error-info.ts';
 import { parseStepJobId, parseWaitTimerId } from '../transport/job-id.ts';
 import type { StepJob, StepOutcome, StepQueue } from '../transport/step-queue.ts';
 import { type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
 import type { ScriptCall } from '../vocabulary/script-call.ts';
 import { FINAL_STATES, type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../vocabulary/states.ts';
-import { buildStepJob } from './build-step-job.ts';
 import { toStoredSnapshot } from './compact-snapshot.ts';
 import { DefinitionRegistry, type RegisteredSaga } from './definition-registry.ts';
 import { KeyedLock } from './keyed-lock.ts';
-import { isParked, parkedTimer, type SagaAt } from './parked-timer.ts';
 import { restoreActor } from './restore-actor.ts';
 import { checkSagaSnapshot } from './snapshot-schema.ts';
-import { jobsOfState, startedJobs } from './state-jobs.ts';
+import { jobsOfState } from './state-jobs.ts';
 import { TIMER_LEASE_MS, TimerSweeper } from './timer-sweeper.ts';
+import { type EffectsContext, stepJobs, type TransitionEffects, transitionEffects } from './transition-effects.ts';
 import { transitionEntry } from './transition-entry.ts';
 
 /** A hydrated saga: its actor, its definition, the revision it was saved at. */
@@ -272,15 +271,12 @@ export class SagaHosts {
       }
       host.actor.send(event);
       const after = host.actor.getSnapshot();
-      const requests = startedJobs(host.saga.machine, before, after);
       const state = topLevelState(after.value);
       const entry = transitionEntry(sagaId, this.#clock.now(), before.value, after.value, event);
-      // Built once: the jobs' ids and deadlines go into the save, the jobs themselves to the queue after it.
-      const jobs = this.#jobsFor(host, requests);
-      const stayed = JSON.stringify(before.value) === JSON.stringify(after.value);
-      const timer = this.#timerFor(host, before, after, jobs, stayed, entry.at);
-      // Parked for a signal, a deadline or its agent: whoever waits for that (appendStep) is told.
-      const parked = isParked(host.saga.definition, after);
+      // Read from the two states: the timer and the announcement go into the save, the jobs into
+      // the save's script (or to the queue after it).
+      const effects = transitionEffects(this.#effectsContext(host, entry.at), before, after);
+      const { jobs, timer, parked, stayed } = effects;
       // Added by the save's own script when the queue can say how: persisted and dispatched at once.
       const addCalls = this.#addCalls(jobs);
       // The job that brought the event completes in the same script, if nothing waits for the save
@@ -312,7 +308,7 @@ export class SagaHosts {
         if (error instanceof RecordCorruptError) await this.quarantine(sagaId, error);
         throw error;
       }
-      this.#announce(host, entry, state, parked);
+      this.#announce(host, entry, state, effects);
       // A deadline is in the timer set, with one local wake-up per process for the earliest.
       if (timer && parseWaitTimerId(timer.id)) this.#sweeper.wakeAt(timer.dueAt);
       if (parkedAt(after.context) !== undefined) {
@@ -328,35 +324,17 @@ export class SagaHosts {
     }
   }
 
-  /**
-   * The saga's timer after a transition, saved with it: the deadline of the wait it parks at (or
-   * of a dynamic saga's idle spell); the
-   * deadline of the step job the transition dispatches (when the queue has deadlines); none when it
-   * leaves its step or wait for a state without either; or unchanged (undefined) when it stays.
-   * Only queues whose workers can die with a job in hand (BullMQ) have job deadlines.
-   */
-  #timerFor(
-    host: Host,
-    before: SagaAt,
-    after: SagaAt,
-    jobs: StepJob[],
-    stayed: boolean,
-    now: number,
-  ): SagaTimer | null | undefined {
-    const { definition } = host.saga;
-    const { context } = after;
-    const parked = parkedTimer(definition, after, now, (error) => this.#events.emit('error', error));
-    if (parked !== undefined) return stayed ? undefined : parked;
-    const deadlineOf = this.#queue.deadlineOf;
-    if (!deadlineOf) return isParked(definition, before) ? null : undefined;
-    if (jobs.length === 0 && stayed) return undefined;
-    // A saga keeps one timer: the deadline of a job it waits for. When a parallel group's member
-    // settles and others still run, the timer moves on to one of those.
-    const [waiting] = jobs.length > 0 ? [] : inFlight(context);
-    const job = jobs[0] ?? (waiting && buildStepJob(host.saga.definition, context, waiting));
-    if (!job) return null;
-    const ms = deadlineOf.call(this.#queue, job);
-    return ms === undefined ? null : { id: job.id, dueAt: now + ms };
+  /** What reading a transition's effects needs, for this saga now. */
+  #effectsContext(host: Host, now: number): EffectsContext {
+    const { definition, machine } = host.saga;
+    return {
+      definition,
+      machine,
+      queue: this.#queue,
+      trace: host.trace,
+      now,
+      onError: (error) => this.#events.emit('error', error),
+    };
   }
 
   /**
@@ -474,19 +452,12 @@ export class SagaHosts {
   }
 
   async #dispatch(host: Host, requests: StepJobRequest[], reattach = false): Promise<void> {
-    await this.#enqueue(host, this.#jobsFor(host, requests), reattach);
-  }
-
-  /** The step jobs the saga's current state asked for. */
-  #jobsFor(host: Host, requests: StepJobRequest[]): StepJob[] {
-    if (requests.length === 0) return [];
-    const context = host.actor.getSnapshot().context;
-    const jobs: StepJob[] = [];
-    for (const request of requests) {
-      const job = buildStepJob(host.saga.definition, context, request, host.trace);
-      if (job) jobs.push(job);
-    }
-    return jobs;
+    const jobs = stepJobs(
+      { definition: host.saga.definition, trace: host.trace },
+      host.actor.getSnapshot().context,
+      requests,
+    );
+    await this.#enqueue(host, jobs, reattach);
   }
 
   /**
@@ -516,7 +487,7 @@ export class SagaHosts {
     }
   }
 
-  #announce(host: Host, entry: TransitionEntry, state: SagaState, parked: boolean): void {
+  #announce(host: Host, entry: TransitionEntry, state: SagaState, effects: TransitionEffects): void {
     this.#events.emit('transition', entry);
     if (this.#instrumentation) this.#instrument(this.#instrumentation, host, entry, state);
     const context = host.actor.getSnapshot().context;
@@ -529,7 +500,7 @@ export class SagaHosts {
     }
     if (FINAL_STATES.includes(state)) this.evict(entry.sagaId);
     // The store announces it too; reads of one saga are merged, so that costs no second read.
-    if (SETTLED_STATES.includes(state) || parked) this.#onSettle(entry.sagaId);
+    if (effects.settled || effects.parked) this.#onSettle(entry.sagaId);
   }
 
   /** Tells the instrumentation about a persisted transition: the step outcome behind it, and a settle. */
