@@ -132,7 +132,7 @@ const CREATE_SAGA = `--[[
     ARGV[7] updatedAt (ms)       ARGV[14] saga snapshot key up to its sagaId (part..id..'}')
 
   Output: {code, fields, id, snapshot}
-    {1, HGETALL of the new saga, sagaId}                   created (its snapshot is ARGV[5])
+    {1, {}, sagaId}                                        created, as given: nothing to read back
     {0, HGETALL of the existing saga, its id, snapshot}    the sagaId or the idempotency key was
                                                            taken (snapshot nil: the hash holds it)
     {-3, {}, id}   the id (or the idempotency key's owner) is held by a key that is not a hash
@@ -192,7 +192,7 @@ if ttl > 0 then
   if hasIdempotencyKey then keys[#keys + 1] = KEYS[3] end
   expireTogether(ttl, keys)
 end
-return {1, redis.call('HGETALL', sagaKey), ARGV[1]}
+return {1, {}, ARGV[1]}
 `;
 
 const SAVE_SAGA = `--[[

@@ -151,8 +151,9 @@ export class RedisStore implements SagaStore {
     if (code === ScriptCode.RecordCorrupt) throw new RecordCorruptError(id, 'key', 'is not a Redis hash');
     if (code === ScriptCode.SnapshotCorrupt) throw scriptError(code, id, 0);
     if (code === ScriptCode.IndexCorrupt) throw scriptError(code, sagaId, 0, id);
-    const created = code === 1;
-    return { record: decodeRedisRecord(id, fields, created ? snapshot : storedSnapshot), created };
+    // Created: the record is the one given (the script wrote it, and read nothing back).
+    if (code === 1) return { record: { ...record, revision: 1 }, created: true };
+    return { record: decodeRedisRecord(id, fields, storedSnapshot), created: false };
   }
 
   async save(update: SagaUpdate, entry: TransitionEntry): Promise<number> {
