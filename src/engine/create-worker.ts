@@ -28,8 +28,8 @@ export interface WorkerOptions extends BullMqOptions {
   /**
    * The saga definitions whose steps this worker runs (the same the engines take). With them the
    * worker advances a saga itself: it applies the outcome of the step it ran (load, transition,
-   * compare-and-set save, enqueue of the next step job) before it completes its own job, so a step
-   * costs one BullMQ job and no outcome hop through an engine. A job of a saga not among them (or
+   * compare-and-set save, add of the next step job) and completes its own job in that same save
+   * (see `completeInSave`), so a step costs one BullMQ job and no outcome hop through an engine. A job of a saga not among them (or
    * a worker given none) has its outcome published for the engines to apply, as before.
    */
   sagas?: readonly AnySagaDefinition[];
