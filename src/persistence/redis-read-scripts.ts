@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
+import { LUA_HELPERS } from './redis-lua-helpers.ts';
 import type { RecordReply } from './redis-record.ts';
-import { LUA_HELPERS } from './redis-scripts.ts';
 
 /**
  * The scripts a RedisStore reads sagas with. A saga is two keys (its hash and its snapshot key,

@@ -1,6 +1,6 @@
 import { RecordCorruptError } from '../errors.ts';
 import { decodeSagaRecord } from './record-schema.ts';
-import { ScriptCode, scriptError } from './redis-scripts.ts';
+import { ScriptCode, scriptError } from './redis-script-codes.ts';
 import type { SagaRecord } from './saga-store.ts';
 
 /**

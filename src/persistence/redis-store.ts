@@ -10,14 +10,8 @@ import { failedCall } from './redis-follow-up.ts';
 import { createRedisKeys, type RedisKeys } from './redis-keys.ts';
 import { registerReadScripts, type SagaReadScripts } from './redis-read-scripts.ts';
 import { decodeRecordReply, decodeRedisRecord, encodeSnapshot } from './redis-record.ts';
-import {
-  isScriptCode,
-  registerSagaScripts,
-  type SagaScripts,
-  type SaveSagaArgs,
-  ScriptCode,
-  scriptError,
-} from './redis-scripts.ts';
+import { isScriptCode, ScriptCode, scriptError } from './redis-script-codes.ts';
+import { registerSagaScripts, type SagaScripts, type SaveSagaArgs } from './redis-scripts.ts';
 import type {
   CreateResult,
   SagaCounts,
