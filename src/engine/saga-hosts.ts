@@ -135,8 +135,8 @@ export class SagaHosts {
    * Applies a step job's outcome to its saga through the one event path (load, transition,
    * compare-and-set save, dispatch of the next job), without acknowledging the job: what a worker
    * does with the outcome of the step it just ran, before or while it completes its own BullMQ
-   * job, so a step costs one job and no outcome hop. `gone`: the saga no longer exists or was quarantined,
-   * so there is nothing to apply it to; `stale`: the saga had already moved past this job.
+   * job, so a step costs one job and no outcome hop. `gone`: the saga no longer exists or was
+   * quarantined, so there is nothing to apply it to; `stale`: the saga had already moved past it.
    * `finish` (the job's own completion, see interceptCompletions) runs in the save's script when
    * the save leaves nothing to do after it; whoever gave it learns from its `onReply` whether it ran.
    */

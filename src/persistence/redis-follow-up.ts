@@ -35,8 +35,9 @@ export function failedCall(reply: unknown): string | undefined {
  * so the caller learns that main's writes were made and that call's were not.
  *
  * One Lua script is made per main script and sequence of call names (a step dispatches one job,
- * a parallel group one per member), so a few per process, each run by EVALSHA (see evalScript). The main script and each call's Lua run as functions given
- * their own KEYS and ARGV, so none of them needs to know it is combined:
+ * a parallel group one per member), so a few per process, each run by EVALSHA (see evalScript).
+ * The main script and each call's Lua run as functions given their own KEYS and ARGV, so none of
+ * them needs to know it is combined:
  *
  *   KEYS = main's keys, then each call's keys, in order
  *   ARGV = [count of keys and of args, per call] (2 per call), main's args, then each call's args

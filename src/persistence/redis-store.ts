@@ -198,17 +198,22 @@ export class RedisStore implements SagaStore {
     // not run, a key of the wrong type; keys it may not touch refuse the whole script first) or
     // refused (BullMQ answers a negative code only for parents and deduplication, which a step job
     // has none of) leaves the saga saved and its job not added, which is a queue failure.
+    // A call with onReply judges its own reply, and hears it even when an add before it failed.
+    let failure: { name: string; message: string } | undefined;
     for (const [index, answer] of followed.entries()) {
-      const failed = failedCall(answer);
-      calls[index]?.onReply?.(failed === undefined ? answer : new Error(failed));
+      const call = calls[index];
+      const raised = failedCall(answer);
+      if (call?.onReply) {
+        call.onReply(raised === undefined ? answer : new Error(raised));
+        continue;
+      }
+      const failed = raised ?? (typeof answer === 'number' && answer < 0 ? `code ${answer}` : undefined);
+      if (failed !== undefined) failure ??= { name: call?.name ?? 'a call', message: failed };
     }
-    for (const [index, answer] of followed.entries()) {
-      if (calls[index]?.onReply) continue;
-      const failed = failedCall(answer) ?? (typeof answer === 'number' && answer < 0 ? `code ${answer}` : undefined);
-      if (failed === undefined) continue;
+    if (failure) {
       throw new QueueError(
-        `saga "${sagaId}" was saved (revision ${String(reply)}), but ${calls[index]?.name ?? 'a call'} in its save script failed: ${failed}. A repeated command on the saga, or engine.recover(), dispatches its job again`,
-        { cause: new Error(failed) },
+        `saga "${sagaId}" was saved (revision ${String(reply)}), but ${failure.name} in its save script failed: ${failure.message}. A repeated command on the saga, or engine.recover(), dispatches its job again`,
+        { cause: new Error(failure.message) },
       );
     }
     return reply as number;

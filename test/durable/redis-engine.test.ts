@@ -8,6 +8,17 @@ import { createRedisStore } from '../../src/persistence/redis-store.ts';
 import { withInstantRetries } from '../../src/testing/index.ts';
 import { dropPrefix, REDIS_URL } from './redis-helpers.ts';
 
+/** The states a completed trip passes through, in its log (`to` of each entry). */
+const TRIP_PATH = [
+  'Started',
+  'Pending.reserveFlight',
+  'Pending.reserveHotel',
+  'Pending.reserveCar',
+  'Pending.chargePayment',
+  'Pending.sendConfirmation',
+  'Completed',
+];
+
 describe('engine on Redis + BullMQ', () => {
   const opened: Array<{ engine: Engine; prefix: string }> = [];
   afterEach(async () => {
@@ -33,15 +44,7 @@ describe('engine on Redis + BullMQ', () => {
     const { sagaId } = await engine.start(trip, { tripId: 'r-1', cardDeclined: false });
     const final = await engine.waitFor(sagaId, { timeoutMs: 20_000 });
     expect(final.state).toBe('Completed');
-    expect(final.history.map((h) => h.to)).toEqual([
-      'Started',
-      'Pending.reserveFlight',
-      'Pending.reserveHotel',
-      'Pending.reserveCar',
-      'Pending.chargePayment',
-      'Pending.sendConfirmation',
-      'Completed',
-    ]);
+    expect(final.history.map((h) => h.to)).toEqual(TRIP_PATH);
     expect(participants.bookings.size).toBe(4);
   });
 
@@ -137,26 +140,10 @@ describe('engine on Redis + BullMQ', () => {
       const b = open(participants, a.prefix);
       const final = await b.engine.waitFor(sagaId, { timeoutMs: 20_000 });
       expect(final.state).toBe('Completed');
-      expect(final.history.map((h) => h.to)).toEqual([
-        'Started',
-        'Pending.reserveFlight',
-        'Pending.reserveHotel',
-        'Pending.reserveCar',
-        'Pending.chargePayment',
-        'Pending.sendConfirmation',
-        'Completed',
-      ]);
+      expect(final.history.map((h) => h.to)).toEqual(TRIP_PATH);
       expect(final.history[2]).toMatchObject({ step: 'reserveFlight', direction: 'run', attempt: 1 });
       expect(participants.log.filter((l) => l.startsWith('booked'))).toHaveLength(4);
-      expect(final.history.map((h) => h.from)).toEqual([
-        '',
-        'Started',
-        'Pending.reserveFlight',
-        'Pending.reserveHotel',
-        'Pending.reserveCar',
-        'Pending.chargePayment',
-        'Pending.sendConfirmation',
-      ]);
+      expect(final.history.map((h) => h.from)).toEqual(['', ...TRIP_PATH.slice(0, -1)]);
       // Moved on to the new layout by its first save: the snapshot in its key, none in the hash.
       expect(await redis.hexists(sagaKey, 'snapshot')).toBe(0);
       const stored = JSON.parse((await redis.get(snapshotKey)) as string);
