@@ -1,4 +1,4 @@
-import type { BenchContext } from '../lib/context.ts';
+import { type BenchContext, warmupOf } from '../lib/context.ts';
 import type { Ratio, Scenario, ScenarioReport } from '../lib/report.ts';
 import { pairedRatios, ratioOfMedians } from '../lib/stats.ts';
 import { type DurableResult, durableTrial } from './durable.ts';
@@ -17,7 +17,7 @@ export const compensation: Scenario = {
     const embeddedN = ctx.quick ? 4000 : 20_000;
     const durable = { happy: [] as DurableResult[], failing: [] as DurableResult[] };
     const embedded = { happy: [] as InProcessResult[], failing: [] as InProcessResult[] };
-    const durableOptions = { sagas: durableN, warmup: ctx.quick ? 50 : 100, inFlight: 50, concurrency: 50 };
+    const durableOptions = { sagas: durableN, warmup: warmupOf(ctx), inFlight: 50, concurrency: 50 };
     const embeddedOptions = { sagas: embeddedN, warmup: ctx.quick ? 1000 : 2000, inFlight: 200 };
     for (let round = 1; round <= ctx.rounds; round++) {
       ctx.log(`round ${round}/${ctx.rounds}: durable ${durableN} sagas, happy then declined`);

@@ -1,5 +1,5 @@
 import { tmpdir } from 'node:os';
-import type { BenchContext } from '../lib/context.ts';
+import { type BenchContext, warmupOf } from '../lib/context.ts';
 import { rewriteAof, startRedisServer } from '../lib/redis-server.ts';
 import type { Ratio, Row, Scenario, ScenarioReport } from '../lib/report.ts';
 import { pairedRatios, ratioOfMedians } from '../lib/stats.ts';
@@ -22,7 +22,7 @@ export const durableVsRawAof: Scenario = {
   title: '10. Raw BullMQ chain vs xsaga durable, Redis with AOF everysec (4 no-op steps, 50 in flight)',
   async run(ctx: BenchContext): Promise<ScenarioReport> {
     const n = ctx.quick ? 400 : 2000;
-    const warmup = ctx.quick ? 50 : 100;
+    const warmup = warmupOf(ctx);
     const server = await startRedisServer({ aof: 'everysec' });
     ctx.log(`AOF redis-server pid ${server.pid} on port ${server.port} (appendfsync everysec, dir under ${tmpdir()})`);
     const aof: BenchContext = { ...ctx, redisUrl: server.url };

@@ -1,4 +1,4 @@
-import type { BenchContext } from '../lib/context.ts';
+import { type BenchContext, warmupOf } from '../lib/context.ts';
 import type { Ratio, Row, Scenario, ScenarioReport } from '../lib/report.ts';
 import { pairedRatios, ratioOfMedians } from '../lib/stats.ts';
 import { type DurableResult, durableTrial } from './durable.ts';
@@ -36,7 +36,7 @@ export const durableVsRaw: Scenario = {
   title: '1-3. Raw BullMQ chain vs xsaga durable (4 no-op steps, 50 in flight)',
   async run(ctx: BenchContext): Promise<ScenarioReport> {
     const n = ctx.quick ? 400 : 2000;
-    const warmup = ctx.quick ? 50 : 100;
+    const warmup = warmupOf(ctx);
     const raw: RawChainResult[] = [];
     const durable: DurableResult[] = [];
     for (let round = 1; round <= ctx.rounds; round++) {

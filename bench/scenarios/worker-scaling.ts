@@ -1,5 +1,5 @@
 import { cpus } from 'node:os';
-import type { BenchContext } from '../lib/context.ts';
+import { type BenchContext, warmupOf } from '../lib/context.ts';
 import type { Ratio, Row, Scenario, ScenarioReport } from '../lib/report.ts';
 import { pairedRatios, ratioOfMedians } from '../lib/stats.ts';
 import { type DurableResult, durableTrial } from './durable.ts';
@@ -23,7 +23,7 @@ export const workerScaling: Scenario = {
   title: '11. Durable throughput with 1, 2 and 4 worker processes (one engine, one Redis, 200 in flight)',
   async run(ctx: BenchContext): Promise<ScenarioReport> {
     const n = ctx.quick ? 400 : 2000;
-    const warmup = ctx.quick ? 100 : 200;
+    const warmup = warmupOf(ctx);
     const results: Record<Workers, DurableResult[]> = { 1: [], 2: [], 4: [] };
     const orders: Workers[][] = [
       [1, 2, 4],
