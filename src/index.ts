@@ -135,7 +135,7 @@ export type { InProcessQueueOptions } from './transport/in-process-queue.ts';
 
 // Durable backend: Redis store, BullMQ steps and workers
 export { createRedisStore, RedisStore } from './persistence/redis-store.ts';
-export type { RedisStoreOptions } from './persistence/redis-store.ts';
+export type { RedisStoreOptions } from './persistence/redis-store-options.ts';
 export { BullMqQueue } from './transport/bullmq-queue.ts';
 export type { BullMqQueueOptions } from './transport/bullmq-queue.ts';
 export type { BullMqOptions } from './transport/bullmq-names.ts';

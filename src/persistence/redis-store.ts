@@ -1,17 +1,20 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { QueueError, RecordCorruptError, StoreError } from '../errors.ts';
-import { defaultLogger, type Logger } from '../observability/logger.ts';
+import { defaultLogger } from '../observability/logger.ts';
 import { OutageReporter, warnOnLogger } from '../observability/outage-reporter.ts';
 import { FINAL_STATES, SagaStates, SETTLED_STATES } from '../vocabulary/states.ts';
-import { pageSizeOf } from './list-query.ts';
-import { decodeLog, encodeLogEntry, unreadableLogEntry } from './record-schema.ts';
-import { decodeCursor, encodeCursor, type IndexPosition, isAfter } from './redis-cursor.ts';
-import { failedCall } from './redis-follow-up.ts';
+import { encodeLogEntry } from './record-schema.ts';
+import { openConnection } from './redis-connection.ts';
+import { followUpFailure } from './redis-follow-up-replies.ts';
+import { walkIndex } from './redis-index-walk.ts';
 import { createRedisKeys, type RedisKeys } from './redis-keys.ts';
 import { registerReadScripts, type SagaReadScripts } from './redis-read-scripts.ts';
 import { decodeRecordReply, decodeRedisRecord, encodeSnapshot } from './redis-record.ts';
 import { isScriptCode, ScriptCode, scriptError } from './redis-script-codes.ts';
 import { registerSagaScripts, type SagaScripts, type SaveSagaArgs } from './redis-scripts.ts';
+import { RedisSettleFeed } from './redis-settle-feed.ts';
+import { type RedisStoreOptions, retentionSeconds } from './redis-store-options.ts';
+import { isWrongType, logOf } from './redis-wrong-type.ts';
 import type {
   CreateResult,
   SagaCounts,
@@ -25,36 +28,6 @@ import type {
   SettleListener,
   TransitionEntry,
 } from './saga-store.ts';
-
-/** Options of {@link createRedisStore}. */
-export interface RedisStoreOptions {
-  /**
-   * Where the errors of the connections this store opened go (its own, and the subscriber of
-   * `waitFor`), once per outage (see OutageReporter): the commands that fail meanwhile also fail
-   * to their callers. `createEngine({ redis })` reports them on the engine's `error` event.
-   * Default: a `warn` line on `logger`.
-   */
-  onError?: (error: unknown) => void;
-  /** Where this store logs (under `child({ component: 'store' })`). Default: warn and error on stderr. */
-  logger?: Logger;
-  /**
-   * Where Redis is. A connected `Redis` instance is shared: the store uses it and `close()` leaves
-   * it open. A URL or `RedisOptions` makes a connection the store owns and `close()` quits.
-   * Default: `process.env.REDIS_URL`, else `redis://127.0.0.1:6379`. Do not set ioredis'
-   * `keyPrefix`: use `prefix`, which the Lua scripts also honour.
-   */
-  connection?: RedisOptions | string | Redis;
-  /** Start of every key (see `redis-keys.ts` for the layout); no braces. Default `xsaga`. */
-  prefix?: string;
-  /**
-   * Keep finished sagas for a while only: on reaching `Completed` or `Failed`, the saga (its hash
-   * and its snapshot), its log and its idempotency key expire after `finalTtlSeconds`, all at the
-   * same millisecond. Index entries are dropped lazily by `list`. Default: kept forever.
-   */
-  retention?: { finalTtlSeconds: number };
-  /** Keep each saga's log in a Redis list (`history`). Default true; false: `history` is `[]`. */
-  log?: boolean;
-}
 
 /**
  * Creates a {@link RedisStore}: sagas in Redis hashes with their snapshots in string keys beside
@@ -88,11 +61,8 @@ export class RedisStore implements SagaStore {
   readonly #outage: OutageReporter;
   /** TTL for sagas in a final state; 0 keeps them forever. */
   readonly #finalTtlSeconds: number;
-  /** Told of settled sagas by the one subscriber connection ({@link RedisStore.onSettled}). */
-  readonly #settleListeners = new Set<SettleListener>();
-  /** The subscription of the settle channel, made by the first `onSettled`. */
-  #settleFeed: Promise<void> | undefined;
-  #subscriber: Redis | undefined;
+  /** Settle notifications on the store's one subscriber connection ({@link RedisStore.onSettled}). */
+  readonly #settle: RedisSettleFeed;
   #closed = false;
 
   constructor(options: RedisStoreOptions = {}) {
@@ -107,6 +77,7 @@ export class RedisStore implements SagaStore {
     this.#ownsConnection = owned;
     this.#scripts = registerSagaScripts(redis);
     this.#reads = registerReadScripts(redis);
+    this.#settle = new RedisSettleFeed(redis, this.#keys.settled, this.#outage);
   }
 
   async create(record: SagaRecord, entry: TransitionEntry): Promise<CreateResult> {
@@ -194,22 +165,8 @@ export class RedisStore implements SagaStore {
             : `${this.#keys.scriptParts.state}<state>`;
       throw scriptError(reply, sagaId, expectedRevision, detail);
     }
-    // The calls add the jobs this save dispatches: one that raised (a command the Redis user may
-    // not run, a key of the wrong type; keys it may not touch refuse the whole script first) or
-    // refused (BullMQ answers a negative code only for parents and deduplication, which a step job
-    // has none of) leaves the saga saved and its job not added, which is a queue failure.
-    // A call with onReply judges its own reply, and hears it even when an add before it failed.
-    let failure: { name: string; message: string } | undefined;
-    for (const [index, answer] of followed.entries()) {
-      const call = calls[index];
-      const raised = failedCall(answer);
-      if (call?.onReply) {
-        call.onReply(raised === undefined ? answer : new Error(raised));
-        continue;
-      }
-      const failed = raised ?? (typeof answer === 'number' && answer < 0 ? `code ${answer}` : undefined);
-      if (failed !== undefined) failure ??= { name: call?.name ?? 'a call', message: failed };
-    }
+    // A call that raised or refused leaves the saga saved and its job not added: a queue failure.
+    const failure = followUpFailure(calls, followed);
     if (failure) {
       throw new QueueError(
         `saga "${sagaId}" was saved (revision ${String(reply)}), but ${failure.name} in its save script failed: ${failure.message}. A repeated command on the saga, or engine.recover(), dispatches its job again`,
@@ -263,70 +220,9 @@ export class RedisStore implements SagaStore {
     return { record, history: this.#log ? logOf(sagaId, lines ?? []) : [] };
   }
 
-  /**
-   * Walks one index (state, else name, else all) from the cursor's position, oldest createdAt first
-   * (equal createdAt: by sagaId bytes). Sagas whose hash expired, or that the index no longer
-   * describes, are skipped and pruned from that index; unusable records are skipped and reported in
-   * `unusable`. A full page always carries a cursor, so the page after it may be empty.
-   */
+  /** Walks one index, a batch at a time, pruning it of what it no longer describes (see walkIndex). */
   async list(query: SagaQuery = {}): Promise<SagaPage> {
-    const limit = pageSizeOf(query);
-    const { key: index, field, value } = this.#indexFor(query);
-    let after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-    /** Entries at `after.score` already passed, when more of them tie than one batch holds. */
-    let skip = 0;
-    const items: SagaRecord[] = [];
-    const unusable: RecordCorruptError[] = [];
-    const page = (): SagaPage => ({
-      items,
-      ...(after === undefined || items.length < limit ? {} : { cursor: encodeCursor(after) }),
-      ...(unusable.length > 0 ? { unusable } : {}),
-    });
-    while (items.length < limit) {
-      const batch = limit - items.length;
-      const reply = await this.#redis.zrange(
-        index,
-        after?.score ?? '-inf',
-        '+inf',
-        'BYSCORE',
-        'LIMIT',
-        skip,
-        batch,
-        'WITHSCORES',
-      );
-      if (reply.length === 0) return page();
-      const fresh = positions(reply).filter((position) => after === undefined || isAfter(position, after));
-      if (fresh.length === 0) {
-        skip += reply.length / 2;
-        continue;
-      }
-      skip = 0;
-      // One script reads the whole batch. A saga whose data is corrupt is left out here (it cannot
-      // be shown) rather than failing the whole page, and reported so that the engine quarantines it.
-      const replies = await this.#reads.loadSagas(
-        fresh.map(({ member }) => [this.#keys.saga(member), this.#keys.snapshot(member)] as const),
-      );
-      const records = fresh.map((position, i) => {
-        try {
-          return decodeRecordReply(position.member, replies[i] ?? 0);
-        } catch (error) {
-          return corruptOnly(error);
-        }
-      });
-      for (const [i, position] of fresh.entries()) {
-        after = position;
-        const record = records[i];
-        if (record instanceof RecordCorruptError) {
-          unusable.push(record);
-        } else if (record === undefined || (field !== '' && record[field] !== value)) {
-          await this.#scripts.pruneIndex(index, this.#keys.saga(position.member), position.member, field, value);
-        } else if (matches(record, query)) {
-          items.push(record);
-          if (items.length === limit) break;
-        }
-      }
-    }
-    return page();
+    return walkIndex({ redis: this.#redis, keys: this.#keys, reads: this.#reads, scripts: this.#scripts }, query);
   }
 
   /**
@@ -407,157 +303,18 @@ export class RedisStore implements SagaStore {
    */
   async onSettled(listener: SettleListener): Promise<() => Promise<void>> {
     if (this.#closed) throw new StoreError('the saga store is closed: it cannot tell of settled sagas any more');
-    this.#settleListeners.add(listener);
-    try {
-      this.#settleFeed ??= this.#subscribe();
-      await this.#settleFeed;
-    } catch (error) {
-      this.#settleListeners.delete(listener);
-      throw error;
-    }
-    return async () => {
-      this.#settleListeners.delete(listener);
-    };
+    return this.#settle.add(listener);
   }
 
   /** Quits the connection if the store opened it (a shared connection stays open), and the subscriber. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#settleListeners.clear();
-    this.#subscriber?.disconnect();
+    this.#settle.close();
     if (this.#ownsConnection) await this.#redis.quit();
-  }
-
-  /** Opens the subscriber connection and subscribes; on failure, drops it so that the next call retries. */
-  async #subscribe(): Promise<void> {
-    const channel = this.#keys.settled;
-    // Subscribing again after a reconnect is done here, not by ioredis, so that the listeners re-read
-    // once the channel is subscribed again, not before (a save in between would be missed).
-    const subscriber = this.#redis.duplicate({ autoResubscribe: false });
-    this.#subscriber = subscriber;
-    // ioredis reconnects by itself; each outage is reported once (an unhandled `error` would print
-    // every failed attempt).
-    watchConnection(subscriber, this.#outage);
-    subscriber.on('message', (from: string, sagaId: string) => {
-      if (from !== channel) return;
-      for (const listener of [...this.#settleListeners]) listener.settled(sagaId);
-    });
-    let subscribed = false;
-    subscriber.on('ready', () => {
-      if (!subscribed) return;
-      subscriber.subscribe(channel).then(
-        () => {
-          for (const listener of [...this.#settleListeners]) listener.resync();
-        },
-        (error: unknown) => {
-          // A connection lost again is followed by another 'ready'; a refusal (NOPERM) is not.
-          if (this.#closed || subscriber.status !== 'ready') return;
-          for (const listener of [...this.#settleListeners]) listener.resync(error);
-        },
-      );
-    });
-    try {
-      await subscriber.subscribe(channel);
-      subscribed = true;
-    } catch (error) {
-      this.#settleFeed = undefined;
-      this.#subscriber = undefined;
-      subscriber.disconnect();
-      if (!(error instanceof Error && error.message.startsWith('NOPERM'))) throw error;
-      throw new StoreError(
-        `the Redis user may not SUBSCRIBE to channel "${channel}", where saves announce settled sagas to engine.waitFor: ACL SETUSER <user> &<prefix>:* +publish +subscribe (see "Tenants and Redis ACLs" in the README)`,
-        { cause: error },
-      );
-    }
   }
 
   #ttlFor(state: SagaRecord['state']): number {
     return FINAL_STATES.includes(state) ? this.#finalTtlSeconds : 0;
   }
-
-  /** The index a query walks, and the record field (with its value) that index is by. */
-  #indexFor(query: SagaQuery): { key: string; field: '' | 'state' | 'name'; value: string } {
-    if (query.state !== undefined) return { key: this.#keys.state(query.state), field: 'state', value: query.state };
-    if (query.name !== undefined) return { key: this.#keys.name(query.name), field: 'name', value: query.name };
-    return { key: this.#keys.all, field: '', value: '' };
-  }
-}
-
-/** Reports a connection's errors through `outage`: the first of an outage, then nothing until it is ready again. */
-function watchConnection(redis: Redis, outage: OutageReporter): void {
-  redis.on('error', (error: unknown) => outage.error(error));
-  redis.on('ready', () => outage.ready());
-}
-
-function openConnection(
-  connection: RedisStoreOptions['connection'],
-  outage: OutageReporter,
-): { redis: Redis; owned: boolean } {
-  const shared = isRedis(connection);
-  const redis = shared
-    ? connection
-    : typeof connection === 'string'
-      ? new Redis(connection)
-      : connection
-        ? new Redis(connection)
-        : new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-  if (redis.options.keyPrefix) {
-    if (!shared) redis.disconnect();
-    throw new TypeError(
-      `RedisStore does not support ioredis keyPrefix ("${redis.options.keyPrefix}"): its Lua scripts build keys themselves; use the store's prefix option instead`,
-    );
-  }
-  // ioredis reconnects by itself and commands wait for it; a shared connection's errors are its
-  // owner's to handle.
-  if (!shared) watchConnection(redis, outage);
-  return { redis, owned: !shared };
-}
-
-/** A Redis instance, also one from another copy of ioredis (where `instanceof` fails). */
-function isRedis(connection: RedisStoreOptions['connection']): connection is Redis {
-  if (connection instanceof Redis) return true;
-  const candidate = connection as { defineCommand?: unknown; quit?: unknown } | undefined;
-  return typeof candidate?.defineCommand === 'function' && typeof candidate.quit === 'function';
-}
-
-function retentionSeconds(retention: RedisStoreOptions['retention']): number {
-  if (retention === undefined) return 0;
-  const seconds = retention.finalTtlSeconds;
-  if (!Number.isInteger(seconds) || seconds < 1) {
-    throw new TypeError(`retention.finalTtlSeconds must be a whole number of seconds >= 1, got ${seconds}`);
-  }
-  return seconds;
-}
-
-/** A saga's log from its lines, or the one entry that says its key is not a list. */
-function logOf(sagaId: string, lines: string[] | typeof ScriptCode.LogCorrupt): TransitionEntry[] {
-  if (lines !== ScriptCode.LogCorrupt) return decodeLog(sagaId, lines);
-  return [unreadableLogEntry(sagaId, `the log of saga "${sagaId}" is not a Redis list; it was changed outside xsaga`)];
-}
-
-function corruptOnly(error: unknown): RecordCorruptError {
-  if (error instanceof RecordCorruptError) return error;
-  throw error;
-}
-
-/** A Redis `WRONGTYPE` reply: the key holds another type than the command needs. */
-function isWrongType(error: unknown): boolean {
-  return error instanceof Error && error.message.startsWith('WRONGTYPE');
-}
-
-function positions(withScores: string[]): IndexPosition[] {
-  const result: IndexPosition[] = [];
-  for (let i = 0; i + 1 < withScores.length; i += 2) {
-    result.push({ member: withScores[i] as string, score: withScores[i + 1] as string });
-  }
-  return result;
-}
-
-/** The index walked covers one filter; the record must also meet the other (and still be there). */
-function matches(record: SagaRecord, query: SagaQuery): boolean {
-  return (
-    (query.state === undefined || record.state === query.state) &&
-    (query.name === undefined || record.name === query.name)
-  );
 }

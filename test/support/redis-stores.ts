@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach } from 'vitest';
 import { createRedisKeys, type RedisKeys } from '../../src/persistence/redis-keys.ts';
-import { createRedisStore, type RedisStore, type RedisStoreOptions } from '../../src/persistence/redis-store.ts';
+import { createRedisStore, type RedisStore } from '../../src/persistence/redis-store.ts';
+import type { RedisStoreOptions } from '../../src/persistence/redis-store-options.ts';
 import { dropPrefix, REDIS_URL } from '../durable/redis-helpers.ts';
 
 /**
