@@ -1,7 +1,7 @@
 import { createActor } from 'xstate';
 import type { Clock } from '../clock.ts';
 import { isSagaDefinition } from '../definition/define-saga.ts';
-import type { AnySagaDefinition, SagaDefinition, ToolDefinition } from '../definition/types.ts';
+import type { AnySagaDefinition, SagaDefinition } from '../definition/types.ts';
 import {
   DefinitionError,
   EngineClosedError,
@@ -10,15 +10,12 @@ import {
   RecordCorruptError,
   SagaError,
   SagaNotFoundError,
-  SignalError,
-  SignalNotAwaitedError,
 } from '../errors.ts';
 import { jobRound } from '../machines/build-saga-machine.ts';
-import { dynamicStepName, waitStepOf } from '../machines/step-of.ts';
 import { EngineEventEmitter, type EngineEventMap } from '../observability/engine-events.ts';
 import type { Instrumentation, TraceCarrier } from '../observability/instrumentation.ts';
-import { defaultLogger, type Logger } from '../observability/logger.ts';
-import { type InspectOption, SagaInspection } from '../observability/saga-inspection.ts';
+import { defaultLogger } from '../observability/logger.ts';
+import { SagaInspection } from '../observability/saga-inspection.ts';
 import { StuckDetector } from '../observability/stuck-detector.ts';
 import type {
   CreateResult,
@@ -32,12 +29,12 @@ import type {
 import { loadThenHistory } from '../persistence/settled-read.ts';
 import { stepJobId } from '../transport/job-id.ts';
 import type { StepOutcome, StepQueue } from '../transport/step-queue.ts';
-import { type AppendEvent, type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
+import { type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
 import type { ScriptCall } from '../vocabulary/script-call.ts';
-import { SagaStates, SETTLED_STATES } from '../vocabulary/states.ts';
+import { SagaStates } from '../vocabulary/states.ts';
+import { appendStepAndWait, completeDynamicSaga, deliverSignal } from './agent-commands.ts';
 import { guardQueue, guardStore } from './backend-guard.ts';
 import { checkHandlers } from './check-handlers.ts';
-import { appendEvent, requireDynamic, signalEvent } from './command-events.ts';
 import { toStoredSnapshot } from './compact-snapshot.ts';
 import type { RegisteredSaga } from './definition-registry.ts';
 import type {
@@ -49,59 +46,17 @@ import type {
   StartOptions,
   StartResult,
 } from './engine-api.ts';
+import type { SagaEngineParts } from './engine-parts.ts';
 import type { HandlerRegistry } from './handlers.ts';
 import { newSaga, sagaIdOf } from './new-saga.ts';
 import { parseStorable } from './parse-storable.ts';
 import { recoverSagas } from './recovery.ts';
-import { whyNoAppend, whyNotWaiting } from './refusals.ts';
 import { SagaHosts, type StepOutcomeApplied } from './saga-hosts.ts';
 import { type SagaView, toSagaView } from './saga-view.ts';
 import { SettleWaiters } from './settle-waiters.ts';
-
-export type { StepOutcomeApplied } from './saga-hosts.ts';
-
 import { checkSagaSnapshot } from './snapshot-schema.ts';
 
-/** What the engine class needs; {@link createEngine} fills in the defaults. */
-export interface SagaEngineParts {
-  store: SagaStore;
-  queue: StepQueue;
-  clock: Clock;
-  /** Local handlers, checked at `start`; absent when only remote workers run steps. */
-  handlers: HandlerRegistry | undefined;
-  sagas: readonly AnySagaDefinition[];
-  /** Sagas kept hydrated in memory; the least recently used are evicted beyond it. */
-  maxActiveSagas: number;
-  /** Sees every saga actor, one actor per saga (see SagaInspection): hook up the Stately inspector here. */
-  inspect: InspectOption | undefined;
-  /** Where background errors, escalations, recovery progress and transitions (debug) are logged. */
-  logger?: Logger;
-  /** Whether `close()` also closes the store / the queue (true for those the engine created). */
-  ownsStore: boolean;
-  ownsQueue: boolean;
-  /** Extra cleanup on close, before the queue and store close (e.g. a co-hosted worker). */
-  onClose?: () => Promise<void>;
-  /** Metrics/tracing hooks, already combined (see combineInstrumentation). */
-  instrumentation?: Instrumentation | undefined;
-  /** Stuck-saga detection (see StuckDetector), or false. */
-  stuck?: { checkIntervalMs: number; afterMs: number } | false;
-  /**
-   * Sweep the store's timer set this often (ms), delivering due timers (step deadlines) through the
-   * event path; absent: no sweeping (an embedded engine, the CLI's one-command engine).
-   */
-  sweepTimersEveryMs?: number;
-  /**
-   * Whether this engine consumes the queue's outcomes (default true). A step worker that applies
-   * the outcomes of the steps it runs itself (see createWorker's `sagas`) hosts an engine that
-   * does not: the outcomes it does not apply belong to the engines.
-   */
-  consumeOutcomes?: boolean;
-  /**
-   * The store and the queue were made on one Redis connection's options (createEngine's `redis`, a
-   * worker given `sagas`): a transition's step jobs are added by its save's script (see SagaHosts).
-   */
-  dispatchWithSave?: boolean;
-}
+export type { StepOutcomeApplied } from './saga-hosts.ts';
 
 /**
  * Hosts saga actors: hydrates them from the store when an event arrives, applies the event,
@@ -308,20 +263,7 @@ export class SagaEngine {
    */
   async signal(sagaId: string, name: string, payload: unknown, options: SignalOptions = {}): Promise<SignalResult> {
     this.#assertOpen();
-    const { signalId } = options;
-    if (signalId !== undefined && (typeof signalId !== 'string' || signalId === '' || signalId.length > 256)) {
-      throw new SignalError('signalId must be a non-empty string of at most 256 characters', 'signalId');
-    }
-    const result = await this.#sagas.send(sagaId, ({ definition }) =>
-      signalEvent(definition, sagaId, name, payload, signalId),
-    );
-    if (result.applied) return { duplicate: false, state: result.state };
-    const stepName = waitStepOf(result.definition, result.before, name);
-    const step = stepName === undefined ? undefined : result.before.steps[stepName];
-    if (signalId !== undefined && step?.signalId === signalId) return { duplicate: true, state: result.state };
-    throw new SignalNotAwaitedError(
-      `saga "${sagaId}" is not waiting for signal "${name}": ${whyNotWaiting(step, result.state)}; nothing changed`,
-    );
+    return deliverSignal(this.#sagas, sagaId, name, payload, options);
   }
 
   /**
@@ -336,35 +278,7 @@ export class SagaEngine {
    */
   async appendStep(sagaId: string, step: AppendStep, options: { timeoutMs?: number } = {}): Promise<AppendedStep> {
     this.#assertOpen();
-    const result = await this.#sagas.send(sagaId, ({ definition }) => appendEvent(definition, sagaId, step));
-    const toolName = (result.event as AppendEvent).tool;
-    // appendEvent found the tool among the saga's own.
-    const tools: Record<string, ToolDefinition> = result.definition.dynamic?.tools ?? {};
-    const { kind } = tools[toolName] as ToolDefinition;
-    if (!result.applied) {
-      throw new InvalidStateError(
-        `saga "${sagaId}" cannot take tool "${toolName}" now: ${whyNoAppend(result.definition, result.before, result.state, kind)}; nothing was stored`,
-      );
-    }
-    const name = dynamicStepName(toolName, result.before.plan?.length ?? 0);
-    const view = await this.#waiters.wait(
-      sagaId,
-      options.timeoutMs,
-      // Ended, and the saga back with the agent: waiting for its next step, or settled (a failed step
-      // resolves once its rollback or escalation is done, never mid-rollback).
-      (v) =>
-        SETTLED_STATES.includes(v.state) ||
-        (v.state === SagaStates.Pending &&
-          v.steps.some((s) => s.name === name && s.status !== 'running' && s.status !== 'waiting')),
-    );
-    const ended = view.steps.find((s) => s.name === name);
-    return {
-      step: name,
-      status: ended?.status ?? 'running',
-      state: view.state,
-      ...(ended && 'result' in ended ? { result: ended.result } : {}),
-      ...(ended?.error ? { error: ended.error } : {}),
-    };
+    return appendStepAndWait(this.#sagas, this.#waiters, sagaId, step, options.timeoutMs);
   }
 
   /**
@@ -373,15 +287,7 @@ export class SagaEngine {
    */
   async complete(sagaId: string): Promise<void> {
     this.#assertOpen();
-    const result = await this.#sagas.send(sagaId, ({ definition }) => {
-      requireDynamic(definition, sagaId, 'complete');
-      return { type: SagaEvents.complete };
-    });
-    if (!result.applied) {
-      throw new InvalidStateError(
-        `saga "${sagaId}" cannot be completed now: ${whyNoAppend(result.definition, result.before, result.state)}`,
-      );
-    }
+    await completeDynamicSaga(this.#sagas, sagaId);
   }
 
   /**

@@ -1,87 +1,33 @@
-import type { Actor } from 'xstate';
 import type { Clock } from '../clock.ts';
-import type { AnySagaDefinition } from '../definition/types.ts';
 import { ConflictError, RecordCorruptError, SagaError, SagaNotFoundError } from '../errors.ts';
-import { inFlight, parkedAt, type SagaMachine } from '../machines/build-saga-machine.ts';
-import type { SagaContext, StepJobRequest } from '../machines/context.ts';
+import { inFlight, parkedAt } from '../machines/build-saga-machine.ts';
+import type { StepJobRequest } from '../machines/context.ts';
 import type { EngineEventEmitter } from '../observability/engine-events.ts';
 import { type Instrumentation, isTraceCarrier, type TraceCarrier } from '../observability/instrumentation.ts';
 import type { SagaInspection } from '../observability/saga-inspection.ts';
 import type { SagaRecord, SagaStore, TransitionEntry } from '../persistence/saga-store.ts';
 import { toErrorInfo } from '../transport/error-info.ts';
-import { parseStepJobId, parseWaitTimerId } from '../transport/job-id.ts';
+import { parseWaitTimerId } from '../transport/job-id.ts';
 import type { StepJob, StepOutcome, StepQueue } from '../transport/step-queue.ts';
-import { type SagaEvent, SagaEvents } from '../vocabulary/events.ts';
+import type { SagaEvent } from '../vocabulary/events.ts';
 import type { ScriptCall } from '../vocabulary/script-call.ts';
-import { FINAL_STATES, type SagaState, SagaStates, SETTLED_STATES, topLevelState } from '../vocabulary/states.ts';
-import { toStoredSnapshot } from './compact-snapshot.ts';
-import { DefinitionRegistry, type RegisteredSaga } from './definition-registry.ts';
+import { FINAL_STATES, type SagaState, SagaStates, topLevelState } from '../vocabulary/states.ts';
+import { announceTransition } from './announce-transition.ts';
+import { DefinitionRegistry } from './definition-registry.ts';
+import { deliverTimer, type TimerTarget } from './deliver-timer.ts';
+import { HostCache } from './host-cache.ts';
 import { KeyedLock } from './keyed-lock.ts';
-import { restoreActor } from './restore-actor.ts';
+import { restoreHost, unknownDefinitionError } from './restore-host.ts';
+import type { Applied, EventOf, Host, Hydrated, SagaHostsParts, StepOutcomeApplied } from './saga-hosts-types.ts';
 import { checkSagaSnapshot } from './snapshot-schema.ts';
 import { jobsOfState } from './state-jobs.ts';
-import { TIMER_LEASE_MS, TimerSweeper } from './timer-sweeper.ts';
+import { TimerSweeper } from './timer-sweeper.ts';
 import { type EffectsContext, stepJobs, type TransitionEffects, transitionEffects } from './transition-effects.ts';
 import { transitionEntry } from './transition-entry.ts';
+import { jobAddCalls, saveScriptCalls, transitionUpdate } from './transition-save.ts';
 
-/** A hydrated saga: its actor, its definition, the revision it was saved at. */
-export interface Host {
-  actor: Actor<SagaMachine>;
-  saga: RegisteredSaga;
-  revision: number;
-  /** The record's creation time: what a settled saga's duration is measured from. */
-  createdAt: number;
-  /** The saga's trace context, from its start or the last outcome applied: carried by its next jobs. */
-  trace?: TraceCarrier;
-}
-
-/** A hosted saga, and the step jobs its restore asked for (absent when it was already hosted). */
-interface Hydrated {
-  host: Host;
-  restored?: StepJobRequest[];
-}
-
-/** What applying one event did, decided against the saga's saved state inside its lock. */
-export interface Applied {
-  /** True when the event took effect and its transition was saved. */
-  applied: boolean;
-  /** The saga's top-level state afterwards (the one that refused the event, when not applied). */
-  state: SagaState;
-  /** The context the event was decided against. */
-  before: SagaContext;
-  /** The saga's definition, and the event decided (as made, when `send` was given its maker). */
-  definition: AnySagaDefinition;
-  event: SagaEvent;
-}
-
-/**
- * An event, or how to make it from the saga's definition once the saga is hydrated: a command whose
- * arguments are checked against the saga's own definition (a signal's payload, an agent's step)
- * reads the saga once, not once to check and again to apply. A maker that throws changes nothing.
- */
-export type EventOf = SagaEvent | ((saga: RegisteredSaga) => SagaEvent);
-
-/** What applying a step outcome in the process that ran the step did (see `applyStepOutcome`). */
-export type StepOutcomeApplied = 'applied' | 'escalated' | 'stale' | 'gone';
-
-/** What {@link SagaHosts} works with; the engine makes them (see SagaEngine). */
-export interface SagaHostsParts {
-  store: SagaStore;
-  queue: StepQueue;
-  clock: Clock;
-  /** Sagas kept hydrated in memory; the least recently used are evicted beyond it. */
-  maxActiveSagas: number;
-  inspection: SagaInspection | undefined;
-  events: EngineEventEmitter;
-  instrumentation: Instrumentation | undefined;
-  /** A save left a saga settled or parked: whoever waits for it is told (see SettleWaiters). */
-  onSettle: (sagaId: string) => void;
-  /**
-   * The store and the queue share one Redis: a transition's step jobs are added by its save's own
-   * script (`StepQueue.addCall`, `SagaUpdate.scriptCalls`) rather than enqueued after it.
-   */
-  dispatchWithSave?: boolean;
-}
+// Its callers import the types of the event path and of its parts from here.
+export type { Applied, EventOf, Host, SagaHostsParts, StepOutcomeApplied } from './saga-hosts-types.ts';
 
 const CONFLICT_RETRIES = 5;
 
@@ -97,17 +43,13 @@ export class SagaHosts {
   readonly #store: SagaStore;
   readonly #queue: StepQueue;
   readonly #clock: Clock;
-  readonly #maxActive: number;
   readonly #inspection: SagaInspection | undefined;
   readonly #events: EngineEventEmitter;
   readonly #instrumentation: Instrumentation | undefined;
   readonly #onSettle: (sagaId: string) => void;
   readonly #dispatchWithSave: boolean;
-  /** Hydrated actors in least-recently-used order (Map keeps insertion order). */
-  readonly #hosts = new Map<string, Host>();
+  readonly #hosts: HostCache;
   readonly #lock = new KeyedLock();
-  /** Sagas with an event being applied: never evicted mid-event. */
-  readonly #busy = new Set<string>();
   readonly #sweeper: TimerSweeper;
   /** The definitions sagas are hydrated with. */
   readonly registry: DefinitionRegistry;
@@ -116,17 +58,26 @@ export class SagaHosts {
     this.#store = parts.store;
     this.#queue = parts.queue;
     this.#clock = parts.clock;
-    this.#maxActive = parts.maxActiveSagas;
+    this.#hosts = new HostCache(parts.maxActiveSagas);
     this.#inspection = parts.inspection;
     this.#events = parts.events;
     this.#instrumentation = parts.instrumentation;
     this.#onSettle = parts.onSettle;
     this.#dispatchWithSave = parts.dispatchWithSave === true;
     this.registry = new DefinitionRegistry();
+    const timers: TimerTarget = {
+      store: this.#store,
+      queue: this.#queue,
+      clock: this.#clock,
+      send: (sagaId, event) => this.send(sagaId, event),
+      applyStepOutcome: (outcome) => this.applyStepOutcome(outcome),
+      awaitsJob: (job) => this.awaitsJob(job),
+      reattachFresh: (sagaId) => this.#lock.run(sagaId, () => this.#reattach(sagaId, true)),
+    };
     this.#sweeper = new TimerSweeper(
       this.#store,
       this.#clock,
-      (id, leaseEnd) => this.#onTimer(id, leaseEnd),
+      (id, leaseEnd) => deliverTimer(timers, id, leaseEnd),
       (error) => this.#events.emit('error', error),
     );
   }
@@ -167,8 +118,7 @@ export class SagaHosts {
    */
   adopt(sagaId: string, host: () => Host): void {
     if (this.#hosts.has(sagaId)) return;
-    this.#hosts.set(sagaId, host());
-    this.#trim();
+    this.#hosts.add(sagaId, host());
   }
 
   /** Hydrates a saga (recovery) and re-attaches it to the job of the state it is in. */
@@ -181,7 +131,6 @@ export class SagaHosts {
     // Timers being delivered finish first: their deadlines read the queue and the store.
     await this.#sweeper.stop();
     await this.#lock.drain();
-    for (const host of this.#hosts.values()) host.actor.stop();
     this.#hosts.clear();
   }
 
@@ -234,11 +183,11 @@ export class SagaHosts {
    */
   send(sagaId: string, event: EventOf, trace?: TraceCarrier, finish?: ScriptCall): Promise<Applied> {
     return this.#lock.run(sagaId, async () => {
-      this.#busy.add(sagaId);
+      this.#hosts.busy(sagaId);
       try {
         return await this.#apply(sagaId, event, trace, finish);
       } finally {
-        this.#busy.delete(sagaId);
+        this.#hosts.idle(sagaId);
       }
     });
   }
@@ -276,27 +225,14 @@ export class SagaHosts {
       // Read from the two states: the timer and the announcement go into the save, the jobs into
       // the save's script (or to the queue after it).
       const effects = transitionEffects(this.#effectsContext(host, entry.at), before, after);
-      const { jobs, timer, parked, stayed } = effects;
+      const { jobs, timer, stayed } = effects;
       // Added by the save's own script when the queue can say how: persisted and dispatched at once.
-      const addCalls = this.#addCalls(jobs);
-      // The job that brought the event completes in the same script, if nothing waits for the save
-      // (a job to enqueue or re-attach after it): its worker never holds a job the saga moved past.
-      const scriptCalls =
-        finish && this.#dispatchWithSave && (addCalls || jobs.length === 0) && !(restored && stayed)
-          ? [...(addCalls ?? []), finish]
-          : addCalls;
+      const addCalls = jobAddCalls(this.#queue, this.#dispatchWithSave, jobs);
+      const reattaches = restored !== undefined && stayed;
+      const scriptCalls = saveScriptCalls(addCalls, jobs, finish, this.#dispatchWithSave, reattaches);
       try {
         host.revision = await this.#store.save(
-          {
-            sagaId,
-            expectedRevision: host.revision,
-            state,
-            snapshot: toStoredSnapshot(after),
-            updatedAt: entry.at,
-            ...(timer === undefined ? {} : { timer }),
-            ...(parked ? { announce: true } : {}),
-            ...(scriptCalls ? { scriptCalls } : {}),
-          },
+          transitionUpdate(entry, host.revision, state, after, effects, scriptCalls),
           entry,
         );
       } catch (error) {
@@ -337,37 +273,6 @@ export class SagaHosts {
     };
   }
 
-  /**
-   * A timer came due: a wait's deadline is delivered to its saga (ignored if it no longer waits
-   * there); a step job's deadline times the job out if no live worker holds it (see DeadlineVerdict).
-   */
-  async #onTimer(jobId: string, leaseEnd: number): Promise<void> {
-    const settle = (dueAt?: number) => this.#store.settleTimer?.(jobId, leaseEnd, dueAt);
-    const wait = parseWaitTimerId(jobId);
-    if (wait) {
-      await this.send(wait.sagaId, { type: SagaEvents.deadline, step: wait.step, round: wait.round }).catch(
-        (error: unknown) => {
-          if (!(error instanceof SagaNotFoundError || error instanceof RecordCorruptError)) throw error;
-        },
-      );
-      return settle();
-    }
-    const verdict = (await this.#queue.expire?.(jobId)) ?? { kind: 'missing' as const };
-    if (verdict.kind === 'held') return settle(this.#clock.now() + verdict.recheckInMs);
-    if (verdict.kind === 'timedOut') await this.applyStepOutcome(verdict.outcome);
-    if (verdict.kind === 'missing') {
-      // Applied and gone (a save then replaced this timer: settling below changes nothing), or
-      // never enqueued while the saga still waits for it: re-attach, which enqueues it, and watch
-      // it again.
-      const job = parseStepJobId(jobId);
-      if (job && (await this.awaitsJob(job))) {
-        await this.#lock.run(job.sagaId, () => this.#reattach(job.sagaId, true));
-        return settle(this.#clock.now() + TIMER_LEASE_MS);
-      }
-    }
-    return settle();
-  }
-
   /** Re-attaches a saga to the job of the state it is in (inside its lock). */
   async #reattach(sagaId: string, fresh = false): Promise<void> {
     if (fresh) this.evict(sagaId);
@@ -384,50 +289,19 @@ export class SagaHosts {
    * to dispatch (or not: an event that moves the saga on makes it moot).
    */
   async #hydrate(sagaId: string): Promise<Hydrated> {
-    const cached = this.#hosts.get(sagaId);
-    if (cached) {
-      this.#hosts.delete(sagaId);
-      this.#hosts.set(sagaId, cached);
-      return { host: cached };
-    }
+    const cached = this.#hosts.use(sagaId);
+    if (cached) return { host: cached };
     const record = await this.load(sagaId);
     if (!record) throw new SagaNotFoundError(sagaId);
-    const saga = this.registry.get(record.name, record.version);
-    // Not this engine's saga: another engine may host it, so refuse without touching it (and
-    // without acking its outcomes: the code differs from RECORD_CORRUPT on purpose).
-    if (!saga && !this.registry.knows(record.name)) throw this.unknownDefinition(sagaId, record);
-    if (!saga) {
-      return this.quarantine(
-        sagaId,
-        new SagaError(
-          'RECORD_CORRUPT',
-          `saga "${sagaId}" was started with "${record.name}" version ${record.version}, which this engine does not know; pass it in createEngine({ sagas })`,
-        ),
-      );
-    }
-    const actor = restoreActor(saga, record, this.#inspection?.observer(sagaId, 'restored'));
-    if (!actor) {
-      return this.quarantine(
-        sagaId,
-        new RecordCorruptError(
-          sagaId,
-          'snapshot',
-          `is not a snapshot of "${record.name}" version ${record.version} (its steps or state do not fit the machine)`,
-        ),
-      );
-    }
-    const host: Host = { actor, saga, revision: record.revision, createdAt: record.createdAt };
-    this.#hosts.set(sagaId, host);
-    this.#trim();
-    const { value, context } = actor.getSnapshot();
-    return { host, restored: jobsOfState(saga.machine, value, context) };
+    const host = restoreHost(sagaId, record, this.registry, this.#inspection);
+    if (host instanceof SagaError) return this.quarantine(sagaId, host);
+    this.#hosts.add(sagaId, host);
+    const { value, context } = host.actor.getSnapshot();
+    return { host, restored: jobsOfState(host.saga.machine, value, context) };
   }
 
   unknownDefinition(sagaId: string, record: SagaRecord): SagaError {
-    return new SagaError(
-      'DEFINITION_UNKNOWN',
-      `saga "${sagaId}" was started with "${record.name}" version ${record.version}, which this engine does not know; pass it in createEngine({ sagas })`,
-    );
+    return unknownDefinitionError(sagaId, record);
   }
 
   /**
@@ -460,22 +334,6 @@ export class SagaHosts {
     await this.#enqueue(host, jobs, reattach);
   }
 
-  /**
-   * The adds of a transition's fresh jobs as script calls for its save, when the store and queue
-   * share a Redis and the queue can describe every one of them; otherwise undefined (enqueued after
-   * the save). A re-attach never comes here: it must first look for the job it may already have.
-   */
-  #addCalls(jobs: StepJob[]): ScriptCall[] | undefined {
-    if (!this.#dispatchWithSave || jobs.length === 0 || !this.#queue.addCall) return undefined;
-    const calls: ScriptCall[] = [];
-    for (const job of jobs) {
-      const call = this.#queue.addCall(job);
-      if (!call) return undefined;
-      calls.push(call);
-    }
-    return calls;
-  }
-
   async #enqueue(host: Host, jobs: StepJob[], reattach = false): Promise<void> {
     try {
       for (const job of jobs) await this.#queue.enqueue(job, { reattach });
@@ -488,67 +346,13 @@ export class SagaHosts {
   }
 
   #announce(host: Host, entry: TransitionEntry, state: SagaState, effects: TransitionEffects): void {
-    this.#events.emit('transition', entry);
-    if (this.#instrumentation) this.#instrument(this.#instrumentation, host, entry, state);
-    const context = host.actor.getSnapshot().context;
-    if (state === SagaStates.Escalated && context.escalation) {
-      this.#events.emit('escalated', {
-        sagaId: entry.sagaId,
-        name: host.saga.definition.name,
-        escalation: context.escalation,
-      });
-    }
+    announceTransition(this.#events, this.#instrumentation, host, entry, state);
     if (FINAL_STATES.includes(state)) this.evict(entry.sagaId);
     // The store announces it too; reads of one saga are merged, so that costs no second read.
     if (effects.settled || effects.parked) this.#onSettle(entry.sagaId);
   }
 
-  /** Tells the instrumentation about a persisted transition: the step outcome behind it, and a settle. */
-  #instrument(hooks: Instrumentation, host: Host, entry: TransitionEntry, state: SagaState): void {
-    const name = host.saga.definition.name;
-    const from = topLevelState(entry.from.split('.')[0]);
-    const trace = host.trace ? { trace: host.trace } : {};
-    hooks.sagaTransition?.({ sagaId: entry.sagaId, name, from, to: state, entry, ...trace });
-    if (entry.step !== undefined && entry.direction !== undefined) {
-      hooks.stepEnded?.({
-        sagaId: entry.sagaId,
-        name,
-        step: entry.step,
-        direction: entry.direction,
-        outcome: entry.event === SagaEvents.stepDone ? 'done' : 'failed',
-        attempts: entry.attempt ?? 0,
-        ...(entry.error ? { error: entry.error } : {}),
-        ...trace,
-      });
-    }
-    if (SETTLED_STATES.includes(state) && from !== state) {
-      const context = host.actor.getSnapshot().context;
-      hooks.sagaSettled?.({
-        sagaId: entry.sagaId,
-        name,
-        state,
-        durationMs: entry.at - host.createdAt,
-        at: entry.at,
-        ...(context.failure ? { failure: context.failure } : {}),
-        ...(context.escalation ? { escalation: context.escalation } : {}),
-        ...trace,
-      });
-    }
-  }
-
   evict(sagaId: string): void {
-    const host = this.#hosts.get(sagaId);
-    if (!host) return;
-    this.#hosts.delete(sagaId);
-    host.actor.stop();
-  }
-
-  #trim(): void {
-    // Oldest first, straight off the map: a Map iterator survives deleting the entry it is on, and
-    // copying every key (10 000 at the default cap) on each new saga made a full engine's starts O(cap).
-    for (const sagaId of this.#hosts.keys()) {
-      if (this.#hosts.size <= this.#maxActive) return;
-      if (!this.#busy.has(sagaId)) this.evict(sagaId);
-    }
+    this.#hosts.evict(sagaId);
   }
 }
