@@ -5,10 +5,18 @@ import type { DefinitionRegistry } from './definition-registry.ts';
 import { restoreActor } from './restore-actor.ts';
 import type { Host } from './saga-hosts-types.ts';
 
-/** The refusal of a saga started with a definition this engine was not given (see restoreHost). */
-export function unknownDefinitionError(sagaId: string, record: SagaRecord): SagaError {
+/**
+ * A saga started with a definition this engine was not given (see restoreHost): refused
+ * (DEFINITION_UNKNOWN) when the engine knows no version of its name, quarantined (RECORD_CORRUPT)
+ * when it knows the name but not the version.
+ */
+function unknownDefinitionError(
+  sagaId: string,
+  record: SagaRecord,
+  code: 'DEFINITION_UNKNOWN' | 'RECORD_CORRUPT',
+): SagaError {
   return new SagaError(
-    'DEFINITION_UNKNOWN',
+    code,
     `saga "${sagaId}" was started with "${record.name}" version ${record.version}, which this engine does not know; pass it in createEngine({ sagas })`,
   );
 }
@@ -28,13 +36,8 @@ export function restoreHost(
   const saga = registry.get(record.name, record.version);
   // Not this engine's saga: another engine may host it, so refuse without touching it (and
   // without acking its outcomes: the code differs from RECORD_CORRUPT on purpose).
-  if (!saga && !registry.knows(record.name)) throw unknownDefinitionError(sagaId, record);
-  if (!saga) {
-    return new SagaError(
-      'RECORD_CORRUPT',
-      `saga "${sagaId}" was started with "${record.name}" version ${record.version}, which this engine does not know; pass it in createEngine({ sagas })`,
-    );
-  }
+  if (!saga && !registry.knows(record.name)) throw unknownDefinitionError(sagaId, record, 'DEFINITION_UNKNOWN');
+  if (!saga) return unknownDefinitionError(sagaId, record, 'RECORD_CORRUPT');
   const actor = restoreActor(saga, record, inspection?.observer(sagaId, 'restored'));
   if (!actor) {
     return new RecordCorruptError(

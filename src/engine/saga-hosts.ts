@@ -17,7 +17,7 @@ import { DefinitionRegistry } from './definition-registry.ts';
 import { deliverTimer, type TimerTarget } from './deliver-timer.ts';
 import { HostCache } from './host-cache.ts';
 import { KeyedLock } from './keyed-lock.ts';
-import { restoreHost, unknownDefinitionError } from './restore-host.ts';
+import { restoreHost } from './restore-host.ts';
 import type { Applied, EventOf, Host, Hydrated, SagaHostsParts, StepOutcomeApplied } from './saga-hosts-types.ts';
 import { checkSagaSnapshot } from './snapshot-schema.ts';
 import { jobsOfState } from './state-jobs.ts';
@@ -298,10 +298,6 @@ export class SagaHosts {
     this.#hosts.add(sagaId, host);
     const { value, context } = host.actor.getSnapshot();
     return { host, restored: jobsOfState(host.saga.machine, value, context) };
-  }
-
-  unknownDefinition(sagaId: string, record: SagaRecord): SagaError {
-    return unknownDefinitionError(sagaId, record);
   }
 
   /**
